@@ -1,0 +1,136 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { EMRServerlessClient, GetJobRunCommand } from '@aws-sdk/client-emr-serverless';
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { cost, localResourceUse, UnknownPriceError, type JobCost } from '../../lib/cost/cost';
+
+/**
+ * Records what one job run cost, right after the run (a state-machine step after each `startJobRun.sync` task).
+ *
+ * Input: `{"jobRun": <the .sync task output, or {applicationId, jobRunId}>, "resultUri"?: "s3://…", "step"?: "…"}`
+ * (top-level `applicationId`/`jobRunId` also work). Key case does not matter (`JobRunId` = `jobRunId`).
+ * The billed utilization comes from GetJobRun; when the run carries `LocalResourceUtilization`
+ * (`{wallSeconds, cpuSeconds, maxRssBytes?}`, written by the local runner's job adapter) it is reported with cost 0.
+ *
+ * Output: `{applicationId, jobRunId, step, state, vCPUHour, memoryGBHour, storageGBHour, costUsd, breakdownUsd,
+ * region, architecture, priceSource, priceDate, wallSeconds}`. When `resultUri` names an existing result JSON,
+ * the same record is added to it as `resources` (one PUT, idempotent).
+ *
+ * Environment: `ARCHITECTURE` (X86_64 | ARM64, default X86_64), `AWS_REGION` (set by Lambda).
+ */
+
+const logger = new Logger({ serviceName: 'record-job-cost' });
+const emr = new EMRServerlessClient({});
+const s3 = new S3Client({});
+
+const InputSchema = z
+  .object({
+    jobRun: z.record(z.string(), z.unknown()).optional(),
+    applicationId: z.string().optional(),
+    jobRunId: z.string().optional(),
+    resultUri: z.string().regex(/^s3:\/\/[^/]+\/.+/, 'must be an s3://bucket/key URI').optional(),
+    step: z.string().optional(),
+  })
+  .passthrough();
+
+export type RecordJobCostInput = z.input<typeof InputSchema>;
+
+export interface RecordJobCostOutput extends Omit<JobCost, 'costUsd'> {
+  readonly applicationId: string;
+  readonly jobRunId: string;
+  readonly step: string | null;
+  readonly state: string | null;
+  /** null when the price table has no price for the region/architecture (see `pricingError`). */
+  readonly costUsd: number | null;
+  readonly pricingError?: string;
+  readonly resultUpdated: boolean;
+}
+
+export class RecordJobCostInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ValidationError';
+  }
+}
+
+/** Case-insensitive lookup of `key` in `obj`, then in its `JobRun` member (the .sync/GetJobRun shape). */
+function pick(obj: Record<string, unknown> | undefined, key: string): unknown {
+  if (!obj) return undefined;
+  const wanted = key.toLowerCase();
+  for (const [k, v] of Object.entries(obj)) if (k.toLowerCase() === wanted) return v;
+  const nested = Object.entries(obj).find(([k]) => k.toLowerCase() === 'jobrun')?.[1];
+  return nested && typeof nested === 'object' ? pick(nested as Record<string, unknown>, key) : undefined;
+}
+
+function parseS3Uri(uri: string): { Bucket: string; Key: string } {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+  if (!m) throw new RecordJobCostInputError(`resultUri: must be an s3://bucket/key URI, got "${uri}"`);
+  return { Bucket: m[1]!, Key: m[2]! };
+}
+
+async function addToResult(resultUri: string, resources: RecordJobCostOutput): Promise<boolean> {
+  const location = parseS3Uri(resultUri);
+  let body: string;
+  try {
+    const res = await s3.send(new GetObjectCommand(location));
+    body = (await res.Body?.transformToString()) ?? '';
+  } catch (err) {
+    if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') {
+      logger.warn('No result JSON to annotate', { resultUri });
+      return false;
+    }
+    throw err;
+  }
+  let result: Record<string, unknown>;
+  try {
+    result = JSON.parse(body) as Record<string, unknown>;
+  } catch {
+    logger.warn('Result JSON is not valid JSON; left unchanged', { resultUri });
+    return false;
+  }
+  const { resultUpdated: _ignored, ...record } = resources;
+  result.resources = record;
+  await s3.send(
+    new PutObjectCommand({ ...location, Body: JSON.stringify(result, null, 2), ContentType: 'application/json' }),
+  );
+  return true;
+}
+
+export async function handler(event: unknown): Promise<RecordJobCostOutput> {
+  const parsed = InputSchema.safeParse(event ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new RecordJobCostInputError(`${issue.path.join('.') || 'input'}: ${issue.message}`);
+  }
+  const input = parsed.data;
+  const source = (input.jobRun ?? input) as Record<string, unknown>;
+  const applicationId = (pick(source, 'applicationId') ?? input.applicationId) as string | undefined;
+  const jobRunId = (pick(source, 'jobRunId') ?? input.jobRunId) as string | undefined;
+  if (typeof applicationId !== 'string' || !applicationId) throw new RecordJobCostInputError('applicationId: required (in jobRun or at top level)');
+  if (typeof jobRunId !== 'string' || !jobRunId) throw new RecordJobCostInputError('jobRunId: required (in jobRun or at top level)');
+  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const architecture = process.env.ARCHITECTURE ?? 'X86_64';
+
+  const local = pick(source, 'localResourceUtilization') as { wallSeconds?: number; cpuSeconds?: number; maxRssBytes?: number } | undefined;
+  let record: Omit<RecordJobCostOutput, 'resultUpdated'>;
+  if (local && typeof local === 'object') {
+    const use = localResourceUse({ wallSeconds: Number(local.wallSeconds ?? 0), cpuSeconds: Number(local.cpuSeconds ?? 0), maxRssBytes: Number(local.maxRssBytes ?? 0) });
+    record = { applicationId, jobRunId, step: input.step ?? null, state: (pick(source, 'state') as string) ?? null, ...use };
+  } else {
+    const { jobRun } = await emr.send(new GetJobRunCommand({ applicationId, jobRunId }));
+    const billed = jobRun?.billedResourceUtilization ?? {};
+    const wallSeconds = jobRun?.totalExecutionDurationSeconds;
+    const base = { applicationId, jobRunId, step: input.step ?? null, state: jobRun?.state ?? null };
+    try {
+      record = { ...base, ...cost(billed, region, architecture, wallSeconds !== undefined ? { wallSeconds } : {}) };
+    } catch (err) {
+      if (!(err instanceof UnknownPriceError)) throw err;
+      const unpriced = cost(billed, 'us-east-1', 'X86_64', wallSeconds !== undefined ? { wallSeconds } : {});
+      record = { ...base, ...unpriced, region, architecture: architecture as JobCost['architecture'], costUsd: null, breakdownUsd: { vCPU: 0, memory: 0, storage: 0 }, pricingError: err.message };
+    }
+  }
+  const resultUpdated = input.resultUri ? await addToResult(input.resultUri, { ...record, resultUpdated: false }) : false;
+  const output: RecordJobCostOutput = { ...record, resultUpdated };
+  logger.info('Job run cost recorded', { applicationId, jobRunId, step: output.step, costUsd: output.costUsd, vCPUHour: output.vCPUHour });
+  return output;
+}
