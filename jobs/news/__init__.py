@@ -1,0 +1,1 @@
+"""News enrichment models: sentence embedding (ONNX), VADER sentiment, topic classification."""
