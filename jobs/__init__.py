@@ -1,0 +1,1 @@
+"""PySpark jobs of the ML pipelines (entry scripts ``jobs/<name>.py``, shared helpers in ``jobs.common``)."""

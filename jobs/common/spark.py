@@ -1,0 +1,59 @@
+"""The one SparkSession builder every job uses.
+
+Under ``spark-submit`` (EMR Serverless, or a local ``spark-submit``) the submitter owns the configuration: this
+module sets nothing that spark-submit or ``spark-defaults.conf`` may have set. When a job runs as a plain Python
+process (``python -m jobs.<name>``, tests), it applies local defaults suited to a small machine: ``local[*]``,
+few shuffle partitions, no UI, a 2 GiB driver, UTC session time zone. Environment overrides for local runs:
+``SPARK_MASTER``, ``SPARK_DRIVER_MEMORY``, ``SPARK_SHUFFLE_PARTITIONS``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from pyspark.sql import SparkSession
+
+# Set by spark-submit's PythonRunner for the Python driver it starts; absent in a plain Python process until
+# pyspark launches its own gateway.
+_UNDER_SPARK_SUBMIT = "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def under_spark_submit() -> bool:
+    return _UNDER_SPARK_SUBMIT
+
+
+def local_defaults() -> dict[str, str]:
+    return {
+        "spark.master": os.environ.get("SPARK_MASTER", "local[*]"),
+        "spark.driver.memory": os.environ.get("SPARK_DRIVER_MEMORY", "2g"),
+        "spark.sql.shuffle.partitions": os.environ.get("SPARK_SHUFFLE_PARTITIONS", "4"),
+        "spark.default.parallelism": os.environ.get("SPARK_SHUFFLE_PARTITIONS", "4"),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
+    }
+
+
+def get_spark(app_name: str, conf: Mapping[str, str] | None = None) -> SparkSession:
+    """Returns the active SparkSession or builds one.
+
+    ``conf`` holds settings the job itself needs (e.g. from its own CLI flags); they are applied in both modes
+    because the job's caller asked for them explicitly.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        for key, value in (conf or {}).items():
+            active.conf.set(key, str(value))
+        return active
+    builder = SparkSession.builder.appName(app_name)
+    if not _UNDER_SPARK_SUBMIT:
+        for key, value in local_defaults().items():
+            builder = builder.config(key, value)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, str(value))
+    spark = builder.getOrCreate()
+    if not _UNDER_SPARK_SUBMIT:
+        spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
+    return spark

@@ -1,0 +1,182 @@
+"""URIs and file-system access for jobs.
+
+In the cloud every URI is ``s3://bucket/key`` (EMRFS on EMR Serverless). Locally URIs are paths or ``file://``
+URIs; and when ``LOCAL_S3_ROOT`` is set (the local runner sets it to ``.local/s3``) an ``s3://bucket/key`` URI
+is read and written at ``$LOCAL_S3_ROOT/bucket/key``, so the very same arguments, pointers and results work on a
+laptop. URIs written into results and pointers keep the *logical* form the job was given.
+
+Small objects (pointers, result JSONs) are read and written here: locally with plain file operations (atomic via
+``os.replace``), elsewhere through the Hadoop FileSystem of the running JVM (on S3 one object = one PUT).
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+import uuid
+from urllib.parse import urlparse
+
+LOCAL_S3_ROOT_ENV = "LOCAL_S3_ROOT"
+
+
+def local_s3_root() -> str | None:
+    root = os.environ.get(LOCAL_S3_ROOT_ENV)
+    return os.path.abspath(root) if root else None
+
+
+def has_scheme(uri: str) -> bool:
+    parsed = urlparse(uri)
+    return bool(parsed.scheme) and len(parsed.scheme) > 1  # "C:" is not a scheme
+
+
+def to_physical(uri: str) -> str:
+    """The URI Spark/Hadoop should use for a logical URI (``s3://`` mapped under ``LOCAL_S3_ROOT``, paths absolute)."""
+    if not uri:
+        raise ValueError("empty URI")
+    root = local_s3_root()
+    if root and uri.startswith(("s3://", "s3a://")):
+        rest = uri.split("://", 1)[1]
+        return "file://" + posixpath.join(root, rest)
+    if not has_scheme(uri):
+        return "file://" + os.path.abspath(uri)
+    if uri.startswith("file:") and not uri.startswith("file://"):
+        return "file://" + uri[len("file:"):]
+    return uri
+
+
+def to_logical(physical: str) -> str:
+    """Inverse of :func:`to_physical` for reporting (``file:`` paths under ``LOCAL_S3_ROOT`` → ``s3://``)."""
+    root = local_s3_root()
+    path = local_path(physical) if is_local(physical) else None
+    if root and path is not None and (path == root or path.startswith(root + "/")):
+        return "s3://" + path[len(root) + 1:]
+    return physical
+
+
+def is_local(uri: str) -> bool:
+    return to_physical(uri).startswith("file:")
+
+
+def local_path(uri: str) -> str:
+    """Filesystem path of a local URI."""
+    physical = to_physical(uri)
+    if not physical.startswith("file:"):
+        raise ValueError(f"not a local URI: {uri}")
+    path = physical[len("file:"):]
+    while path.startswith("//"):
+        path = path[1:]
+    return path
+
+
+def join_uri(base: str, *parts: str) -> str:
+    out = base.rstrip("/")
+    for part in parts:
+        out = out + "/" + part.strip("/")
+    return out
+
+
+def _jvm_fs(uri: str):
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        raise RuntimeError(f"a SparkSession is needed to access {uri}")
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(to_physical(uri))
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return jvm, fs, path
+
+
+def exists(uri: str) -> bool:
+    if is_local(uri):
+        return os.path.exists(local_path(uri))
+    _, fs, path = _jvm_fs(uri)
+    return bool(fs.exists(path))
+
+
+def read_text(uri: str) -> str:
+    if is_local(uri):
+        with open(local_path(uri), encoding="utf-8") as handle:
+            return handle.read()
+    jvm, fs, path = _jvm_fs(uri)
+    stream = fs.open(path)
+    try:
+        return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+
+
+def write_text(uri: str, text: str) -> None:
+    """Replaces the object at ``uri`` in one step (temp file + ``os.replace`` locally, one PUT on S3)."""
+    if is_local(uri):
+        target = local_path(uri)
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(target) or ".")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return
+    _, fs, path = _jvm_fs(uri)
+    stream = fs.create(path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+def delete(uri: str, recursive: bool = True) -> bool:
+    if is_local(uri):
+        import shutil
+
+        target = local_path(uri)
+        if os.path.isdir(target):
+            if not recursive:
+                os.rmdir(target)
+            else:
+                shutil.rmtree(target)
+            return True
+        if os.path.exists(target):
+            os.unlink(target)
+            return True
+        return False
+    _, fs, path = _jvm_fs(uri)
+    return bool(fs.delete(path, recursive))
+
+
+def list_names(uri: str) -> list[str]:
+    """Names directly under a directory URI (empty when it does not exist)."""
+    if is_local(uri):
+        target = local_path(uri)
+        return sorted(os.listdir(target)) if os.path.isdir(target) else []
+    _, fs, path = _jvm_fs(uri)
+    if not fs.exists(path):
+        return []
+    return sorted(str(status.getPath().getName()) for status in fs.listStatus(path))
+
+
+def list_files(uri: str) -> list[str]:
+    """Logical URIs of the data files at ``uri`` (a file, or a directory's files not starting with ``_``/``.``)."""
+    if is_local(uri):
+        target = local_path(uri)
+        if os.path.isfile(target):
+            return [uri]
+        if not os.path.isdir(target):
+            return []
+        return [join_uri(uri, n) for n in sorted(os.listdir(target))
+                if not n.startswith(("_", ".")) and os.path.isfile(os.path.join(target, n))]
+    _, fs, path = _jvm_fs(uri)
+    if not fs.exists(path):
+        return []
+    if fs.isFile(path):
+        return [uri]
+    return [join_uri(uri, str(s.getPath().getName())) for s in fs.listStatus(path)
+            if s.isFile() and not str(s.getPath().getName()).startswith(("_", "."))]
+
+
+def unique_suffix() -> str:
+    return uuid.uuid4().hex[:8]

@@ -1,0 +1,80 @@
+import json
+import os
+
+import pytest
+
+from jobs.common import cli, datasets, uris
+
+
+def test_to_physical_maps_s3_under_local_root(local_s3):
+    assert uris.to_physical("s3://lake/silver/x") == f"file://{local_s3}/lake/silver/x"
+    assert uris.to_logical(f"file:{local_s3}/lake/silver/x/part-0.parquet") == "s3://lake/silver/x/part-0.parquet"
+
+
+def test_to_physical_without_local_root_keeps_s3(monkeypatch):
+    monkeypatch.delenv("LOCAL_S3_ROOT", raising=False)
+    assert uris.to_physical("s3://lake/a") == "s3://lake/a"
+    assert uris.to_physical("relative/dir") == "file://" + os.path.abspath("relative/dir")
+    assert uris.to_physical("file:/x/y") == "file:///x/y"
+
+
+def test_write_text_replaces_atomically_and_reads_back(tmp_path):
+    target = str(tmp_path / "a" / "b.json")
+    uris.write_text(target, "one")
+    uris.write_text(target, "two")
+    assert uris.read_text(target) == "two"
+    assert sorted(os.listdir(tmp_path / "a")) == ["b.json"]
+
+
+def test_versioned_write_commit_and_resolve(spark, tmp_path):
+    root = str(tmp_path / "ds")
+    assert datasets.resolve_dataset(root) is None
+    first = datasets.write_dataset(spark.createDataFrame([(1,), (2,)], "x int"), root)
+    second = datasets.write_dataset(spark.createDataFrame([(3,)], "x int"), root)
+    assert first != second and second.startswith(root + "/_versions/")
+    assert datasets.resolve_dataset(root) == second
+    pointer = json.loads(open(os.path.join(root, "_CURRENT")).read())
+    assert pointer["path"] == second
+    assert sorted(r.x for r in datasets.read_dataset(spark, root).collect()) == [3]
+    assert sorted(r.x for r in spark.read.parquet(first).collect()) == [1, 2]
+
+
+def test_prune_keeps_newest_and_current(spark, tmp_path):
+    root = str(tmp_path / "ds")
+    written = [datasets.write_dataset(spark.createDataFrame([(i,)], "x int"), root, keep_versions=2)
+               for i in range(3)]
+    remaining = uris.list_names(root + "/_versions")
+    assert remaining == sorted(w.rsplit("/", 1)[1] for w in written[1:])
+
+
+def _parser():
+    parser = cli.new_parser("demo", "demo job")
+    parser.add_argument("--n", type=cli.positive_int, required=True)
+    return parser
+
+
+def test_run_job_exit_codes_and_result(tmp_path, capsys):
+    result = tmp_path / "r.json"
+
+    def ok(args, ctx):
+        ctx.counts["n"] = args.n
+
+    def bad(args, ctx):
+        raise cli.ArgumentError("--n", "too large")
+
+    def boom(args, ctx):
+        raise RuntimeError("exploded")
+
+    assert cli.run_job("demo", _parser, ok, ["--n", "3", "--result-uri", str(result)]) == 0
+    body = json.loads(result.read_text())
+    assert body["status"] == "SUCCEEDED" and body["counts"] == {"n": 3} and body["error"] is None
+    assert cli.run_job("demo", _parser, ok, ["--n", "0", "--result-uri", str(result)]) == 2
+    assert "argument --n" in capsys.readouterr().err
+    assert cli.run_job("demo", _parser, ok, ["--n", "1"]) == 2
+    assert "--result-uri" in capsys.readouterr().err
+    assert cli.run_job("demo", _parser, bad, ["--n", "1", "--result-uri", str(result)]) == 2
+    assert "argument --n: too large" in capsys.readouterr().err
+    assert cli.run_job("demo", _parser, boom, ["--n", "1", "--result-uri", str(result)]) == 1
+    body = json.loads(result.read_text())
+    assert body["status"] == "FAILED" and "exploded" in body["error"]
+    assert cli.run_job("demo", _parser, ok, ["--help"]) == 0
