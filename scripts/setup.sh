@@ -26,3 +26,10 @@ if [ ! -f "$stamp" ] || [ jobs/requirements-dev.txt -nt "$stamp" ] || [ jobs/req
   .venv/bin/pip install -q -r jobs/requirements-dev.txt
   touch "$stamp"
 fi
+
+# Embedding model files for the news jobs (assets/models/, verified on build; no-op when up to date).
+.venv/bin/python scripts/build-models.py
+# Java dependencies of the jobs (PostgreSQL JDBC driver) as one uber-JAR: artifacts/java-deps.jar.
+if [ ! -f artifacts/java-deps.jar ] || [ java/pom.xml -nt artifacts/java-deps.jar ]; then
+  mvn -q -B -f java/pom.xml package
+fi
