@@ -22,8 +22,14 @@ def under_spark_submit() -> bool:
     return _UNDER_SPARK_SUBMIT
 
 
+# The jobs' Java dependencies (PostgreSQL JDBC driver), built by `mvn -f java/pom.xml package` (scripts/setup.sh).
+JAVA_DEPS_JAR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                             "artifacts", "java-deps.jar")
+
+
 def local_defaults() -> dict[str, str]:
-    return {
+    extra = {"spark.jars": JAVA_DEPS_JAR} if os.path.isfile(JAVA_DEPS_JAR) else {}
+    return {**extra,
         "spark.master": os.environ.get("SPARK_MASTER", "local[*]"),
         "spark.driver.memory": os.environ.get("SPARK_DRIVER_MEMORY", "2g"),
         "spark.sql.shuffle.partitions": os.environ.get("SPARK_SHUFFLE_PARTITIONS", "4"),
