@@ -1,0 +1,334 @@
+import { z } from 'zod';
+
+/**
+ * The job catalog: every PySpark job of docs/CONTRACTS.md → its entry-point script, the zod schema of its
+ * arguments (camelCase keys of the CLI flags) and its Spark sizing defaults.
+ *
+ * Argument objects are turned into CLI arguments by {@link toEntryPointArguments}: `resultUri` → `--result-uri`,
+ * `true` → bare flag, `false`/absent → omitted, arrays → comma-joined. For `drift` the `action` argument becomes
+ * the subcommand (first positional argument).
+ */
+
+/** A dataset/object location: `s3://bucket/key`, `s3a://…`, `file:///…` or an absolute local path. */
+export const uriSchema = z
+  .string()
+  .regex(
+    /^(s3a?:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?|file:\/\/\/\S+|\/\S*)$/,
+    'must be an s3://bucket/key URI, a file:/// URI or an absolute path (no spaces)',
+  );
+
+const monthSchema = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM');
+/** A list of months, given as an array or a comma-separated string. */
+const monthsSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? value.split(',').map((m) => m.trim()) : value),
+  z.array(monthSchema).min(1, 'must name at least one month'),
+);
+/** One or more URIs, given as an array or a comma-separated string. */
+const urisSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? value.split(',').map((u) => u.trim()) : value),
+  z.array(uriSchema).min(1, 'must name at least one URI'),
+);
+const positiveInt = z.number().int().min(1);
+const fraction = z.number().gt(0).lt(1);
+const secretArnSchema = z
+  .string()
+  .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, 'must be a Secrets Manager secret ARN');
+const sourceOrSink = z.union([z.literal('postgres'), uriSchema], { message: 'must be "postgres" or a URI' });
+
+/** Every job needs the URI its result JSON is written to. */
+const withResult = { resultUri: uriSchema };
+
+export const EtlArgs = z
+  .object({
+    ...withResult,
+    input: urisSchema,
+    output: uriSchema,
+    rejects: uriSchema,
+    shufflePartitions: positiveInt.optional(),
+  })
+  .strict();
+
+export const CreateFuturesArgs = z.object({ ...withResult, input: uriSchema, output: uriSchema }).strict();
+
+export const TrainArgs = z
+  .object({
+    ...withResult,
+    train: uriSchema,
+    modelRoot: uriSchema,
+    rank: positiveInt.max(1000).optional(),
+    regParam: z.number().min(0).optional(),
+    maxIter: positiveInt.max(1000).optional(),
+    implicitPrefs: z.boolean().optional(),
+    nonnegative: z.boolean().optional(),
+    coldStartStrategy: z.enum(['drop', 'nan']).optional(),
+    seed: z.number().int().optional(),
+  })
+  .strict();
+
+export const EvaluateArgs = z
+  .object({
+    ...withResult,
+    model: uriSchema,
+    train: uriSchema,
+    test: uriSchema,
+    k: positiveInt.max(1000).optional(),
+    threshold: z.number().optional(),
+    currentPointer: uriSchema.optional(),
+  })
+  .strict();
+
+const DriftProcessArgs = z
+  .object({
+    action: z.literal('process'),
+    ...withResult,
+    input: uriSchema,
+    staging: uriSchema,
+    testFraction: fraction.optional(),
+    seed: z.number().int().optional(),
+  })
+  .strict();
+const DriftDetectArgs = z
+  .object({
+    action: z.literal('detect'),
+    ...withResult,
+    baselineTest: uriSchema,
+    newTest: uriSchema,
+    currentPointer: uriSchema,
+    klThreshold: z.number().min(0).optional(),
+    meanThreshold: z.number().min(0).optional(),
+    medianThreshold: z.number().min(0).optional(),
+    weights: z.preprocess(
+      (value) => (typeof value === 'string' ? value.split(',').map(Number) : value),
+      z.array(z.number().min(0)).length(3, 'must be three weights (kl, mean, median)'),
+    ).optional(),
+    scoreThreshold: z.number().min(0).optional(),
+  })
+  .strict();
+const DriftMergeArgs = z
+  .object({
+    action: z.literal('merge'),
+    ...withResult,
+    staging: uriSchema,
+    train: uriSchema,
+    test: uriSchema,
+    incoming: uriSchema,
+  })
+  .strict();
+export const DriftArgs = z.discriminatedUnion('action', [DriftProcessArgs, DriftDetectArgs, DriftMergeArgs], {
+  message: 'action must be one of process, detect, merge',
+});
+
+export const GenerateArgs = z
+  .object({
+    ...withResult,
+    output: uriSchema,
+    movies: positiveInt.optional(),
+    customers: positiveInt.optional(),
+    ratings: positiveInt.optional(),
+    rank: positiveInt.optional(),
+    sigma: z.number().min(0).optional(),
+    seed: z.number().int().optional(),
+    malformedFraction: z.number().min(0).max(1).optional(),
+    shift: z.number().optional(),
+  })
+  .strict();
+
+export const MlProcessingArgs = z
+  .object({
+    ...withResult,
+    source: sourceOrSink,
+    sink: sourceOrSink,
+    dbSecretArn: secretArnSchema.optional(),
+    dbUrlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name').optional(),
+    table: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier').optional(),
+    maxAttempts: positiveInt.max(20).optional(),
+    modelsDir: z.string().min(1).regex(/^\S+$/, 'must not contain spaces').optional(),
+    topicPointer: uriSchema.optional(),
+    batchSize: positiveInt.optional(),
+  })
+  .strict();
+
+export const TrainTopicModelArgs = z
+  .object({
+    ...withResult,
+    input: uriSchema,
+    modelRoot: uriSchema,
+    modelsDir: z.string().min(1).regex(/^\S+$/, 'must not contain spaces').optional(),
+  })
+  .strict();
+
+export const TaxiPreprocessArgs = z
+  .object({ ...withResult, bronze: uriSchema, silver: uriSchema, rejects: uriSchema, months: monthsSchema })
+  .strict();
+
+export const TaxiFeaturesArgs = z.object({ ...withResult, silver: uriSchema, gold: uriSchema, months: monthsSchema }).strict();
+
+/** Spark sizing of one job run (EMR Serverless worker shapes). */
+export const SparkSizingSchema = z
+  .object({
+    driverCores: z.union([z.literal(1), z.literal(2), z.literal(4), z.literal(8), z.literal(16)], {
+      message: 'must be 1, 2, 4, 8 or 16 vCPU',
+    }),
+    driverMemory: z.string().regex(/^([2-9]|[1-9]\d|1[01]\d|120)g$/, 'must be 2g..120g'),
+    executorCores: z.union([z.literal(1), z.literal(2), z.literal(4), z.literal(8), z.literal(16)], {
+      message: 'must be 1, 2, 4, 8 or 16 vCPU',
+    }),
+    executorMemory: z.string().regex(/^([2-9]|[1-9]\d|1[01]\d|120)g$/, 'must be 2g..120g'),
+    /** Executors started with the job (dynamic allocation scales from here). */
+    initialExecutors: z.number().int().min(1).max(1000),
+    /** Upper bound of dynamic allocation. */
+    maxExecutors: z.number().int().min(1).max(1000),
+    /** Ephemeral disk per worker (EMR Serverless: 20g..200g). */
+    driverDisk: z.string().regex(/^([2-9]\d|1\d\d|200)g$/, 'must be 20g..200g'),
+    executorDisk: z.string().regex(/^([2-9]\d|1\d\d|200)g$/, 'must be 20g..200g'),
+  })
+  .strict();
+export type SparkSizing = z.infer<typeof SparkSizingSchema>;
+
+export type JobName =
+  | 'etl'
+  | 'create_futures'
+  | 'train'
+  | 'evaluate'
+  | 'drift'
+  | 'generate'
+  | 'ml_processing'
+  | 'train_topic_model'
+  | 'taxi_preprocess'
+  | 'taxi_features';
+
+export interface JobDefinition {
+  /** Job name as used by the state machines and the CLI. */
+  readonly name: JobName;
+  /** Entry-point script file name under `jobs/` (uploaded as a plain `.py` file). */
+  readonly entryPoint: string;
+  /** zod schema of the job's arguments (camelCase keys of the CLI flags). */
+  readonly args: z.ZodType<Record<string, unknown>>;
+  /** Argument whose value is the subcommand (first positional CLI argument). */
+  readonly subcommandArg?: string;
+  /** Spark sizing defaults. */
+  readonly sizing: SparkSizing;
+  /** Extra Spark properties the job always needs. */
+  readonly sparkConf?: Readonly<Record<string, string>>;
+  /** The job reads model files: the models archive is shipped and `modelsDir` defaults to it. */
+  readonly usesModelsArchive?: boolean;
+  /** The job may read the database: `dbSecretArn` defaults to the stage's secret when a side is `postgres`. */
+  readonly usesDatabase?: boolean;
+}
+
+const small: SparkSizing = {
+  driverCores: 1,
+  driverMemory: '4g',
+  executorCores: 2,
+  executorMemory: '8g',
+  initialExecutors: 1,
+  maxExecutors: 4,
+  driverDisk: '20g',
+  executorDisk: '20g',
+};
+const medium: SparkSizing = {
+  driverCores: 2,
+  driverMemory: '8g',
+  executorCores: 4,
+  executorMemory: '14g',
+  initialExecutors: 2,
+  maxExecutors: 10,
+  driverDisk: '20g',
+  executorDisk: '50g',
+};
+const large: SparkSizing = {
+  driverCores: 4,
+  driverMemory: '14g',
+  executorCores: 4,
+  executorMemory: '14g',
+  initialExecutors: 3,
+  maxExecutors: 20,
+  driverDisk: '20g',
+  executorDisk: '100g',
+};
+
+const definitions: readonly JobDefinition[] = [
+  { name: 'etl', entryPoint: 'etl.py', args: EtlArgs, sizing: medium },
+  { name: 'create_futures', entryPoint: 'create_futures.py', args: CreateFuturesArgs, sizing: medium },
+  // ALS is iterative and caches factors: more memory per executor, checkpoints need disk.
+  { name: 'train', entryPoint: 'train.py', args: TrainArgs, sizing: large },
+  { name: 'evaluate', entryPoint: 'evaluate.py', args: EvaluateArgs, sizing: large },
+  { name: 'drift', entryPoint: 'drift.py', args: DriftArgs, subcommandArg: 'action', sizing: small },
+  { name: 'generate', entryPoint: 'generate.py', args: GenerateArgs, sizing: small },
+  {
+    name: 'ml_processing',
+    entryPoint: 'ml_processing.py',
+    args: MlProcessingArgs,
+    sizing: { ...medium, maxExecutors: 6 },
+    // ONNX inference is CPU-bound in the Python worker; one Python worker per core, Arrow batches.
+    sparkConf: { 'spark.sql.execution.arrow.pyspark.enabled': 'true' },
+    usesModelsArchive: true,
+    usesDatabase: true,
+  },
+  { name: 'train_topic_model', entryPoint: 'train_topic_model.py', args: TrainTopicModelArgs, sizing: medium, usesModelsArchive: true },
+  { name: 'taxi_preprocess', entryPoint: 'taxi_preprocess.py', args: TaxiPreprocessArgs, sizing: medium },
+  { name: 'taxi_features', entryPoint: 'taxi_features.py', args: TaxiFeaturesArgs, sizing: medium },
+];
+
+/** Job name → definition. */
+export const JOB_CATALOG: Readonly<Record<JobName, JobDefinition>> = Object.freeze(
+  Object.fromEntries(definitions.map((d) => [d.name, d])) as Record<JobName, JobDefinition>,
+);
+
+export const JOB_NAMES = definitions.map((d) => d.name) as [JobName, ...JobName[]];
+
+export const JobNameSchema = z.enum(JOB_NAMES, { message: `must be one of ${JOB_NAMES.join(', ')}` });
+
+/** The definition of `name`, or a clear error naming the known jobs. */
+export function getJobDefinition(name: string): JobDefinition {
+  if (!Object.prototype.hasOwnProperty.call(JOB_CATALOG, name)) {
+    throw new JobArgumentsError(`job: unknown job "${name}"; known jobs: ${JOB_NAMES.join(', ')}`);
+  }
+  return JOB_CATALOG[name as JobName];
+}
+
+export class JobArgumentsError extends Error {
+  override readonly name = 'ValidationError';
+}
+
+/** Formats zod issues as `prefix.path: message; …`. */
+export function formatIssues(prefix: string, error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+      return `${prefix}${path}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/** Validates a job's arguments (defaults and comma-lists normalised). @throws JobArgumentsError naming the field. */
+export function parseJobArgs(job: JobDefinition, args: unknown): Record<string, unknown> {
+  const result = job.args.safeParse(args ?? {});
+  if (!result.success) {
+    throw new JobArgumentsError(`Invalid arguments for job "${job.name}": ${formatIssues('args', result.error)}`);
+  }
+  return result.data;
+}
+
+/** `resultUri` → `result-uri`. */
+export function toFlagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * Parsed arguments → CLI arguments, in the argument object's key order (the schema's order), e.g.
+ * `{action: 'detect', resultUri: 's3://…', weights: [0.5, 0.3, 0.2]}` → `['detect', '--result-uri', 's3://…',
+ * '--weights', '0.5,0.3,0.2']`.
+ */
+export function toEntryPointArguments(job: JobDefinition, args: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  if (job.subcommandArg) out.push(String(args[job.subcommandArg]));
+  for (const [key, value] of Object.entries(args)) {
+    if (key === job.subcommandArg || value === undefined || value === null || value === false) continue;
+    const flag = `--${toFlagName(key)}`;
+    if (value === true) out.push(flag);
+    else if (Array.isArray(value)) out.push(flag, value.map(String).join(','));
+    else out.push(flag, String(value));
+  }
+  return out;
+}

@@ -1,0 +1,295 @@
+import { createHash } from 'node:crypto';
+import {
+  buildJobRequest,
+  clientToken,
+  describeJobRun,
+  parseSparkSubmitParameters,
+  toSdkStartJobRunInput,
+} from '../lib/jobs/job-request-builder';
+import { JOB_NAMES } from '../lib/jobs/catalog';
+import { fixtureEnv, fixtureExecution, fixtureManifest } from './fixtures/job-manifest';
+
+const A = 's3://dev-artifacts-bucket/artifacts';
+const DEPS = `${A}/${'a'.repeat(64)}/python-deps.tar.gz#environment`;
+const MODELS = `${A}/${'d'.repeat(64)}/models.tar.gz#models`;
+const FILES = `--py-files ${A}/${'b'.repeat(64)}/pyfiles.zip --jars ${A}/${'c'.repeat(64)}/uber.jar`;
+const PY =
+  '--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python ' +
+  '--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python ' +
+  '--conf spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python';
+const SMALL =
+  '--conf spark.driver.cores=1 --conf spark.driver.memory=4g --conf spark.executor.cores=2 --conf spark.executor.memory=8g ' +
+  '--conf spark.executor.instances=1 --conf spark.dynamicAllocation.maxExecutors=4 ' +
+  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=20g';
+const MEDIUM =
+  '--conf spark.driver.cores=2 --conf spark.driver.memory=8g --conf spark.executor.cores=4 --conf spark.executor.memory=14g ' +
+  '--conf spark.executor.instances=2 --conf spark.dynamicAllocation.maxExecutors=10 ' +
+  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=50g';
+const LARGE =
+  '--conf spark.driver.cores=4 --conf spark.driver.memory=14g --conf spark.executor.cores=4 --conf spark.executor.memory=14g ' +
+  '--conf spark.executor.instances=3 --conf spark.dynamicAllocation.maxExecutors=20 ' +
+  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=100g';
+const ML =
+  '--conf spark.driver.cores=2 --conf spark.driver.memory=8g --conf spark.executor.cores=4 --conf spark.executor.memory=14g ' +
+  '--conf spark.executor.instances=2 --conf spark.dynamicAllocation.maxExecutors=6 ' +
+  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=50g';
+const R = 's3://dev-lake-bucket/runs/dev-recommender/run-2026-11-21';
+
+const entry = (i: number, name: string) => `${A}/${i.toString(16).padStart(2, '0').repeat(32)}/${name}.py`;
+
+interface Case {
+  job: string;
+  step: string;
+  args: Record<string, unknown>;
+  entryPoint: string;
+  arguments: string[];
+  parameters: string;
+}
+
+const cases: Case[] = [
+  {
+    job: 'etl',
+    step: 'etl-train',
+    args: { input: ['s3://dev-lake-bucket/bronze/netflix/raw/train_1.txt', 's3://dev-lake-bucket/bronze/netflix/raw/train_2.txt'], output: 's3://dev-lake-bucket/silver/netflix/ratings/train/', rejects: 's3://dev-lake-bucket/silver/netflix/rejects/', shufflePartitions: 64 },
+    entryPoint: entry(1, 'etl'),
+    arguments: ['--result-uri', `${R}/etl-train.json`, '--input', 's3://dev-lake-bucket/bronze/netflix/raw/train_1.txt,s3://dev-lake-bucket/bronze/netflix/raw/train_2.txt', '--output', 's3://dev-lake-bucket/silver/netflix/ratings/train/', '--rejects', 's3://dev-lake-bucket/silver/netflix/rejects/', '--shuffle-partitions', '64'],
+    parameters: `--conf spark.archives=${DEPS} ${FILES} ${MEDIUM} ${PY}`,
+  },
+  {
+    job: 'create_futures',
+    step: 'create-futures',
+    args: { input: 's3://dev-lake-bucket/bronze/netflix/raw/future.txt', output: 's3://dev-lake-bucket/gold/netflix/futures/' },
+    entryPoint: entry(2, 'create_futures'),
+    arguments: ['--result-uri', `${R}/create-futures.json`, '--input', 's3://dev-lake-bucket/bronze/netflix/raw/future.txt', '--output', 's3://dev-lake-bucket/gold/netflix/futures/'],
+    parameters: `--conf spark.archives=${DEPS} ${FILES} ${MEDIUM} ${PY}`,
+  },
+  {
+    job: 'train',
+    step: 'train',
+    args: { train: 's3://dev-lake-bucket/silver/netflix/ratings/train/', modelRoot: 's3://dev-models-bucket/recommender', rank: 64, regParam: 0.1, maxIter: 15, implicitPrefs: false, nonnegative: true, seed: 42 },
+    entryPoint: entry(3, 'train'),
+    arguments: ['--result-uri', `${R}/train.json`, '--train', 's3://dev-lake-bucket/silver/netflix/ratings/train/', '--model-root', 's3://dev-models-bucket/recommender', '--rank', '64', '--reg-param', '0.1', '--max-iter', '15', '--nonnegative', '--seed', '42'],
+    parameters: `--conf spark.archives=${DEPS} ${FILES} ${LARGE} ${PY}`,
+  },
+  {
+    job: 'evaluate',
+    step: 'evaluate',
+    args: { model: 's3://dev-models-bucket/recommender/versions/v1', train: 's3://dev-lake-bucket/silver/netflix/ratings/train/', test: 's3://dev-lake-bucket/silver/netflix/ratings/test/', k: 10, threshold: 4, currentPointer: 's3://dev-models-bucket/recommender/current.json' },
+    entryPoint: entry(4, 'evaluate'),
+    arguments: ['--result-uri', `${R}/evaluate.json`, '--model', 's3://dev-models-bucket/recommender/versions/v1', '--train', 's3://dev-lake-bucket/silver/netflix/ratings/train/', '--test', 's3://dev-lake-bucket/silver/netflix/ratings/test/', '--k', '10', '--threshold', '4', '--current-pointer', 's3://dev-models-bucket/recommender/current.json'],
+    parameters: `--conf spark.archives=${DEPS} ${FILES} ${LARGE} ${PY}`,
+  },
+  {
+    job: 'drift',
+    step: 'drift-detect',
+    args: { action: 'detect', baselineTest: 's3://dev-lake-bucket/silver/netflix/ratings/test/', newTest: 's3://dev-lake-bucket/silver/netflix/stream/staging/test/', currentPointer: 's3://dev-models-bucket/recommender/current.json', weights: [0.5, 0.3, 0.2], scoreThreshold: 1 },
+    entryPoint: entry(5, 'drift'),
+    arguments: ['detect', '--result-uri', `${R}/drift-detect.json`, '--baseline-test', 's3://dev-lake-bucket/silver/netflix/ratings/test/', '--new-test', 's3://dev-lake-bucket/silver/netflix/stream/staging/test/', '--current-pointer', 's3://dev-models-bucket/recommender/current.json', '--weights', '0.5,0.3,0.2', '--score-threshold', '1'],
+    parameters: `--conf spark.archives=${DEPS} ${FILES} ${SMALL} ${PY}`,
+  },
+  {
+    job: 'generate',
+    step: 'generate',
+    args: { output: 's3://dev-lake-bucket/bronze/netflix/raw/', movies: 100, customers: 500, ratings: 10000, seed: 7, malformedFraction: 0.01 },
+    entryPoint: entry(6, 'generate'),
+    arguments: ['--result-uri', `${R}/generate.json`, '--output', 's3://dev-lake-bucket/bronze/netflix/raw/', '--movies', '100', '--customers', '500', '--ratings', '10000', '--seed', '7', '--malformed-fraction', '0.01'],
+    parameters: `--conf spark.archives=${DEPS} ${FILES} ${SMALL} ${PY}`,
+  },
+  {
+    job: 'ml_processing',
+    step: 'enrich-articles',
+    args: { source: 'postgres', sink: 'postgres', table: 'articles', batchSize: 256 },
+    entryPoint: entry(7, 'ml_processing'),
+    arguments: ['--result-uri', `${R}/enrich-articles.json`, '--source', 'postgres', '--sink', 'postgres', '--table', 'articles', '--models-dir', './models', '--batch-size', '256', '--db-secret-arn', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:news-db-AbCdEf'],
+    parameters: `--conf spark.archives=${DEPS},${MODELS} ${FILES} ${ML} ${PY} --conf spark.sql.execution.arrow.pyspark.enabled=true`,
+  },
+  {
+    job: 'train_topic_model',
+    step: 'train-topic-model',
+    args: { input: 's3://dev-lake-bucket/gold/news/articles/', modelRoot: 's3://dev-models-bucket/topic' },
+    entryPoint: entry(8, 'train_topic_model'),
+    arguments: ['--result-uri', `${R}/train-topic-model.json`, '--input', 's3://dev-lake-bucket/gold/news/articles/', '--model-root', 's3://dev-models-bucket/topic', '--models-dir', './models'],
+    parameters: `--conf spark.archives=${DEPS},${MODELS} ${FILES} ${MEDIUM} ${PY}`,
+  },
+  {
+    job: 'taxi_preprocess',
+    step: 'taxi-preprocess',
+    args: { bronze: 's3://dev-lake-bucket/bronze/taxi/yellow/', silver: 's3://dev-lake-bucket/silver/taxi/trips/', rejects: 's3://dev-lake-bucket/silver/taxi/rejects/', months: '2024-01,2024-02' },
+    entryPoint: entry(9, 'taxi_preprocess'),
+    arguments: ['--result-uri', `${R}/taxi-preprocess.json`, '--bronze', 's3://dev-lake-bucket/bronze/taxi/yellow/', '--silver', 's3://dev-lake-bucket/silver/taxi/trips/', '--rejects', 's3://dev-lake-bucket/silver/taxi/rejects/', '--months', '2024-01,2024-02'],
+    parameters: `--conf spark.archives=${DEPS} ${FILES} ${MEDIUM} ${PY}`,
+  },
+  {
+    job: 'taxi_features',
+    step: 'taxi-features',
+    args: { silver: 's3://dev-lake-bucket/silver/taxi/trips/', gold: 's3://dev-lake-bucket/gold/taxi/features/', months: ['2024-01'] },
+    entryPoint: entry(10, 'taxi_features'),
+    arguments: ['--result-uri', `${R}/taxi-features.json`, '--silver', 's3://dev-lake-bucket/silver/taxi/trips/', '--gold', 's3://dev-lake-bucket/gold/taxi/features/', '--months', '2024-01'],
+    parameters: `--conf spark.archives=${DEPS} ${FILES} ${MEDIUM} ${PY}`,
+  },
+];
+
+describe('buildJobRequest', () => {
+  it('has a case for every job of the catalog', () => {
+    expect(cases.map((c) => c.job).sort()).toEqual([...JOB_NAMES].sort());
+  });
+
+  it.each(cases)('builds the exact StartJobRun request for $job', (c) => {
+    const request = buildJobRequest({ job: c.job, step: c.step, args: c.args, execution: fixtureExecution, manifest: fixtureManifest, env: fixtureEnv });
+    const token = `${c.step}-${createHash('sha256').update(`${fixtureExecution.id}\u0000${c.step}`).digest('hex').slice(0, 40)}`;
+    expect(request).toEqual({
+      ApplicationId: '00fabc123def4567',
+      ExecutionRoleArn: 'arn:aws:iam::123456789012:role/dev-emr-job-role',
+      Name: `dev-recommender-run-2026-11-21-${c.step}`,
+      ClientToken: token,
+      ExecutionTimeoutMinutes: 120,
+      JobDriver: { SparkSubmit: { EntryPoint: c.entryPoint, EntryPointArguments: c.arguments, SparkSubmitParameters: c.parameters } },
+      ConfigurationOverrides: { MonitoringConfiguration: { S3MonitoringConfiguration: { LogUri: 's3://dev-logs-bucket/emr/' } } },
+      Tags: {
+        project: 'emr-ml-pipelines',
+        stage: 'dev',
+        job: c.job,
+        step: c.step,
+        stateMachine: 'dev-recommender',
+        execution: 'run-2026-11-21',
+        depsSha256: 'aaaaaaaaaaaaaaaa',
+      },
+    });
+  });
+
+  it('keeps an explicit resultUri and is deterministic', () => {
+    const input = {
+      job: 'create_futures',
+      step: 'create-futures',
+      args: { resultUri: 's3://dev-lake-bucket/runs/x/y/z.json', input: 's3://dev-lake-bucket/a', output: 's3://dev-lake-bucket/b' },
+      execution: fixtureExecution,
+      manifest: fixtureManifest,
+      env: fixtureEnv,
+    };
+    const first = buildJobRequest(input);
+    expect(first.JobDriver.SparkSubmit.EntryPointArguments.slice(0, 2)).toEqual(['--result-uri', 's3://dev-lake-bucket/runs/x/y/z.json']);
+    expect(buildJobRequest(input)).toEqual(first);
+  });
+});
+
+describe('ClientToken', () => {
+  it('is the same for a retried step and differs across steps and executions', () => {
+    const a = clientToken(fixtureExecution.id, 'train');
+    expect(clientToken(fixtureExecution.id, 'train')).toBe(a);
+    expect(clientToken(fixtureExecution.id, 'evaluate')).not.toBe(a);
+    expect(clientToken(`${fixtureExecution.id}-2`, 'train')).not.toBe(a);
+  });
+
+  it('is at most 64 characters of the allowed charset even for long steps and ARNs', () => {
+    const token = clientToken(`arn:aws:states:eu-west-1:123456789012:execution:${'x'.repeat(80)}:${'y'.repeat(80)}`, `a_${'b'.repeat(78)}`);
+    expect(token.length).toBeLessThanOrEqual(64);
+    expect(token).toMatch(/^[a-z0-9-]+$/);
+  });
+});
+
+describe('validation', () => {
+  const base = { step: 'etl-train', execution: fixtureExecution, manifest: fixtureManifest, env: fixtureEnv };
+  const etlArgs = { input: 's3://dev-lake-bucket/a', output: 's3://dev-lake-bucket/b', rejects: 's3://dev-lake-bucket/c' };
+
+  it('rejects an unknown job naming the field and the known jobs', () => {
+    expect(() => buildJobRequest({ ...base, job: 'etl2', args: etlArgs })).toThrow(/job: unknown job "etl2"; known jobs: etl, create_futures/);
+  });
+
+  it('rejects bad and unknown arguments naming the field', () => {
+    expect(() => buildJobRequest({ ...base, job: 'etl', args: { ...etlArgs, output: 'not a uri' } })).toThrow(/args\.output: must be an s3:\/\/bucket/);
+    expect(() => buildJobRequest({ ...base, job: 'etl', args: { ...etlArgs, outptu: 's3://dev-lake-bucket/x' } })).toThrow(/Unrecognized key: "outptu"/);
+    expect(() => buildJobRequest({ ...base, job: 'taxi_features', args: { silver: 's3://dev-lake-bucket/s', gold: 's3://dev-lake-bucket/g', months: '2024-13' } })).toThrow(/args\.months\[0\]: must be a month YYYY-MM/);
+    expect(() => buildJobRequest({ ...base, job: 'drift', args: { action: 'explode' } })).toThrow(/args\.action: action must be one of process, detect, merge/);
+  });
+
+  it('rejects bad overrides naming the field', () => {
+    const run = (overrides: unknown) => () => buildJobRequest({ ...base, job: 'etl', args: etlArgs, overrides });
+    expect(run({ sizing: { executorMemory: '14 GB' } })).toThrow(/overrides\.sizing\.executorMemory: must be 2g\.\.120g/);
+    expect(run({ sizing: { executorCores: 3 } })).toThrow(/overrides\.sizing\.executorCores: must be 1, 2, 4, 8 or 16 vCPU/);
+    expect(run({ sizing: { initialExecutors: 30 } })).toThrow(/overrides\.sizing\.initialExecutors: 30 exceeds maxExecutors 10/);
+    expect(run({ sparkConf: { 'spark.archives': 's3://evil/x.tar.gz#environment' } })).toThrow(/overrides\.sparkConf\.spark\.archives: is set by the builder/);
+    expect(run({ sparkConf: { 'spark.hadoop.fs.s3a.secret.key': 'abc' } })).toThrow(/looks like a secret/);
+    expect(run({ sparkConf: { 'spark.sql.shuffle.partitions': '8 0' } })).toThrow(/must not contain whitespace/);
+    expect(run({ executionTimeoutMinutes: 2 })).toThrow(/overrides\.executionTimeoutMinutes/);
+    expect(run({ retries: 3 })).toThrow(/overrides: Unrecognized key: "retries"/);
+  });
+
+  it('rejects a bad step or execution', () => {
+    expect(() => buildJobRequest({ ...base, step: 'Etl Train', job: 'etl', args: etlArgs })).toThrow(/step: must be a step id/);
+    expect(() => buildJobRequest({ ...base, execution: { id: 'x', name: 'has space' }, job: 'etl', args: etlArgs })).toThrow(/execution\.name/);
+  });
+
+  it('rejects postgres without a configured database', () => {
+    const { dbSecretArn: _unused, ...noDb } = fixtureEnv;
+    expect(() => buildJobRequest({ ...base, env: noDb, job: 'ml_processing', args: { source: 'postgres', sink: 's3://dev-lake-bucket/gold/news/articles/' } })).toThrow(
+      /args\.source: "postgres" needs a database, but stage "dev" has none configured/,
+    );
+  });
+});
+
+describe('overrides and spark-submit parts', () => {
+  it('applies sizing, conf, timeout and tag overrides; conf overrides replace defaults in place', () => {
+    const run = describeJobRun({
+      job: 'etl',
+      step: 'etl-train',
+      args: { input: 's3://dev-lake-bucket/a', output: 's3://dev-lake-bucket/b', rejects: 's3://dev-lake-bucket/c' },
+      overrides: {
+        sizing: { executorMemory: '28g', maxExecutors: 40 },
+        sparkConf: { 'spark.sql.shuffle.partitions': '400', 'spark.executor.cores': '8' },
+        executionTimeoutMinutes: 30,
+        tags: { costCenter: 'ml-42' },
+      },
+      execution: { id: 'evt-1234', name: 'nightly-etl' },
+      manifest: fixtureManifest,
+      env: fixtureEnv,
+    });
+    expect(run.request.ExecutionTimeoutMinutes).toBe(30);
+    expect(run.request.Name).toBe('standalone-nightly-etl-etl-train');
+    expect(run.request.Tags.costCenter).toBe('ml-42');
+    expect(run.args.resultUri).toBe('s3://dev-lake-bucket/runs/standalone/nightly-etl/etl-train.json');
+    expect(run.sparkSubmit.conf).toEqual([
+      ['spark.driver.cores', '2'],
+      ['spark.driver.memory', '8g'],
+      ['spark.executor.cores', '8'],
+      ['spark.executor.memory', '28g'],
+      ['spark.executor.instances', '2'],
+      ['spark.dynamicAllocation.maxExecutors', '40'],
+      ['spark.emr-serverless.driver.disk', '20g'],
+      ['spark.emr-serverless.executor.disk', '50g'],
+      ['spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON', './environment/bin/python'],
+      ['spark.emr-serverless.driverEnv.PYSPARK_PYTHON', './environment/bin/python'],
+      ['spark.executorEnv.PYSPARK_PYTHON', './environment/bin/python'],
+      ['spark.sql.shuffle.partitions', '400'],
+    ]);
+    // The rendered parameters parse back into the same parts (what the local runner relies on).
+    const parsed = parseSparkSubmitParameters(run.request.JobDriver.SparkSubmit.SparkSubmitParameters);
+    expect(parsed).toEqual({ archives: run.sparkSubmit.archives, pyFiles: run.sparkSubmit.pyFiles, jars: run.sparkSubmit.jars, files: [], conf: run.sparkSubmit.conf });
+  });
+
+  it('omits the jar when the manifest has no uber-JAR and converts to the SDK input shape', () => {
+    const manifest = { ...fixtureManifest, artifacts: fixtureManifest.artifacts.filter((a) => a.kind !== 'uber-jar') };
+    const request = buildJobRequest({
+      job: 'generate',
+      step: 'generate',
+      args: { output: 's3://dev-lake-bucket/bronze/netflix/raw/' },
+      execution: fixtureExecution,
+      manifest,
+      env: fixtureEnv,
+    });
+    expect(request.JobDriver.SparkSubmit.SparkSubmitParameters).not.toContain('--jars');
+    const sdk = toSdkStartJobRunInput(request);
+    expect(sdk).toMatchObject({
+      applicationId: '00fabc123def4567',
+      clientToken: request.ClientToken,
+      jobDriver: { sparkSubmit: { entryPoint: request.JobDriver.SparkSubmit.EntryPoint } },
+      configurationOverrides: { monitoringConfiguration: { s3MonitoringConfiguration: { logUri: 's3://dev-logs-bucket/emr/' } } },
+    });
+  });
+
+  it('fails clearly when the manifest lacks the job entry point', () => {
+    const manifest = { ...fixtureManifest, artifacts: fixtureManifest.artifacts.filter((a) => a.file !== 'train.py') };
+    expect(() =>
+      buildJobRequest({ job: 'train', step: 'train', args: { train: 's3://dev-lake-bucket/t', modelRoot: 's3://dev-models-bucket/r' }, execution: fixtureExecution, manifest, env: fixtureEnv }),
+    ).toThrow(/manifest: no entry-point artifact train\.py for job "train"/);
+  });
+});
