@@ -31,14 +31,28 @@ class JobContext(JobResult):
         super().__init__(job, result_uri)
         self._spark_conf = dict(spark_conf or {})
         self._spark = None
+        self._restore: dict[str, str | None] = {}
 
     @property
     def spark(self):
         if self._spark is None:
+            from pyspark.sql import SparkSession
+
             from jobs.common.spark import get_spark
 
+            active = SparkSession.getActiveSession()
+            if active is not None:  # a shared session (tests): undo this job's settings afterwards
+                self._restore = {k: active.conf.get(k, None) for k in self._spark_conf}
             self._spark = get_spark(f"jobs.{self.job}", self._spark_conf)
         return self._spark
+
+    def close(self) -> None:
+        if self._spark is not None:
+            for key, value in self._restore.items():
+                if value is None:
+                    self._spark.conf.unset(key)
+                else:
+                    self._spark.conf.set(key, value)
 
 
 def add_result_uri(parser: argparse.ArgumentParser) -> None:
@@ -101,13 +115,16 @@ def run_job(job: str, build_parser: Callable[[], argparse.ArgumentParser],
     try:
         main(args, ctx)
     except ArgumentError as exc:
+        ctx.close()
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         ctx.write("FAILED", f"ArgumentError: {exc}")
         return EXIT_BAD_ARGS
     except Exception as exc:  # noqa: BLE001 - every failure must end in a FAILED result and exit 1
         log.error("job failed: %s\n%s", exc, traceback.format_exc())
+        ctx.close()
         ctx.write("FAILED", f"{type(exc).__name__}: {exc}"[:4000])
         return EXIT_FAILED
+    ctx.close()
     ctx.write("SUCCEEDED")
     return EXIT_OK

@@ -1,0 +1,110 @@
+"""ETL: Netflix Prize text files → versioned Parquet ratings dataset (upsert) + rejects dataset.
+
+    spark-submit jobs/etl.py --input s3://lake/bronze/netflix/raw/train.txt --output s3://lake/silver/netflix/ratings/train \\
+        --rejects s3://lake/silver/netflix/rejects --result-uri s3://lake/runs/…/etl-train.json
+
+Output: ``movie_id int, customer_id int, rating int, date date`` partitioned by ``year``/``month``, upserted on
+(movie_id, customer_id) — latest date wins, see :func:`jobs.recommender.netflix.upsert` for the tie rule — and
+committed as a new version of ``--output`` (the previous version stays readable until the pointer moves).
+Result counts: ``valid`` (valid lines: headers + ratings), ``rejected``, with valid + rejected = non-blank lines;
+``headers``, ``ratings``, ``existing`` (rows before the upsert), ``written`` (rows in the committed dataset).
+"""
+from __future__ import annotations
+
+if __package__ in (None, ""):  # run as a script (spark-submit jobs/etl.py): make the `jobs` package importable
+    import os as _os
+    import sys as _sys
+
+    _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
+
+import sys
+from datetime import datetime, timezone
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, functions as F
+
+from jobs.common import cli, datasets
+from jobs.common.log import get_logger
+from jobs.recommender import netflix
+
+JOB = "etl"
+log = get_logger(f"jobs.{JOB}")
+
+
+def build_parser():
+    parser = cli.new_parser(JOB, __doc__.split("\n\n")[0])
+    parser.add_argument("--input", required=True, type=cli.uri_list, metavar="URI[,URI…]",
+                        help="Netflix-format text files, directories or globs (.gz accepted)")
+    parser.add_argument("--output", required=True, metavar="URI", help="ratings dataset root (versioned)")
+    parser.add_argument("--rejects", required=True, metavar="URI", help="rejects dataset root (versioned)")
+    parser.add_argument("--shuffle-partitions", type=cli.positive_int, default=None, metavar="N",
+                        help="spark.sql.shuffle.partitions for this job (default: the session's)")
+    parser.add_argument("--max-partition-bytes", type=cli.positive_int, default=None, metavar="BYTES",
+                        help="spark.sql.files.maxPartitionBytes (input split size)")
+    parser.add_argument("--keep-versions", type=cli.positive_int, default=datasets.DEFAULT_KEEP_VERSIONS,
+                        help="dataset versions to keep")
+    return parser
+
+
+def spark_conf(args) -> dict[str, str]:
+    conf = {}
+    if args.shuffle_partitions:
+        conf["spark.sql.shuffle.partitions"] = str(args.shuffle_partitions)
+    if args.max_partition_bytes:
+        conf["spark.sql.files.maxPartitionBytes"] = str(args.max_partition_bytes)
+    return conf
+
+
+def transform(lines: DataFrame) -> DataFrame:
+    """Positioned text lines → classified lines (pure; see :mod:`jobs.recommender.netflix`)."""
+    return netflix.parse(lines)
+
+
+def line_counts(classified: DataFrame) -> dict[str, int]:
+    row = classified.agg(
+        F.count(F.lit(1)).alias("non_blank"),
+        F.sum(F.when(F.col("kind") == "header", 1).otherwise(0)).alias("headers"),
+        F.sum(F.when(F.col("kind") == "rating", 1).otherwise(0)).alias("ratings"),
+        F.sum(F.when(F.col("kind") == "rejected", 1).otherwise(0)).alias("rejected"),
+    ).first()
+    headers, ratings, rejected = (int(row[k] or 0) for k in ("headers", "ratings", "rejected"))
+    return {"nonBlank": int(row["non_blank"]), "valid": headers + ratings, "rejected": rejected,
+            "headers": headers, "ratings": ratings}
+
+
+def main(args, ctx: cli.JobContext) -> None:
+    spark = ctx.spark
+    run_at = datetime.now(timezone.utc)
+    lines = netflix.read_lines(spark, args.input)
+    classified = transform(lines).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        ctx.counts.update(line_counts(classified))
+        log.info("lines: %s", ctx.counts)
+
+        rejects = netflix.rejects(classified).withColumn("ingested_at", F.lit(run_at))
+        rejects_uri = datasets.write_dataset(rejects.coalesce(1), args.rejects, keep_versions=args.keep_versions,
+                                             kind="netflix-rejects")
+
+        existing = datasets.read_dataset(spark, args.output, required=False)
+        ctx.counts["existing"] = existing.count() if existing is not None else 0
+        merged = netflix.upsert(existing, netflix.valid_ratings(classified))
+        dataset_uri = datasets.write_dataset(merged, args.output, partition_by=["year", "month"],
+                                             keep_versions=args.keep_versions, kind="netflix-ratings")
+    finally:
+        classified.unpersist()
+    ctx.counts["written"] = spark.read.parquet(_physical(dataset_uri)).count()
+    ctx.outputs.update({"dataset": dataset_uri, "rejects": rejects_uri})
+
+
+def _physical(uri: str) -> str:
+    from jobs.common.uris import to_physical
+
+    return to_physical(uri)
+
+
+def run(argv=None) -> int:
+    return cli.run_job(JOB, build_parser, main, argv, spark_conf=spark_conf)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

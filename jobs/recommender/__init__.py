@@ -1,0 +1,1 @@
+"""Recommender building blocks shared by the Netflix jobs (parsing, upsert, ALS helpers, drift statistics)."""
