@@ -1,0 +1,174 @@
+import { GetApplicationCommand, GetJobRunCommand, ListJobRunsCommand, type JobRunSummary } from '@aws-sdk/client-emr-serverless';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { cost, sumCosts, UnknownPriceError } from '../../lib/cost/cost';
+import type { CliContext } from '../context';
+import { parseDuration } from '../duration';
+import { requireOutput } from '../stage-outputs';
+
+export interface CostOptions {
+  readonly since: string;
+  readonly json?: boolean;
+}
+
+export interface CostRow {
+  readonly run: string;
+  readonly name: string;
+  readonly state: string;
+  readonly createdAt: string;
+  readonly vCPUHour: number;
+  readonly memoryGBHour: number;
+  readonly storageGBHour: number;
+  readonly costUsd: number;
+}
+
+const TERMINAL_JOB_STATES = new Set(['SUCCESS', 'FAILED', 'CANCELLED']);
+
+const money = (usd: number) => `$${usd.toFixed(usd < 1 ? 4 : 2)}`;
+const num = (n: number) => n.toFixed(3);
+
+function printTable(ctx: CliContext, rows: CostRow[], heading: string, json: boolean | undefined): void {
+  const total = sumCosts(rows);
+  if (json) {
+    ctx.io.out(JSON.stringify({ runs: rows, total }, null, 2));
+    return;
+  }
+  ctx.io.out(heading);
+  if (rows.length === 0) {
+    ctx.io.out('No finished job runs in this period.');
+    return;
+  }
+  const header = ['run', 'name', 'state', 'created', 'vCPU-h', 'GB-h', 'storage GB-h', 'cost'];
+  const lines = rows.map((r) => [r.run, r.name, r.state, r.createdAt, num(r.vCPUHour), num(r.memoryGBHour), num(r.storageGBHour), money(r.costUsd)]);
+  lines.push(['total', `${total.runs} runs`, '', '', num(total.vCPUHour), num(total.memoryGBHour), num(total.storageGBHour), money(total.costUsd)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i >= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  ctx.io.out(fmt(header));
+  for (const line of lines) ctx.io.out(fmt(line));
+}
+
+async function cloudRows(ctx: CliContext, sinceMs: number): Promise<{ rows: CostRow[]; unpriced: number; region: string; architecture: string }> {
+  const outputs = await ctx.outputs();
+  const applicationId = requireOutput(outputs, 'applicationId');
+  const region = await ctx.region();
+  const { application } = await ctx.emr.send(new GetApplicationCommand({ applicationId }));
+  const architecture = application?.architecture ?? 'X86_64';
+  const createdAtAfter = new Date(ctx.io.now().getTime() - sinceMs);
+  const summaries: JobRunSummary[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await ctx.emr.send(new ListJobRunsCommand({ applicationId, createdAtAfter, nextToken, maxResults: 50 }));
+    summaries.push(...(page.jobRuns ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  const finished = summaries.filter((s) => s.state && TERMINAL_JOB_STATES.has(s.state));
+  const rows: CostRow[] = [];
+  let unpriced = 0;
+  for (const summary of finished.sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0))) {
+    const { jobRun } = await ctx.emr.send(new GetJobRunCommand({ applicationId, jobRunId: summary.id! }));
+    const billed = jobRun?.billedResourceUtilization ?? {};
+    let priced;
+    try {
+      priced = cost(billed, region, architecture);
+    } catch (err) {
+      if (!(err instanceof UnknownPriceError)) throw err;
+      unpriced += 1;
+      priced = { ...cost(billed, 'us-east-1', 'X86_64'), costUsd: 0 };
+    }
+    rows.push({
+      run: summary.id!,
+      name: jobRun?.name ?? summary.name ?? '',
+      state: jobRun?.state ?? summary.state ?? '',
+      createdAt: (summary.createdAt ?? jobRun?.createdAt)?.toISOString().slice(0, 16).replace('T', ' ') ?? '',
+      vCPUHour: priced.vCPUHour,
+      memoryGBHour: priced.memoryGBHour,
+      storageGBHour: priced.storageGBHour,
+      costUsd: priced.costUsd,
+    });
+  }
+  return { rows, unpriced, region, architecture };
+}
+
+function* walkJson(dir: string): Generator<string> {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* walkJson(path);
+    else if (entry.name.endsWith('.json')) yield path;
+  }
+}
+
+/** Local runs: the `resources` record of every job result under `.local/s3/<bucket>/runs/`. */
+export function localRows(root: string, sinceMs: number, now: Date): CostRow[] {
+  const s3Root = join(root, '.local', 's3');
+  const rows: CostRow[] = [];
+  let buckets: string[] = [];
+  try {
+    buckets = readdirSync(s3Root);
+  } catch {
+    return rows;
+  }
+  for (const bucket of buckets) {
+    const runsDir = join(s3Root, bucket, 'runs');
+    for (const file of walkJson(runsDir)) {
+      let result: { job?: string; status?: string; startedAt?: string; resources?: Partial<CostRow> };
+      try {
+        result = JSON.parse(readFileSync(file, 'utf8'));
+      } catch {
+        continue;
+      }
+      if (!result.resources) continue;
+      const created = result.startedAt ? new Date(result.startedAt) : statSync(file).mtime;
+      if (now.getTime() - created.getTime() > sinceMs) continue;
+      rows.push({
+        run: relative(runsDir, file).replace(/\.json$/, ''),
+        name: result.job ?? '',
+        state: result.status ?? '',
+        createdAt: created.toISOString().slice(0, 16).replace('T', ' '),
+        vCPUHour: Number(result.resources.vCPUHour ?? 0),
+        memoryGBHour: Number(result.resources.memoryGBHour ?? 0),
+        storageGBHour: Number(result.resources.storageGBHour ?? 0),
+        costUsd: Number(result.resources.costUsd ?? 0),
+      });
+    }
+  }
+  return rows.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+}
+
+export async function costCommand(ctx: CliContext, options: CostOptions): Promise<number> {
+  const sinceMs = parseDuration(options.since);
+  if (ctx.options.local) {
+    const rows = localRows(ctx.io.cwd, sinceMs, ctx.io.now());
+    printTable(ctx, rows, `Local runs in the last ${options.since} (not billed; resource use measured on this machine):`, options.json);
+    return 0;
+  }
+  const { rows, unpriced, region, architecture } = await cloudRows(ctx, sinceMs);
+  printTable(ctx, rows, `EMR Serverless job runs of stage ${ctx.stage} in the last ${options.since} (${region}, ${architecture}, on-demand prices):`, options.json);
+  if (unpriced > 0) ctx.io.err(`${unpriced} job runs could not be priced: lib/cost/price-table.ts has no prices for ${region}/${architecture}.`);
+  return 0;
+}
+
+/** Prints the `costs` an execution's output carries (one record per job step), if any. */
+export function printCostOfExecutionOutput(ctx: CliContext, output: string | undefined): void {
+  if (!output) return;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(output);
+  } catch {
+    return;
+  }
+  const costs = (parsed as { costs?: Record<string, { costUsd?: number | null; vCPUHour?: number }> } | null)?.costs;
+  if (!costs || typeof costs !== 'object') return;
+  const entries = Object.entries(costs).filter(([, c]) => c && typeof c === 'object');
+  if (entries.length === 0) return;
+  for (const [step, c] of entries) {
+    ctx.io.out(`  cost ${step}: ${c.costUsd === null || c.costUsd === undefined ? 'unpriced' : money(c.costUsd)} (${num(c.vCPUHour ?? 0)} vCPU-h)`);
+  }
+  const total = entries.reduce((sum, [, c]) => sum + (c.costUsd ?? 0), 0);
+  ctx.io.out(`Cost of this execution: ${money(total)} across ${entries.length} job runs.`);
+}

@@ -1,0 +1,61 @@
+import { GetApplicationCommand, GetJobRunCommand } from '@aws-sdk/client-emr-serverless';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { gunzipSync } from 'node:zlib';
+import type { CliContext } from '../context';
+import { CliError } from '../errors';
+import { requireOutput } from '../stage-outputs';
+
+export interface LogsOptions {
+  readonly stderr?: boolean;
+}
+
+function splitS3Uri(uri: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
+  if (!m) throw new CliError(`The job run's log location "${uri}" is not an s3:// URI.`);
+  const prefix = m[2] ?? '';
+  return { bucket: m[1]!, prefix: prefix && !prefix.endsWith('/') ? `${prefix}/` : prefix };
+}
+
+/** The S3 log URI a job run writes to: its own override, else the application's, else the stage's logs bucket. */
+export async function jobRunLogUri(ctx: CliContext, applicationId: string, jobRunId: string): Promise<string> {
+  const { jobRun } = await ctx.emr.send(new GetJobRunCommand({ applicationId, jobRunId }));
+  const own = jobRun?.configurationOverrides?.monitoringConfiguration?.s3MonitoringConfiguration?.logUri;
+  if (own) return own;
+  const { application } = await ctx.emr.send(new GetApplicationCommand({ applicationId }));
+  const app = application?.monitoringConfiguration?.s3MonitoringConfiguration?.logUri;
+  if (app) return app;
+  const outputs = await ctx.outputs();
+  return `s3://${requireOutput(outputs, 'logsBucket')}/emr/`;
+}
+
+/** Driver stdout/stderr of a job run, gunzipped: `<logUri>/applications/<appId>/jobs/<jobRunId>/SPARK_DRIVER/<stream>.gz`. */
+export async function fetchDriverLog(ctx: CliContext, applicationId: string, jobRunId: string, stream: 'stdout' | 'stderr'): Promise<string> {
+  const { bucket, prefix } = splitS3Uri(await jobRunLogUri(ctx, applicationId, jobRunId));
+  const key = `${prefix}applications/${applicationId}/jobs/${jobRunId}/SPARK_DRIVER/${stream}.gz`;
+  let bytes: Uint8Array;
+  try {
+    const res = await ctx.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    bytes = (await res.Body?.transformToByteArray()) ?? new Uint8Array();
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'NoSuchKey' || name === 'NotFound') {
+      throw new CliError(`No driver ${stream} for job run ${jobRunId} at s3://${bucket}/${key} yet (EMR Serverless uploads driver logs while the job runs; try again shortly).`);
+    }
+    throw err;
+  }
+  try {
+    return gunzipSync(bytes).toString('utf8');
+  } catch {
+    throw new CliError(`The driver ${stream} at s3://${bucket}/${key} is not a gzip file.`);
+  }
+}
+
+export async function logsCommand(ctx: CliContext, jobRunId: string, options: LogsOptions): Promise<number> {
+  if (ctx.options.local) {
+    throw new CliError('logs reads EMR Serverless driver logs from S3; a local run writes each step\'s Spark output to the log files it lists when it finishes.', 2);
+  }
+  const applicationId = requireOutput(await ctx.outputs(), 'applicationId');
+  const text = await fetchDriverLog(ctx, applicationId, jobRunId, options.stderr ? 'stderr' : 'stdout');
+  ctx.io.out(text);
+  return 0;
+}

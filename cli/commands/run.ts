@@ -1,0 +1,120 @@
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  StartExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  type HistoryEvent,
+} from '@aws-sdk/client-sfn';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { CliContext } from '../context';
+import { formatSeconds } from '../duration';
+import { CliError } from '../errors';
+import { runLocalPipeline } from '../local';
+import { requireStateMachine } from '../stage-outputs';
+import { printCostOfExecutionOutput } from './cost';
+
+export interface RunOptions {
+  readonly input?: string;
+  readonly wait?: boolean;
+  readonly name?: string;
+}
+
+/** Reads and parses the execution input file (`{}` when none). */
+export function readInputFile(cwd: string, file: string | undefined): Record<string, unknown> {
+  if (!file) return {};
+  const path = resolve(cwd, file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new CliError(`Cannot read the input file ${file}: it does not exist or is not readable.`, 2);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`The input file ${file} is not valid JSON (${(err as Error).message}).`, 2);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new CliError(`The input file ${file} must hold a JSON object, like {"rank": 32}.`, 2);
+  }
+  return value as Record<string, unknown>;
+}
+
+const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE']);
+
+/** One line per state transition / failure in an execution's history. */
+export function describeEvent(event: HistoryEvent, enteredAt: Map<string, Date>): string | undefined {
+  const type = event.type ?? '';
+  const at = event.timestamp ? new Date(event.timestamp) : undefined;
+  if (type.endsWith('StateEntered') && event.stateEnteredEventDetails?.name) {
+    const name = event.stateEnteredEventDetails.name;
+    if (at) enteredAt.set(name, at);
+    return `→ ${name}`;
+  }
+  if (type.endsWith('StateExited') && event.stateExitedEventDetails?.name) {
+    const name = event.stateExitedEventDetails.name;
+    const start = enteredAt.get(name);
+    const took = start && at ? ` (${formatSeconds((at.getTime() - start.getTime()) / 1000)})` : '';
+    return `✓ ${name}${took}`;
+  }
+  const failure =
+    event.taskFailedEventDetails ??
+    event.lambdaFunctionFailedEventDetails ??
+    event.executionFailedEventDetails ??
+    event.executionTimedOutEventDetails ??
+    event.executionAbortedEventDetails;
+  if (failure && /Failed|TimedOut|Aborted/.test(type)) {
+    const cause = failure.cause ? `: ${failure.cause.slice(0, 500)}` : '';
+    return `✗ ${type}${failure.error ? ` ${failure.error}` : ''}${cause}`;
+  }
+  if (type === 'ExecutionSucceeded') return '✓ execution succeeded';
+  return undefined;
+}
+
+/** Streams an execution's state transitions until it ends; returns its final description. */
+export async function followExecution(ctx: CliContext, executionArn: string): Promise<DescribeExecutionCommandOutput> {
+  const seen = new Set<number>();
+  const enteredAt = new Map<string, Date>();
+  for (;;) {
+    const description = await ctx.sfn.send(new DescribeExecutionCommand({ executionArn }));
+    let nextToken: string | undefined;
+    do {
+      const page = await ctx.sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken, includeExecutionData: true, maxResults: 1000 }));
+      for (const event of page.events ?? []) {
+        if (event.id === undefined || seen.has(event.id)) continue;
+        seen.add(event.id);
+        const line = describeEvent(event, enteredAt);
+        if (line) ctx.io.out(line);
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+    if (description.status && TERMINAL.has(description.status)) return description;
+    await ctx.io.sleep(ctx.pollMs);
+  }
+}
+
+export async function runCommand(ctx: CliContext, pipeline: string, options: RunOptions): Promise<number> {
+  const input = readInputFile(ctx.io.cwd, options.input);
+  if (ctx.options.local) return runLocalPipeline(ctx, pipeline, input);
+  const outputs = await ctx.outputs();
+  const stateMachineArn = requireStateMachine(outputs, pipeline);
+  const started = await ctx.sfn.send(
+    new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(input), ...(options.name ? { name: options.name } : {}) }),
+  );
+  const executionArn = started.executionArn!;
+  ctx.io.out(`Started ${pipeline} in stage ${ctx.stage}: ${executionArn}`);
+  if (!options.wait) {
+    ctx.io.out(`Follow it with: emrpipe status ${executionArn}`);
+    return 0;
+  }
+  const final = await followExecution(ctx, executionArn);
+  if (final.status === 'SUCCEEDED') {
+    printCostOfExecutionOutput(ctx, final.output);
+    ctx.io.out(`Execution ${final.name ?? executionArn} SUCCEEDED.`);
+    return 0;
+  }
+  const detail = final.error ? ` (${final.error}${final.cause ? `: ${final.cause.slice(0, 300)}` : ''})` : '';
+  throw new CliError(`Execution ${final.name ?? executionArn} ended ${final.status}${detail}.`);
+}

@@ -1,0 +1,136 @@
+import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runLocalPipeline } from '../cli/local';
+import { CliContext } from '../cli/context';
+import { cfn, cli, resetMocks, sfn, smArn } from './cli-harness';
+
+const EXEC = 'arn:aws:states:us-east-1:123456789012:execution:dev-recommender-training:run-1';
+const t = (s: number) => new Date(Date.UTC(2026, 10, 21, 12, 0, s));
+const entered = (id: number, name: string, s: number): HistoryEvent => ({ id, type: 'TaskStateEntered', timestamp: t(s), stateEnteredEventDetails: { name } });
+const exited = (id: number, name: string, s: number): HistoryEvent => ({ id, type: 'TaskStateExited', timestamp: t(s), stateExitedEventDetails: { name } });
+
+beforeEach(resetMocks);
+
+function inputFile(content: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'emrpipe-run-'));
+  writeFileSync(join(dir, 'input.json'), content);
+  return dir;
+}
+
+test('run --wait starts the state machine with the input file and streams each transition once', async () => {
+  sfn.on(StartExecutionCommand).resolves({ executionArn: EXEC, startDate: t(0) });
+  sfn
+    .on(DescribeExecutionCommand)
+    .resolvesOnce({ executionArn: EXEC, status: 'RUNNING', name: 'run-1' } as never)
+    .resolves({
+      executionArn: EXEC,
+      status: 'SUCCEEDED',
+      name: 'run-1',
+      output: JSON.stringify({ costs: { etl: { costUsd: 0.0123, vCPUHour: 0.2 }, train: { costUsd: 0.5, vCPUHour: 8 } } }),
+    } as never);
+  sfn
+    .on(GetExecutionHistoryCommand)
+    .resolvesOnce({ events: [{ id: 1, type: 'ExecutionStarted', timestamp: t(0) }, entered(2, 'ValidateInput', 0), exited(3, 'ValidateInput', 1), entered(4, 'ETL', 1)] })
+    .resolves({
+      events: [
+        { id: 1, type: 'ExecutionStarted', timestamp: t(0) },
+        entered(2, 'ValidateInput', 0),
+        exited(3, 'ValidateInput', 1),
+        entered(4, 'ETL', 1),
+        exited(5, 'ETL', 13),
+        { id: 6, type: 'ExecutionSucceeded', timestamp: t(14) },
+      ],
+    });
+  const cwd = inputFile('{"rank": 8, "k": 5}');
+  const r = await cli(['run', 'recommender-training', '--input', 'input.json', '--wait'], cwd);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const start = sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input;
+  expect(start.stateMachineArn).toBe(smArn('recommender-training'));
+  expect(JSON.parse(start.input!)).toEqual({ rank: 8, k: 5 });
+  expect(r.out).toEqual([
+    `Started recommender-training in stage dev: ${EXEC}`,
+    '→ ValidateInput',
+    '✓ ValidateInput (1.0s)',
+    '→ ETL',
+    '✓ ETL (12.0s)',
+    '✓ execution succeeded',
+    '  cost etl: $0.0123 (0.200 vCPU-h)',
+    '  cost train: $0.5000 (8.000 vCPU-h)',
+    'Cost of this execution: $0.5123 across 2 job runs.',
+    'Execution run-1 SUCCEEDED.',
+  ]);
+  expect(cfn.commandCalls(DescribeStacksCommand)).toHaveLength(1);
+});
+
+test('a failed execution prints the failure and exits 1 with a plain sentence', async () => {
+  sfn.on(StartExecutionCommand).resolves({ executionArn: EXEC, startDate: t(0) });
+  sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXEC, status: 'FAILED', name: 'run-1', error: 'JobRunFailed', cause: 'ETL exited with code 1' } as never);
+  sfn.on(GetExecutionHistoryCommand).resolves({
+    events: [entered(1, 'ETL', 0), { id: 2, type: 'TaskFailed', timestamp: t(5), taskFailedEventDetails: { resourceType: 'emr-serverless', resource: 'startJobRun.sync', error: 'States.TaskFailed', cause: 'job run FAILED' } }],
+  });
+  const r = await cli(['run', 'recommender-training', '--wait']);
+  expect(r.code).toBe(1);
+  expect(r.out).toContain('✗ TaskFailed States.TaskFailed: job run FAILED');
+  expect(r.stderr).toBe('emrpipe: Execution run-1 ended FAILED (JobRunFailed: ETL exited with code 1).');
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+});
+
+test('without --wait it prints the execution ARN and returns', async () => {
+  sfn.on(StartExecutionCommand).resolves({ executionArn: EXEC, startDate: t(0) });
+  const r = await cli(['run', 'drift-retrain', '--name', 'manual-1']);
+  expect(r.code).toBe(0);
+  expect(sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input).toMatchObject({ stateMachineArn: smArn('drift-retrain'), name: 'manual-1', input: '{}' });
+  expect(sfn.commandCalls(DescribeExecutionCommand)).toHaveLength(0);
+});
+
+test('an unknown pipeline is a usage error naming the pipelines', async () => {
+  const r = await cli(['run', 'recommender']);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toBe('emrpipe: Unknown pipeline "recommender". Pipelines: recommender-training, drift-retrain, news-enrichment, taxi-medallion.');
+  expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+});
+
+test('an input file that is not JSON is rejected before anything starts', async () => {
+  const cwd = inputFile('{"rank": 8,');
+  const r = await cli(['run', 'recommender-training', '--input', 'input.json'], cwd);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(/^emrpipe: The input file input\.json is not valid JSON/);
+  const missing = await cli(['run', 'recommender-training', '--input', 'nope.json'], cwd);
+  expect(missing.stderr).toBe('emrpipe: Cannot read the input file nope.json: it does not exist or is not readable.');
+  const array = await cli(['run', 'recommender-training', '--input', 'input.json'], inputFile('[1, 2]'));
+  expect(array.code).toBe(2);
+  expect(array.stderr).toBe('emrpipe: The input file input.json must hold a JSON object, like {"rank": 32}.');
+  expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+});
+
+test('a stage that is not deployed is named in the error', async () => {
+  const notFound = Object.assign(new Error('Stack with id EmrMlPipelines-prod does not exist'), { name: 'ValidationError', $metadata: {} });
+  cfn.on(DescribeStacksCommand, { StackName: 'EmrMlPipelines-prod' }).rejects(notFound);
+  const r = await cli(['--stage', 'prod', 'run', 'recommender-training']);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^emrpipe: Stage "prod" is not deployed: stack EmrMlPipelines-prod does not exist/);
+});
+
+test('AWS errors become one sentence without a stack trace', async () => {
+  sfn.on(StartExecutionCommand).rejects(Object.assign(new Error('User is not authorized to perform: states:StartExecution'), { name: 'AccessDeniedException', $metadata: {} }));
+  const r = await cli(['run', 'taxi-medallion']);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toBe('emrpipe: AWS denied the request: User is not authorized to perform: states:StartExecution');
+});
+
+test('run --local hands the pipeline and input to the local runner', async () => {
+  const calls: unknown[] = [];
+  const out: string[] = [];
+  const ctx = new CliContext({ stage: 'dev', local: true }, { out: (s) => out.push(s), err: () => undefined, sleep: async () => undefined, now: () => new Date(), cwd: '/tmp' });
+  const code = await runLocalPipeline(ctx, 'news-enrichment', { source: 'lake' }, async (o) => {
+    calls.push(o);
+    return { status: 'SUCCEEDED' };
+  });
+  expect(code).toBe(0);
+  expect(calls).toEqual([{ pipeline: 'news-enrichment', input: { source: 'lake' }, stage: 'dev', cwd: '/tmp' }]);
+  await expect(runLocalPipeline(ctx, 'news-enrichment', {}, async () => ({ status: 'FAILED', error: 'JobRunFailed' }))).rejects.toThrow('Local execution of news-enrichment ended FAILED (JobRunFailed).');
+});
