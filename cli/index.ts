@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { costCommand } from './commands/cost';
 import { logsCommand } from './commands/logs';
 import { runCommand } from './commands/run';
+import { smokeCommand } from './commands/smoke';
 import { statusCommand } from './commands/status';
 import { submitCommand } from './commands/submit';
 import { CliContext, defaultIo, type CliIo, type GlobalOptions } from './context';
@@ -73,6 +74,13 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .option('--since <duration>', 'period to look back: 30m, 12h, 7d, 2w', '7d')
     .option('--json', 'print JSON instead of a table', false)
     .action(async (opts) => act((ctx) => costCommand(ctx, opts))());
+
+  program
+    .command('smoke')
+    .description('post-deploy smoke test: run recommender-training on the bundled tiny sample and fail unless it SUCCEEDED')
+    .option('--sample-dir <dir>', 'directory with the sample train*/test*/future* files', 'data/sample/netflix')
+    .option('--run-id <id>', 'id of this smoke run (S3 prefix smoke/<id>/ and execution name smoke-<id>)')
+    .action(async (opts) => act((ctx) => smokeCommand(ctx, opts))());
 
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   return program;
