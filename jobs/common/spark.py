@@ -9,6 +9,7 @@ few shuffle partitions, no UI, a 2 GiB driver, UTC session time zone. Environmen
 from __future__ import annotations
 
 import os
+import sys
 from typing import Mapping
 
 from pyspark.sql import SparkSession
@@ -29,6 +30,11 @@ JAVA_DEPS_JAR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.
 
 def local_defaults() -> dict[str, str]:
     extra = {"spark.jars": JAVA_DEPS_JAR} if os.path.isfile(JAVA_DEPS_JAR) else {}
+    # Python workers (pandas UDFs / mapInPandas) must run the driver's interpreter (the venv), not `python3`;
+    # PySpark reads PYSPARK_PYTHON when it creates the SparkContext.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    extra["spark.executorEnv.PYTHONPATH"] = os.pathsep.join(
+        p for p in (os.path.dirname(os.path.dirname(JAVA_DEPS_JAR)), os.environ.get("PYTHONPATH")) if p)
     return {**extra,
         "spark.master": os.environ.get("SPARK_MASTER", "local[*]"),
         "spark.driver.memory": os.environ.get("SPARK_DRIVER_MEMORY", "2g"),
