@@ -12,12 +12,17 @@ const cronOrRate = z
 
 export const ScheduleSchema = z
   .object({
-    /** Whether this schedule is created enabled. */
+    /** Whether this schedule is created enabled. @default the stage's `schedules.enabled` */
     enabled: z.boolean().optional(),
-    /** EventBridge Scheduler expression. */
+    /** EventBridge Scheduler expression. @default per pipeline (news hourly, drift daily) */
     expression: cronOrRate.optional(),
+    /** Execution input passed to the state machine. @default {} */
+    input: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
+
+/** Retention values CloudWatch Logs accepts (days). */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 export const DatabaseSchema = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('none') }).strict(),
@@ -73,11 +78,25 @@ export const StageConfigSchema = z
       })
       .strict()
       .default({ enabled: false, newsEnrichment: {}, driftRetrain: {} }),
+    /** Lambda CPU architecture of the pipeline handlers. */
+    lambdaArchitecture: z.enum(['X86_64', 'ARM64']).default('ARM64'),
     alertEmail: z.string().email().optional(),
     /** Destroy buckets and data when the stack is deleted. Only allowed in `dev`. */
     destroyDataOnDelete: z.boolean().default(false),
     /** Days after which EMR job logs and `tmp/` objects expire. */
-    logRetentionDays: z.number().int().min(1).max(3653).default(30),
+    logRetentionDays: z
+      .number()
+      .int()
+      .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), `must be one of ${LOG_RETENTION_DAYS.join(', ')}`)
+      .default(30),
+    /** EMR Serverless scheduler: concurrent job runs before runs queue, and how long they may queue. */
+    spark: z
+      .object({
+        maxConcurrentRuns: z.number().int().min(1).max(1000).default(5),
+        queueTimeoutMinutes: z.number().int().min(15).max(720).default(60),
+      })
+      .strict()
+      .default({ maxConcurrentRuns: 5, queueTimeoutMinutes: 60 }),
     database: DatabaseSchema.default({ mode: 'none' }),
     recommender: z
       .object({
@@ -87,9 +106,42 @@ export const StageConfigSchema = z
         regParam: z.number().min(0).default(0.1),
         maxIter: z.number().int().min(1).max(1000).default(15),
         k: z.number().int().min(1).max(1000).default(10),
+        /** Rating at or above which an item counts as relevant for Precision/Recall/NDCG@K. */
+        threshold: z.number().min(1).max(5).default(4.0),
       })
       .strict()
-      .default({ rmseMargin: 0.02, rank: 64, regParam: 0.1, maxIter: 15, k: 10 }),
+      .default({ rmseMargin: 0.02, rank: 64, regParam: 0.1, maxIter: 15, k: 10, threshold: 4.0 }),
+    /** Drift detection defaults (the job's weighted score; retrain when score > scoreThreshold). */
+    drift: z
+      .object({
+        klThreshold: z.number().positive().default(0.1),
+        meanThreshold: z.number().positive().default(0.2),
+        medianThreshold: z.number().positive().default(0.5),
+        weights: z.array(z.number().min(0)).length(3).default([0.5, 0.3, 0.2]),
+        scoreThreshold: z.number().positive().default(1.0),
+        testFraction: z.number().gt(0).lt(1).default(0.2),
+        seed: z.number().int().default(42),
+      })
+      .strict()
+      .default({ klThreshold: 0.1, meanThreshold: 0.2, medianThreshold: 0.5, weights: [0.5, 0.3, 0.2], scoreThreshold: 1.0, testFraction: 0.2, seed: 42 }),
+    /** NYC taxi ingestion source; `{month}` becomes YYYY-MM. */
+    taxi: z
+      .object({
+        sourceUrlTemplate: z
+          .string()
+          .regex(/^https:\/\/.+\{month\}.*$/, 'must be an https URL containing {month}')
+          .default('https://d37ci6vzurychx.cloudfront.net/trip-data/yellow_tripdata_{month}.parquet'),
+      })
+      .strict()
+      .default({ sourceUrlTemplate: 'https://d37ci6vzurychx.cloudfront.net/trip-data/yellow_tripdata_{month}.parquet' }),
+    /** News enrichment job defaults. */
+    news: z
+      .object({
+        maxAttempts: z.number().int().min(1).max(10).default(3),
+        batchSize: z.number().int().min(1).max(100000).default(1000),
+      })
+      .strict()
+      .default({ maxAttempts: 3, batchSize: 1000 }),
     /** CI/CD pipeline (issue: CI/CD deploys). */
     pipeline: z
       .object({

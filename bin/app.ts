@@ -1,0 +1,23 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { StageConfigError, loadStageConfig } from '../lib/config/stage-config';
+import { addPlatform } from '../lib/stacks/platform';
+
+/**
+ * CDK app entry: `cdk synth` / `cdk deploy` (stage `dev` by default, `-c stage=prod` for another).
+ * cdk-nag (AwsSolutions + Serverless) runs on every synth: an unacknowledged finding fails it.
+ */
+const app = new App();
+let config;
+try {
+  config = loadStageConfig((key) => app.node.tryGetContext(key));
+} catch (e) {
+  if (e instanceof StageConfigError) {
+    console.error(e.message);
+    process.exit(1);
+  }
+  throw e;
+}
+addPlatform(app, config);
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
+app.synth();

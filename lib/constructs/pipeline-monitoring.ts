@@ -1,0 +1,125 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { AlertsTopic } from './alerts-topic';
+import { START_JOB_RUN_SYNC } from '../pipelines/kit';
+
+export interface PipelineMonitoringProps {
+  readonly alerts: AlertsTopic;
+  readonly applicationId: string;
+  readonly stateMachines: Record<string, sfn.IStateMachine>;
+  /** @default - generated */
+  readonly dashboardName?: string;
+}
+
+/**
+ * - An EventBridge rule on EMR Serverless job runs of the application entering FAILED → alerts topic (covers
+ *   job runs started outside Step Functions too).
+ * - A CloudWatch dashboard: executions started/succeeded/failed and execution time per pipeline; `.sync` Spark
+ *   task duration (Step Functions service-integration time); the application's running/successful/failed jobs
+ *   and allocated vCPU/memory.
+ */
+export class PipelineMonitoring extends Construct {
+  public readonly jobFailedRule: events.Rule;
+  public readonly dashboard: cloudwatch.Dashboard;
+  public readonly deadLetterQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: PipelineMonitoringProps) {
+    super(scope, id);
+
+    this.jobFailedRule = new events.Rule(this, 'JobRunFailed', {
+      description: 'EMR Serverless job run of the ML pipelines application FAILED',
+      eventPattern: {
+        source: ['aws.emr-serverless'],
+        detailType: ['EMR Serverless Job Run State Change'],
+        detail: { state: ['FAILED'], applicationId: [props.applicationId] },
+      },
+    });
+    /** Alerts EventBridge could not deliver to SNS (kept 14 days). */
+    this.deadLetterQueue = new sqs.Queue(this, 'AlertDeliveryDlq', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    for (const id of ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy']) {
+      Validations.of(this.deadLetterQueue).acknowledge({
+        id,
+        reason: 'AlertDeliveryDlq is itself the dead-letter queue of the job-run-failed alert rule target; nothing consumes it automatically, so a redrive/DLQ of a DLQ adds nothing.',
+      });
+    }
+    this.jobFailedRule.addTarget(
+      new eventTargets.SnsTopic(props.alerts.topic, {
+        deadLetterQueue: this.deadLetterQueue,
+        retryAttempts: 8,
+        maxEventAge: Duration.hours(2),
+        message: events.RuleTargetInput.fromText(
+          `EMR Serverless job run ${events.EventField.fromPath('$.detail.jobRunId')} ` +
+            `(${events.EventField.fromPath('$.detail.jobRunName')}) on application ${events.EventField.fromPath('$.detail.applicationId')} ` +
+            `FAILED: ${events.EventField.fromPath('$.detail.stateDetails')}`,
+        ),
+      }),
+    );
+
+    const period = Duration.minutes(5);
+    const sms = Object.entries(props.stateMachines);
+    const emr = (metricName: string, statistic = 'Sum') =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/EMRServerless',
+        metricName,
+        dimensionsMap: { ApplicationId: props.applicationId },
+        statistic,
+        period,
+      });
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName,
+      defaultInterval: Duration.days(7),
+    });
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Executions started / succeeded / failed',
+        width: 12,
+        left: sms.flatMap(([name, sm]) => [
+          sm.metricStarted({ period, label: `${name} started` }),
+          sm.metricSucceeded({ period, label: `${name} succeeded` }),
+          sm.metricFailed({ period, label: `${name} failed` }),
+        ]),
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Execution time (p50 / max)',
+        width: 12,
+        left: sms.flatMap(([name, sm]) => [
+          sm.metricTime({ period, statistic: 'p50', label: `${name} p50` }),
+          sm.metricTime({ period, statistic: 'Maximum', label: `${name} max` }),
+        ]),
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Spark job duration (startJobRun.sync task time)',
+        width: 12,
+        left: ['Average', 'Maximum'].map(
+          (statistic) =>
+            new cloudwatch.Metric({
+              namespace: 'AWS/States',
+              metricName: 'ServiceIntegrationTime',
+              dimensionsMap: { ServiceIntegrationResourceArn: START_JOB_RUN_SYNC },
+              statistic,
+              period,
+              label: `job duration ${statistic.toLowerCase()} (ms)`,
+            }),
+        ),
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'EMR Serverless jobs',
+        width: 12,
+        left: [emr('RunningJobs', 'Maximum'), emr('SuccessJobs'), emr('FailedJobs')],
+        right: [emr('CPUAllocated', 'Maximum'), emr('MemoryAllocated', 'Maximum')],
+      }),
+    );
+  }
+}

@@ -1,0 +1,178 @@
+import { z } from 'zod';
+import type { StageConfig } from '../config/stage-config';
+
+/**
+ * Pure, CDK-free building blocks shared by the four pipelines. The `validate-input` Lambda bundles this file
+ * and the pipelines' `plan()` functions, so nothing here (or in a pipeline's runtime imports) may import
+ * aws-cdk-lib: pipeline definitions receive CDK through a `PipelineKit` (type-only import).
+ */
+
+/** Raised for invalid execution input; Step Functions sees the error name `ValidationError`. */
+export class ValidationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ValidationError';
+  }
+}
+
+/** The part of the stage configuration a plan needs (passed to the Lambda as `PLAN_ENVIRONMENT`). */
+export interface PlanDefaults {
+  readonly recommender: StageConfig['recommender'];
+  readonly drift: StageConfig['drift'];
+  readonly taxi: StageConfig['taxi'];
+  readonly news: StageConfig['news'];
+}
+
+/** Everything outside the execution input that a plan depends on. */
+export interface PlanEnvironment {
+  readonly stage: string;
+  readonly lakeBucket: string;
+  readonly modelsBucket: string;
+  /** `none` = news pipeline in lake mode; otherwise articles come from PostgreSQL. */
+  readonly databaseMode: 'none' | 'existing' | 'provisioned';
+  readonly defaults: PlanDefaults;
+}
+
+/** What Step Functions tells the first state about the execution (`$$.Execution.*`, `$$.StateMachine.Name`). */
+export interface ExecutionContext {
+  readonly id?: string;
+  readonly name: string;
+  readonly stateMachine: string;
+  /** ISO-8601 start time (`$$.Execution.StartTime`). */
+  readonly startTime?: string;
+}
+
+/** One Spark step: exactly the `build-job-request` input minus `execution`. */
+export interface JobStep {
+  readonly job: string;
+  readonly step: string;
+  readonly args: Record<string, unknown> & { readonly resultUri: string };
+}
+
+/** Common header of every plan. */
+export interface PlanHeader {
+  readonly pipeline: PipelineName;
+  readonly stage: string;
+  readonly execution: { readonly name: string; readonly stateMachine: string };
+  /** `s3://<lake>/runs/<state machine>/<execution name>/` */
+  readonly runPrefix: string;
+}
+
+export const PIPELINE_NAMES = ['recommender-training', 'drift-retrain', 'news-enrichment', 'taxi-medallion'] as const;
+export type PipelineName = (typeof PIPELINE_NAMES)[number];
+
+/** An S3 URI (the local runner maps it to `.local/s3/<bucket>/<key>`). */
+export const s3Uri = z
+  .string()
+  .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'must be an s3://bucket/key URI');
+
+/** One or more S3 URIs, given as an array or a comma-separated string. */
+export const s3Uris = z.union([
+  z.array(s3Uri).min(1),
+  z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim()))
+    .pipe(z.array(s3Uri).min(1)),
+]);
+
+const executionSchema = z.object({
+  id: z.string().optional(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,80}$/, 'must be 1-80 characters of letters, digits, _ . - (it becomes part of S3 keys)'),
+  stateMachine: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'must be a state machine name'),
+  startTime: z.string().optional(),
+});
+
+/** Validate with a zod schema; throws {@link ValidationError} naming every bad field as `<root>.<path>`. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, root: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const details = result.error.issues
+    .map((issue) => {
+      const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+      return `${root}${path}: ${issue.message}`;
+    })
+    .join('; ');
+  throw new ValidationError(`Invalid ${root}: ${details}`);
+}
+
+export function parseExecution(execution: unknown): ExecutionContext {
+  return parseOrThrow(executionSchema, execution, 'execution');
+}
+
+export function runPrefix(env: PlanEnvironment, execution: ExecutionContext): string {
+  return `s3://${env.lakeBucket}/runs/${execution.stateMachine}/${execution.name}/`;
+}
+
+/** `s3://<lake>/runs/<state machine>/<execution name>/<step>.json` */
+export function resultUri(env: PlanEnvironment, execution: ExecutionContext, step: string): string {
+  return `${runPrefix(env, execution)}${step}.json`;
+}
+
+export function planHeader(pipeline: PipelineName, env: PlanEnvironment, execution: ExecutionContext): PlanHeader {
+  return {
+    pipeline,
+    stage: env.stage,
+    execution: { name: execution.name, stateMachine: execution.stateMachine },
+    runPrefix: runPrefix(env, execution),
+  };
+}
+
+export const lakeUri = (env: PlanEnvironment, key: string): string => `s3://${env.lakeBucket}/${key}`;
+export const modelsUri = (env: PlanEnvironment, key: string): string => `s3://${env.modelsBucket}/${key}`;
+
+/** Build a job step, dropping `undefined` args so the job's own defaults apply. */
+export function jobStep(
+  env: PlanEnvironment,
+  execution: ExecutionContext,
+  job: string,
+  step: string,
+  args: Record<string, unknown>,
+): JobStep {
+  const cleaned = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined));
+  return { job, step, args: { ...cleaned, resultUri: resultUri(env, execution, step) } };
+}
+
+/** Validate the Lambda's `PLAN_ENVIRONMENT`. */
+export const planEnvironmentSchema = z.object({
+  stage: z.string().min(1),
+  lakeBucket: z.string().min(3),
+  modelsBucket: z.string().min(3),
+  databaseMode: z.enum(['none', 'existing', 'provisioned']),
+  defaults: z.object({
+    recommender: z.object({
+      rmseMargin: z.number(),
+      rank: z.number(),
+      regParam: z.number(),
+      maxIter: z.number(),
+      k: z.number(),
+      threshold: z.number(),
+    }),
+    drift: z.object({
+      klThreshold: z.number(),
+      meanThreshold: z.number(),
+      medianThreshold: z.number(),
+      weights: z.array(z.number()),
+      scoreThreshold: z.number(),
+      testFraction: z.number(),
+      seed: z.number(),
+    }),
+    taxi: z.object({ sourceUrlTemplate: z.string() }),
+    news: z.object({ maxAttempts: z.number(), batchSize: z.number() }),
+  }),
+});
+
+/** The plan environment for a stage config and bucket names (used by the stack and by tests). */
+export function planEnvironmentFor(
+  config: StageConfig,
+  buckets: { readonly lakeBucket: string; readonly modelsBucket: string },
+): PlanEnvironment {
+  return {
+    stage: config.stage,
+    lakeBucket: buckets.lakeBucket,
+    modelsBucket: buckets.modelsBucket,
+    databaseMode: config.database.mode,
+    defaults: { recommender: config.recommender, drift: config.drift, taxi: config.taxi, news: config.news },
+  };
+}

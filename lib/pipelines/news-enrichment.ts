@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import {
+  type ExecutionContext,
+  type JobStep,
+  type PlanEnvironment,
+  type PlanHeader,
+  jobStep,
+  lakeUri,
+  modelsUri,
+  parseOrThrow,
+  planHeader,
+  s3Uri,
+} from './common';
+import type { PipelineKit } from './kit';
+
+/**
+ * news-enrichment: check-articles (Lambda) → Choice pending == 0 → succeed "nothing to do", else run the
+ * ml_processing job. Database mode (a database is configured): articles are read from and written back to
+ * PostgreSQL; lake mode: from `bronze/news/articles/` to `gold/news/articles/`.
+ */
+export const name = 'news-enrichment' as const;
+
+export const inputSchema = z
+  .object({
+    /** Lake-mode source dataset (default `bronze/news/articles/`); ignored in database mode. */
+    source: s3Uri.optional(),
+    /** Lake-mode sink dataset (default `gold/news/articles/`); ignored in database mode. */
+    sink: s3Uri.optional(),
+    maxAttempts: z.number().int().min(1).max(10).optional(),
+    batchSize: z.number().int().min(1).max(100000).optional(),
+  })
+  .strict();
+
+export type NewsEnrichmentInput = z.input<typeof inputSchema>;
+
+export interface NewsEnrichmentPlan extends PlanHeader {
+  readonly mode: 'database' | 'lake';
+  /** Payload of check-articles: `{}` in database mode, `{ source }` in lake mode. */
+  readonly checkArticles: { readonly source?: string };
+  readonly steps: { readonly mlProcessing: JobStep };
+}
+
+export function plan(rawInput: unknown, env: PlanEnvironment, execution: ExecutionContext): NewsEnrichmentPlan {
+  const input = parseOrThrow(inputSchema, rawInput ?? {}, 'input');
+  const d = env.defaults.news;
+  const database = env.databaseMode !== 'none';
+  const source = database ? 'postgres' : (input.source ?? lakeUri(env, 'bronze/news/articles/'));
+  const sink = database ? 'postgres' : (input.sink ?? lakeUri(env, 'gold/news/articles/'));
+  return {
+    ...planHeader(name, env, execution),
+    mode: database ? 'database' : 'lake',
+    checkArticles: database ? {} : { source },
+    steps: {
+      mlProcessing: jobStep(env, execution, 'ml_processing', 'mlProcessing', {
+        source,
+        sink,
+        maxAttempts: input.maxAttempts ?? d.maxAttempts,
+        batchSize: input.batchSize ?? d.batchSize,
+        topicPointer: modelsUri(env, 'topic/current.json'),
+      }),
+    },
+  };
+}
+
+export function definition(kit: PipelineKit): sfn.IChainable {
+  const { sfn } = kit;
+  const scope = kit.pipelineScope();
+  // `{}` in database mode, `{ source }` in lake mode: the plan holds the exact payload.
+  const check = kit.lambdaStep('Check articles', 'checkArticles', '$.plan.checkArticles', '$.check', {
+    comment: 'Counts articles still missing topic, sentiment or embedding.',
+  });
+  const nothingToDo = new sfn.Succeed(scope, 'Nothing to do', { comment: 'No article needs processing.' });
+  const process = kit.sparkStep('mlProcessing', { require: ['counts'] }).next(new sfn.Succeed(scope, 'Articles enriched'));
+  const decide = new sfn.Choice(scope, 'Any pending articles?')
+    .when(sfn.Condition.numberEquals('$.check.pending', 0), nothingToDo)
+    .otherwise(process);
+  return kit.validateInput().next(check).next(decide);
+}

@@ -1,0 +1,178 @@
+import { z } from 'zod';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import {
+  type ExecutionContext,
+  type JobStep,
+  type PlanEnvironment,
+  type PlanHeader,
+  jobStep,
+  lakeUri,
+  modelsUri,
+  parseOrThrow,
+  planHeader,
+  s3Uri,
+  s3Uris,
+} from './common';
+import type { PipelineKit } from './kit';
+
+/**
+ * recommender-training: ETL (train ‖ test) → (create futures ‖ train ALS) → evaluate → evaluation gate →
+ * promote the model, or end "not promoted".
+ */
+export const name = 'recommender-training' as const;
+
+/** Execution input: every field optional; absent fields take the stage defaults. */
+export const inputSchema = z
+  .object({
+    /** Netflix training files (default `bronze/netflix/raw/train*`). */
+    trainInput: s3Uris.optional(),
+    /** Netflix test files (default `bronze/netflix/raw/test*`). */
+    testInput: s3Uris.optional(),
+    /** Movies to score (default `bronze/netflix/raw/future*`). */
+    futuresInput: s3Uris.optional(),
+    shufflePartitions: z.number().int().min(1).max(100000).optional(),
+    rank: z.number().int().min(1).max(1000).optional(),
+    regParam: z.number().min(0).optional(),
+    maxIter: z.number().int().min(1).max(1000).optional(),
+    implicitPrefs: z.boolean().optional(),
+    nonnegative: z.boolean().optional(),
+    coldStartStrategy: z.enum(['drop', 'nan']).optional(),
+    seed: z.number().int().optional(),
+    k: z.number().int().min(1).max(1000).optional(),
+    threshold: z.number().min(1).max(5).optional(),
+    /** Evaluation gate: promote when candidate RMSE <= current RMSE + margin. */
+    rmseMargin: z.number().min(0).optional(),
+    /** Where the promoted-model pointer lives (default `s3://<models>/recommender/current.json`). */
+    pointerUri: s3Uri.optional(),
+  })
+  .strict();
+
+export type RecommenderTrainingInput = z.input<typeof inputSchema>;
+
+export interface RecommenderTrainingPlan extends PlanHeader {
+  readonly steps: {
+    readonly etlTrain: JobStep;
+    readonly etlTest: JobStep;
+    readonly createFutures: JobStep;
+    readonly train: JobStep;
+    /** `model` is added at run time from the train step's `outputs.model`. */
+    readonly evaluate: JobStep;
+  };
+  readonly gate: { readonly rmseMargin: number };
+  readonly promote: { readonly pointerUri: string };
+}
+
+/** Dataset roots shared with drift-retrain. */
+export const recommenderDatasets = (env: PlanEnvironment) => ({
+  raw: lakeUri(env, 'bronze/netflix/raw/'),
+  train: lakeUri(env, 'silver/netflix/ratings/train/'),
+  test: lakeUri(env, 'silver/netflix/ratings/test/'),
+  rejectsTrain: lakeUri(env, 'silver/netflix/rejects/train/'),
+  rejectsTest: lakeUri(env, 'silver/netflix/rejects/test/'),
+  futures: lakeUri(env, 'gold/netflix/futures/'),
+  modelRoot: modelsUri(env, 'recommender'),
+  pointer: modelsUri(env, 'recommender/current.json'),
+});
+
+/** Pure: execution input + environment → every step's job args. */
+export function plan(rawInput: unknown, env: PlanEnvironment, execution: ExecutionContext): RecommenderTrainingPlan {
+  const input = parseOrThrow(inputSchema, rawInput ?? {}, 'input');
+  const d = env.defaults.recommender;
+  const ds = recommenderDatasets(env);
+  const pointerUri = input.pointerUri ?? ds.pointer;
+  const step = (job: string, key: string, args: Record<string, unknown>) => jobStep(env, execution, job, key, args);
+  return {
+    ...planHeader(name, env, execution),
+    steps: {
+      etlTrain: step('etl', 'etlTrain', {
+        input: (input.trainInput ?? [`${ds.raw}train*`]).join(','),
+        output: ds.train,
+        rejects: ds.rejectsTrain,
+        shufflePartitions: input.shufflePartitions,
+      }),
+      etlTest: step('etl', 'etlTest', {
+        input: (input.testInput ?? [`${ds.raw}test*`]).join(','),
+        output: ds.test,
+        rejects: ds.rejectsTest,
+        shufflePartitions: input.shufflePartitions,
+      }),
+      createFutures: step('create_futures', 'createFutures', {
+        input: (input.futuresInput ?? [`${ds.raw}future*`]).join(','),
+        output: ds.futures,
+      }),
+      train: step('train', 'train', {
+        train: ds.train,
+        modelRoot: ds.modelRoot,
+        rank: input.rank ?? d.rank,
+        regParam: input.regParam ?? d.regParam,
+        maxIter: input.maxIter ?? d.maxIter,
+        implicitPrefs: input.implicitPrefs,
+        nonnegative: input.nonnegative,
+        coldStartStrategy: input.coldStartStrategy,
+        seed: input.seed,
+      }),
+      evaluate: step('evaluate', 'evaluate', {
+        train: ds.train,
+        test: ds.test,
+        k: input.k ?? d.k,
+        threshold: input.threshold ?? d.threshold,
+        currentPointer: pointerUri,
+      }),
+    },
+    gate: { rmseMargin: input.rmseMargin ?? d.rmseMargin },
+    promote: { pointerUri },
+  };
+}
+
+/**
+ * The gate + promote tail shared with drift-retrain: evaluate (model from `modelPath`) → gate → Choice →
+ * promote or "not promoted".
+ */
+export function evaluateGatePromote(kit: PipelineKit, modelPath: string): sfn.Chain {
+  const { sfn } = kit;
+  const evaluate = kit.sparkStep('evaluate', { runtimeArgs: { model: modelPath }, require: ['metrics'] });
+  const gate = kit.lambdaStep(
+    'Evaluation gate',
+    'evaluationGate',
+    { 'evaluation.$': '$.results.evaluate', 'rmseMargin.$': '$.plan.gate.rmseMargin' },
+    '$.gate',
+    { comment: 'Promote only if the candidate RMSE is no worse than the current model by more than the margin.' },
+  );
+  const promote = kit.lambdaStep(
+    'Promote model',
+    'promoteModel',
+    {
+      'modelUri.$': modelPath,
+      'pointerUri.$': '$.plan.promote.pointerUri',
+      'metrics.$': '$.results.evaluate.metrics',
+      execution: kit.executionContext(),
+    },
+    '$.promotion',
+    { comment: 'Atomically replaces the current-model pointer.' },
+  );
+  const promoted = new sfn.Succeed(kit.pipelineScope(), 'Model promoted');
+  const notPromoted = new sfn.Succeed(kit.pipelineScope(), 'Model not promoted', {
+    comment: 'The evaluation gate kept the current model; $.gate.reason says why.',
+  });
+  const decide = new sfn.Choice(kit.pipelineScope(), 'Promote?')
+    .when(sfn.Condition.booleanEquals('$.gate.promote', true), promote.next(promoted))
+    .otherwise(notPromoted);
+  return evaluate.next(gate).next(decide);
+}
+
+/** The state machine definition. */
+export function definition(kit: PipelineKit): sfn.IChainable {
+  const etl = kit.parallel('ETL', 'etl', [
+    { key: 'etlTrain', build: (catchTo) => kit.sparkStep('etlTrain', { catchTo, require: ['outputs.dataset'] }) },
+    { key: 'etlTest', build: (catchTo) => kit.sparkStep('etlTest', { catchTo, require: ['outputs.dataset'] }) },
+  ]);
+  const model = kit.parallel('Futures and training', 'model', [
+    { key: 'createFutures', build: (catchTo) => kit.sparkStep('createFutures', { catchTo }) },
+    { key: 'train', build: (catchTo) => kit.sparkStep('train', { catchTo, require: ['outputs.model'] }) },
+  ]);
+  return kit
+    .validateInput()
+    .next(etl)
+    .next(model)
+    .next(evaluateGatePromote(kit, '$.results.model.train.outputs.model'));
+}

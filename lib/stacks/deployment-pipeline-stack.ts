@@ -1,0 +1,269 @@
+import { ArnFormat, Aws, CfnOutput, Duration, Stack, Stage, Validations, type StackProps, type StageProps } from 'aws-cdk-lib';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import { PipelineType } from 'aws-cdk-lib/aws-codepipeline';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as pipelines from 'aws-cdk-lib/pipelines';
+import type { Construct } from 'constructs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { StageConfigError, type StageConfig } from '../config/stage-config';
+import { acknowledgeIamWildcards, type WildcardAllowance } from '../constructs/nag-acknowledgements';
+import { addPlatform, stackNames, type Platform } from './platform';
+import { addPlatformOutputs, type PlatformOutputs } from './platform-outputs';
+
+/** Physical name of the role the deployment pipeline's smoke test assumes in a stage's account. */
+export const smokeTestRoleName = (stage: string) => `emr-ml-${stage}-smoke-test`;
+
+export interface PlatformStageProps extends StageProps {
+  readonly config: StageConfig;
+  /**
+   * Give the stage a smoke-test role that the deployment pipeline's account may assume (the post-deploy smoke
+   * test starts recommender-training through it). `fromAccount` omitted = the stage's own account.
+   * @default - no smoke-test role
+   */
+  readonly smokeTest?: { readonly fromAccount?: string };
+}
+
+/**
+ * One stage of the platform as a CDK Pipelines deployment unit: the same stacks `cdk deploy` creates
+ * (`emr-ml-<stage>-storage`, `emr-ml-<stage>-pipelines`, same names), plus their outputs.
+ */
+export class PlatformStage extends Stage {
+  public readonly platform: Platform;
+  public readonly outputs: PlatformOutputs;
+  /** ARN of the smoke-test role, when one was requested. */
+  public readonly smokeTestRoleArn?: CfnOutput;
+
+  constructor(scope: Construct, id: string, props: PlatformStageProps) {
+    super(scope, id, props);
+    this.platform = addPlatform(this, props.config);
+    this.outputs = addPlatformOutputs(this.platform);
+    if (props.smokeTest) {
+      this.smokeTestRoleArn = addSmokeTestRole(this.platform, props.config.stage, props.smokeTest.fromAccount);
+    }
+  }
+}
+
+/**
+ * A role in the stage's account allowed exactly what `emrpipe smoke` does: read the stage's stack outputs, upload
+ * the sample under `smoke/` in the lake bucket, start recommender-training and follow its execution.
+ */
+function addSmokeTestRole(platform: Platform, stage: string, pipelineAccount: string | undefined): CfnOutput {
+  const stack = platform.pipelines;
+  const machine = stack.stateMachines['recommender-training'].stateMachine;
+  const role = new iam.Role(stack, 'SmokeTestRole', {
+    roleName: smokeTestRoleName(stage),
+    assumedBy: pipelineAccount ? new iam.AccountPrincipal(pipelineAccount) : new iam.AccountRootPrincipal(),
+    description: `Post-deploy smoke test of stage ${stage}, assumed by the deployment pipeline`,
+    maxSessionDuration: Duration.hours(2),
+  });
+  machine.grantStartExecution(role);
+  const executions = stack.formatArn({
+    service: 'states',
+    resource: 'execution',
+    resourceName: `${machine.stateMachineName}:*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({ actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: [executions] }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['cloudformation:DescribeStacks'],
+      resources: Object.values(stackNames(stage)).map((name) =>
+        stack.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${name}/*` }),
+      ),
+    }),
+  );
+  platform.storage.storage.lakeBucket.grantPut(role, 'smoke/*');
+  acknowledgeIamWildcards(role, [
+    {
+      finding: /^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<RecommenderTraining[0-9A-F]+\.Name>:\*$/,
+      reason: 'Smoke test follows the execution it starts; execution names are only known at run time, so the ARN is scoped to executions of the recommender-training state machine.',
+    },
+    {
+      finding: /^Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stack\/emr-ml-[a-z0-9-]+-(storage|pipelines)\/\*$/,
+      reason: "Smoke test reads this stage's stack outputs; a stack ARN ends in a generated stack id, so it is scoped to the two named stacks.",
+    },
+    {
+      finding: /^Resource::.*Lake[0-9A-F]*Arn.*\/smoke\/\*$/,
+      reason: "Smoke test uploads the bundled sample under the lake bucket's smoke/ prefix only.",
+    },
+    {
+      finding: /^Action::s3:Abort\*$/,
+      reason: 'Bucket.grantPut adds s3:Abort* (abort its own multipart uploads) on the same smoke/ prefix.',
+    },
+  ]);
+  return new CfnOutput(stack, 'SmokeTestRoleArn', { value: role.roleArn, description: 'Role the deployment pipeline assumes for the smoke test' });
+}
+
+/** The README's Quick start test line (line 2 of its code block): the synth step runs exactly this. */
+export function readmeTestLine(readmePath = join(__dirname, '..', '..', 'README.md')): string {
+  const text = readFileSync(readmePath, 'utf8');
+  const block = /## Quick start\s*\n```[^\n]*\n([\s\S]*?)```/.exec(text);
+  const lines = block?.[1]?.split('\n').filter((l) => l.trim()) ?? [];
+  if (lines.length !== 2) throw new Error(`README.md: the "## Quick start" block must hold exactly two lines, found ${lines.length}`);
+  return lines[1]!.trim();
+}
+
+export interface DeploymentPipelineStackProps extends StackProps {
+  /** Config of the stage that holds the `pipeline` block (the pipeline's home; `cdk deploy -c stage=<it>`). */
+  readonly homeConfig: StageConfig;
+  /** Deployed automatically, then smoke-tested. */
+  readonly devConfig: StageConfig;
+  /** Deployed after a manual approval. */
+  readonly prodConfig: StageConfig;
+  /**
+   * Command line that runs all tests in the synth step.
+   * @default - line 2 of the README's Quick start block
+   */
+  readonly testCommand?: string;
+  /**
+   * Directory (in the source) of the tiny Netflix sample the smoke test runs on.
+   * @default 'data/sample/netflix'
+   */
+  readonly smokeSampleDir?: string;
+}
+
+/**
+ * The CI/CD pipeline (CDK Pipelines, self-mutating): source from a CodeConnections connection → synth (all tests,
+ * then `cdk synth`) → stage `dev` (deployed automatically, then a smoke test running recommender-training on the
+ * bundled tiny sample) → manual approval → stage `prod`. Stages in other accounts get cross-account KMS keys.
+ */
+export class DeploymentPipelineStack extends Stack {
+  public readonly pipeline: pipelines.CodePipeline;
+  public readonly devStage: PlatformStage;
+  public readonly prodStage: PlatformStage;
+  public readonly synthStep: pipelines.CodeBuildStep;
+  public readonly smokeTest: pipelines.CodeBuildStep;
+  public readonly approval: pipelines.ManualApprovalStep;
+
+  constructor(scope: Construct, id: string, props: DeploymentPipelineStackProps) {
+    super(scope, id, props);
+    const { homeConfig, devConfig, prodConfig } = props;
+    const settings = homeConfig.pipeline;
+    const field = (name: string) => `stages.${homeConfig.stage}.pipeline.${name}`;
+    if (!settings.connectionArn || !/^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection\/[0-9a-f-]+$/.test(settings.connectionArn)) {
+      throw new StageConfigError(`Invalid configuration: ${field('connectionArn')}: must be a CodeConnections connection ARN when the pipeline is enabled`);
+    }
+    if (!settings.repository || !/^[\w.-]+\/[\w.-]+$/.test(settings.repository)) {
+      throw new StageConfigError(`Invalid configuration: ${field('repository')}: must be "owner/repository" when the pipeline is enabled`);
+    }
+
+    const differs = (cfg: StageConfig) => cfg.account !== undefined && cfg.account !== homeConfig.account;
+    const crossAccount = differs(devConfig) || differs(prodConfig);
+
+    const source = pipelines.CodePipelineSource.connection(settings.repository, settings.branch, {
+      connectionArn: settings.connectionArn,
+      triggerOnPush: true,
+    });
+
+    const testCommand = props.testCommand ?? readmeTestLine();
+    this.synthStep = new pipelines.CodeBuildStep('Synth', {
+      input: source,
+      installCommands: ['n 20 >/dev/null 2>&1 || true', 'node --version'],
+      commands: [testCommand, `npx cdk synth --quiet -c stage=${homeConfig.stage}`],
+      primaryOutputDirectory: 'cdk.out',
+      timeout: Duration.minutes(60),
+    });
+
+    this.pipeline = new pipelines.CodePipeline(this, 'Pipeline', {
+      pipelineName: `emr-ml-${homeConfig.stage}-deployment`,
+      pipelineType: PipelineType.V2,
+      synth: this.synthStep,
+      selfMutation: true,
+      crossAccountKeys: crossAccount,
+      enableKeyRotation: crossAccount,
+      dockerEnabledForSynth: false,
+      codeBuildDefaults: {
+        buildEnvironment: {
+          buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
+          computeType: codebuild.ComputeType.MEDIUM,
+        },
+        partialBuildSpec: codebuild.BuildSpec.fromObject({ phases: { install: { 'runtime-versions': { nodejs: 20, python: '3.11' } } } }),
+      },
+    });
+
+    const stageEnv = (cfg: StageConfig) => (cfg.account || cfg.region ? { account: cfg.account, region: cfg.region } : undefined);
+    this.devStage = new PlatformStage(this, devConfig.stage, {
+      config: devConfig,
+      env: stageEnv(devConfig),
+      smokeTest: { fromAccount: homeConfig.account },
+    });
+    this.prodStage = new PlatformStage(this, prodConfig.stage, { config: prodConfig, env: stageEnv(prodConfig) });
+
+    const devAccount = devConfig.account ?? Aws.ACCOUNT_ID;
+    const devRegion = devConfig.region ?? Aws.REGION;
+    const smokeRoleArn = `arn:${Aws.PARTITION}:iam::${devAccount}:role/${smokeTestRoleName(devConfig.stage)}`;
+    this.smokeTest = new pipelines.CodeBuildStep('SmokeTest', {
+      input: source,
+      envFromCfnOutputs: { SMOKE_ROLE_ARN: this.devStage.smokeTestRoleArn! },
+      env: { STAGE: devConfig.stage, STAGE_REGION: devRegion, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      installCommands: ['npm ci --no-audit --no-fund'],
+      commands: [
+        'aws configure set profile.smoke.role_arn "$SMOKE_ROLE_ARN"',
+        'aws configure set profile.smoke.credential_source EcsContainer',
+        `AWS_PROFILE=smoke node bin/emrpipe.mjs --stage "$STAGE" --region "$STAGE_REGION" --poll-seconds 15 smoke --sample-dir ${props.smokeSampleDir ?? 'data/sample/netflix'} --run-id "build-$CODEBUILD_BUILD_NUMBER"`,
+      ],
+      rolePolicyStatements: [new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [smokeRoleArn] })],
+      timeout: Duration.minutes(90),
+    });
+    this.approval = new pipelines.ManualApprovalStep('PromoteToProd', {
+      comment: `dev passed its smoke test (recommender-training on the bundled sample). Deploy this commit to ${prodConfig.stage}?`,
+    });
+    this.pipeline.addStage(this.devStage, { post: [this.smokeTest] });
+    this.pipeline.addStage(this.prodStage, { pre: [this.approval] });
+    this.pipeline.buildPipeline();
+    this.acknowledgePipelineFindings(crossAccount);
+  }
+
+  /** cdk-nag findings on the constructs CDK Pipelines generates, each acknowledged with its reason. */
+  private acknowledgePipelineFindings(crossAccount: boolean): void {
+    const pipelineAllowances: WildcardAllowance[] = [
+      {
+        finding: /^Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort|PutObject)\*$/,
+        reason: "CDK Pipelines grants its roles read/write on the pipeline's own artifact bucket (Bucket.grantReadWrite); the wildcard actions apply to that bucket only.",
+      },
+      {
+        finding: /^Resource::<PipelineArtifactsBucket[0-9A-F]+\.Arn>\/\*$/,
+        reason: "Objects of the pipeline's own artifact bucket (source and cloud-assembly artifacts of every run).",
+      },
+      {
+        finding: /^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:\/aws\/codebuild\/.*$/,
+        reason: 'CodeBuild writes its build logs to log groups named after the project (/aws/codebuild/<project>), created at run time.',
+      },
+      {
+        finding: /^Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group\/.*$/,
+        reason: 'CodeBuild test-report groups are named after the project and created at run time.',
+      },
+      {
+        finding: /^Resource::arn:\*:iam::.*:role\/\*$/,
+        reason: 'Self-mutation assumes only the CDK bootstrap roles (condition iam:ResourceTag/aws-cdk:bootstrap-role in deploy, file-publishing, image-publishing).',
+      },
+      {
+        finding: /^Resource::\*$/,
+        reason: 'CDK Pipelines: self-mutation needs cloudformation:DescribeStacks and s3:ListBucket across the bootstrap resources; the asset role starts its CodeBuild asset builds; neither action supports narrower resources before the names exist.',
+      },
+      {
+        finding: /^Action::kms:(GenerateDataKey|ReEncrypt)\*$/,
+        reason: "Cross-account pipelines encrypt artifacts with the pipeline's own KMS key; CDK Pipelines grants encrypt/decrypt on that key only.",
+      },
+    ];
+    acknowledgeIamWildcards(this, pipelineAllowances);
+    const artifactBucket = this.pipeline.pipeline.artifactBucket;
+    Validations.of(artifactBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'Pipeline artifact bucket: holds only the transient source and cloud-assembly artifacts each run rewrites, accessed by the pipeline roles alone; CloudTrail records the API access.',
+    });
+    if (!crossAccount) {
+      for (const node of this.node.findAll()) {
+        if (node instanceof codebuild.CfnProject) {
+          Validations.of(node).acknowledge({
+            id: 'AwsSolutions-CB4',
+            reason: 'Single-account pipeline: build artifacts are encrypted at rest with the artifact bucket\'s S3-managed keys; with stages in other accounts (crossAccountKeys) CDK Pipelines encrypts with its own KMS key.',
+          });
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,258 @@
+import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { StageConfig } from '../config/stage-config';
+import { AlertsTopic } from '../constructs/alerts-topic';
+import { DataLakeStorage } from '../constructs/data-lake-storage';
+import { JobExecutionRole } from '../constructs/job-execution-role';
+import { PipelineDatabase } from '../constructs/pipeline-database';
+import { PipelineFunction } from '../constructs/pipeline-function';
+import { acknowledgeIamWildcards } from '../constructs/nag-acknowledgements';
+import { PipelineMonitoring } from '../constructs/pipeline-monitoring';
+import { PipelineSchedules } from '../constructs/pipeline-schedules';
+import { PipelineStateMachine } from '../constructs/pipeline-state-machine';
+import { SparkApplication } from '../constructs/spark-application';
+import { PIPELINES } from '../pipelines';
+import { type PipelineName, planEnvironmentFor } from '../pipelines/common';
+import type { PipelineFunctions } from '../pipelines/kit';
+
+export interface PlatformStackProps extends StackProps {
+  readonly config: StageConfig;
+}
+
+/** Physical name of a pipeline's state machine (it appears in result URIs: `runs/<state machine>/…`). */
+export const stateMachineName = (stage: string, pipeline: PipelineName): string => `emr-ml-${stage}-${pipeline}`;
+
+/**
+ * One stage of the platform: storage (buckets retained on delete outside dev), alerts topic, optional database +
+ * VPC, the EMR Serverless Spark application and job role, the pipeline Lambdas, the four state machines, their
+ * schedules, and monitoring. One stack, so every IAM policy references its buckets directly (no exports that
+ * would pin the buckets) and the local runner reads a single template.
+ */
+export class PlatformStack extends Stack {
+  public readonly storage: DataLakeStorage;
+  public readonly alerts: AlertsTopic;
+  public readonly sparkApplication: SparkApplication;
+  public readonly jobRole: JobExecutionRole;
+  public readonly database?: PipelineDatabase;
+  public readonly functions: PipelineFunctions;
+  public readonly stateMachines: Record<PipelineName, PipelineStateMachine>;
+  public readonly schedules: PipelineSchedules;
+  public readonly monitoring: PipelineMonitoring;
+
+  constructor(scope: Construct, id: string, props: PlatformStackProps) {
+    super(scope, id, { terminationProtection: props.config.stage !== 'dev', ...props });
+    const { config } = props;
+    const storage = new DataLakeStorage(this, 'Storage', {
+      destroyOnDelete: config.destroyDataOnDelete,
+      logRetentionDays: config.logRetentionDays,
+    });
+    this.storage = storage;
+    const logRetention = config.logRetentionDays as logs.RetentionDays;
+    const logRemovalPolicy = config.destroyDataOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+
+    this.alerts = new AlertsTopic(this, 'Alerts', { email: config.alertEmail });
+
+    const db = config.database;
+    if (db.mode === 'existing') {
+      this.database = new PipelineDatabase(this, 'Database', db);
+    } else if (db.mode === 'provisioned') {
+      this.database = new PipelineDatabase(this, 'Database', {
+        mode: 'provisioned',
+        databaseName: db.databaseName,
+        minCapacityAcu: db.minCapacityAcu,
+        maxCapacityAcu: db.maxCapacityAcu,
+        flowLogsBucket: storage.logsBucket,
+        deletionProtection: !config.destroyDataOnDelete,
+        removalPolicy: config.destroyDataOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.SNAPSHOT,
+      });
+    }
+
+    this.sparkApplication = new SparkApplication(this, 'Spark', {
+      applicationName: `emr-ml-${config.stage}`,
+      releaseLabel: config.releaseLabel,
+      architecture: config.architecture,
+      maximumCapacity: config.maximumCapacity,
+      idleTimeoutMinutes: config.idleTimeoutMinutes,
+      maxConcurrentRuns: config.spark.maxConcurrentRuns,
+      queueTimeoutMinutes: config.spark.queueTimeoutMinutes,
+      logsBucket: storage.logsBucket,
+      logPrefix: storage.emrLogPrefix,
+      network: this.database
+        ? { subnets: this.database.subnets, securityGroups: [this.database.clientSecurityGroup] }
+        : undefined,
+    });
+
+    this.jobRole = new JobExecutionRole(this, 'JobRole', {
+      applicationArn: this.sparkApplication.applicationArn,
+      databaseSecret: this.database?.secret,
+      access: [
+        {
+          bucket: storage.lakeBucket,
+          read: ['bronze/'],
+          // drift merge consumes (moves) processed incoming batches
+          readWrite: ['bronze/netflix/stream/', 'silver/', 'gold/', 'runs/', 'tmp/'],
+        },
+        { bucket: storage.modelsBucket, readWrite: ['recommender/', 'topic/'] },
+        { bucket: storage.artifactsBucket, read: ['artifacts/', 'manifests/'] },
+        { bucket: storage.logsBucket, writeOnly: [storage.emrLogPrefix] },
+      ],
+    });
+
+    // ---- Lambdas -------------------------------------------------------------------------------------
+    const fnDefaults = {
+      architecture: config.lambdaArchitecture === 'ARM64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64,
+      logRetention,
+      logRemovalPolicy,
+    };
+    const fn = (id: string, handler: string, extra: Partial<ConstructorParameters<typeof PipelineFunction>[2]> = {}) =>
+      new PipelineFunction(this, id, { handler, ...fnDefaults, ...extra }).function;
+
+    const planEnvironment = planEnvironmentFor(config, {
+      lakeBucket: storage.lakeBucket.bucketName,
+      modelsBucket: storage.modelsBucket.bucketName,
+    });
+    const validateInput = fn('ValidateInput', 'validate-input', {
+      environment: { STAGE: config.stage, PLAN_ENVIRONMENT: Stack.of(this).toJsonString(planEnvironment) },
+    });
+    const buildJobRequest = fn('BuildJobRequest', 'build-job-request', {
+      environment: {
+        STAGE: config.stage,
+        APPLICATION_ID: this.sparkApplication.applicationId,
+        JOB_ROLE_ARN: this.jobRole.roleArn,
+        ARTIFACTS_BUCKET: storage.artifactsBucket.bucketName,
+        LOGS_BUCKET: storage.logsBucket.bucketName,
+        LAKE_BUCKET: storage.lakeBucket.bucketName,
+        MODELS_BUCKET: storage.modelsBucket.bucketName,
+        MANIFEST_KEY: 'manifests/current.json',
+        JOB_TIMEOUT_MINUTES: String(config.jobTimeoutMinutes),
+        ...(this.database ? { DB_SECRET_ARN: this.database.secret.secretArn } : {}),
+      },
+    });
+    grantObjects(buildJobRequest, storage.artifactsBucket, { read: ['manifests/'] });
+
+    const readResult = fn('ReadResult', 'read-result', { environment: { LAKE_BUCKET: storage.lakeBucket.bucketName } });
+    grantObjects(readResult, storage.lakeBucket, { read: ['runs/'] });
+
+    const evaluationGate = fn('EvaluationGate', 'evaluation-gate');
+
+    const promoteModel = fn('PromoteModel', 'promote-model', { environment: { MODELS_BUCKET: storage.modelsBucket.bucketName } });
+    grantObjects(promoteModel, storage.modelsBucket, { write: ['recommender/current.json', 'topic/current.json'] });
+
+    const checkArticles = fn('CheckArticles', 'check-articles', {
+      environment: {
+        LAKE_BUCKET: storage.lakeBucket.bucketName,
+        ...(this.database ? { DB_SECRET_ARN: this.database.secret.secretArn } : {}),
+      },
+      vpc: this.database
+        ? { vpc: this.database.vpc, subnets: this.database.subnets, securityGroups: [this.database.clientSecurityGroup] }
+        : undefined,
+    });
+    grantObjects(checkArticles, storage.lakeBucket, { read: ['bronze/news/', 'gold/news/'] });
+    this.database?.secret.grantRead(checkArticles);
+
+    const ingestTaxiMonth = fn('IngestTaxiMonth', 'ingest-taxi-month', {
+      environment: { LAKE_BUCKET: storage.lakeBucket.bucketName },
+      timeout: Duration.minutes(15),
+      memorySize: 1024,
+    });
+    grantObjects(ingestTaxiMonth, storage.lakeBucket, { read: ['bronze/taxi/'], write: ['bronze/taxi/'], multipart: true });
+
+    acknowledgeIamWildcards(this, [
+      {
+        finding: /^Resource::.+\/(runs|manifests|bronze\/news|gold\/news|bronze\/taxi)\/\*$/,
+        reason:
+          'Handler object access is limited to one key prefix (read-result: runs/, build-job-request: manifests/, ' +
+          'check-articles: bronze|gold/news/, ingest-taxi-month: bronze/taxi/) whose keys are generated per run/month.',
+      },
+    ]);
+
+    this.functions = { validateInput, buildJobRequest, readResult, evaluationGate, promoteModel, checkArticles, ingestTaxiMonth };
+
+    // ---- State machines ------------------------------------------------------------------------------
+    const machine = (id: string, name: PipelineName) =>
+      new PipelineStateMachine(this, id, {
+        pipeline: PIPELINES[name],
+        functions: this.functions,
+        alerts: this.alerts,
+        sparkApplication: this.sparkApplication,
+        jobRole: this.jobRole,
+        jobTimeout: Duration.minutes(config.jobTimeoutMinutes),
+        stateMachineName: stateMachineName(config.stage, name),
+        logRetention,
+        logRemovalPolicy,
+      });
+    this.stateMachines = {
+      'recommender-training': machine('RecommenderTraining', 'recommender-training'),
+      'drift-retrain': machine('DriftRetrain', 'drift-retrain'),
+      'news-enrichment': machine('NewsEnrichment', 'news-enrichment'),
+      'taxi-medallion': machine('TaxiMedallion', 'taxi-medallion'),
+    };
+
+    // ---- Schedules -----------------------------------------------------------------------------------
+    const s = config.schedules;
+    this.schedules = new PipelineSchedules(this, 'Schedules', {
+      schedules: [
+        {
+          id: 'NewsEnrichmentHourly',
+          stateMachine: this.stateMachines['news-enrichment'].stateMachine,
+          expression: s.newsEnrichment.expression ?? 'rate(1 hour)',
+          enabled: s.newsEnrichment.enabled ?? s.enabled,
+          input: s.newsEnrichment.input,
+          description: 'news-enrichment: enrich articles that still miss topic/sentiment/embedding',
+        },
+        {
+          id: 'DriftRetrainDaily',
+          stateMachine: this.stateMachines['drift-retrain'].stateMachine,
+          expression: s.driftRetrain.expression ?? 'cron(0 3 * * ? *)',
+          enabled: s.driftRetrain.enabled ?? s.enabled,
+          input: s.driftRetrain.input,
+          description: 'drift-retrain: process new rating batches, retrain on drift',
+        },
+      ],
+    });
+
+    // ---- Monitoring ----------------------------------------------------------------------------------
+    this.monitoring = new PipelineMonitoring(this, 'Monitoring', {
+      alerts: this.alerts,
+      applicationId: this.sparkApplication.applicationId,
+      dashboardName: `emr-ml-${config.stage}`,
+      stateMachines: Object.fromEntries(Object.entries(this.stateMachines).map(([k, v]) => [k, v.stateMachine])),
+    });
+
+    // Extension point: the packaging issue's job-artifacts construct (deploys artifacts + manifest) is
+    // instantiated here once lib/constructs/job-artifacts.ts exists.
+  }
+}
+
+/**
+ * Least-privilege S3 access for a handler: `GetObject` (+ `ListBucket` limited by `s3:prefix`, so a missing key
+ * reads as NoSuchKey, not AccessDenied) under `read` prefixes; `PutObject` on `write` keys or prefixes (a
+ * trailing `/` means a prefix).
+ */
+function grantObjects(
+  fn: lambda.IFunction,
+  bucket: s3.IBucket,
+  access: { readonly read?: string[]; readonly write?: string[]; readonly multipart?: boolean },
+): void {
+  const objects = (keys: string[]) => keys.map((k) => bucket.arnForObjects(k.endsWith('/') ? `${k}*` : k));
+  const read = access.read ?? [];
+  const write = access.write ?? [];
+  if (read.length > 0) {
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: objects(read) }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': read.map((p) => `${p}*`) } },
+      }),
+    );
+  }
+  if (write.length > 0) {
+    const actions = ['s3:PutObject', ...(access.multipart ? ['s3:AbortMultipartUpload', 's3:ListMultipartUploadParts'] : [])];
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions, resources: objects(write) }));
+  }
+}
