@@ -2,6 +2,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { StageConfigError, loadStageConfig } from '../lib/config/stage-config';
 import { addPlatform } from '../lib/stacks/platform';
+import { addPlatformOutputs } from '../lib/stacks/platform-outputs';
 
 /**
  * CDK app entry: `cdk synth` / `cdk deploy` (stage `dev` by default, `-c stage=prod` for another).
@@ -18,6 +19,6 @@ try {
   }
   throw e;
 }
-addPlatform(app, config);
+addPlatformOutputs(addPlatform(app, config));
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
 app.synth();
