@@ -1,0 +1,465 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { parseSparkSubmitParameters } from '../lib/jobs/job-request-builder';
+import { writeAtomic } from './aws-adapters';
+import { LocalLayout } from './layout';
+
+/**
+ * `arn:aws:states:::emr-serverless:startJobRun.sync` on one machine: the StartJobRun request (PascalCase, as the
+ * state machine passes it) becomes a `spark-submit` of the pinned pyspark with the same entry point, the same
+ * arguments and the Spark properties that apply locally. The job's exit status becomes the task's outcome:
+ * exit 0 → the `.sync` output (the final job run, below); anything else → a `States.TaskFailed` error whose
+ * Cause is the job run JSON with `State: FAILED` and `StateDetails` naming the exit code and the last exception,
+ * so the definition's Retry/Catch act as they do in the cloud.
+ *
+ * What changes locally, and only here:
+ * - `s3://<bucket>/<key>` locations of the request (entry point, `--py-files`, `--jars`, `--files`, archives) are
+ *   read from `<layout.s3Root>/<bucket>/<key>`; the job's own data URIs stay `s3://…` and are mapped by the jobs'
+ *   URI helper through `LOCAL_S3_ROOT` (jobs/common/uris.py), so results and pointers keep their cloud form.
+ * - the Python dependency archive (`spark.archives` entry `#environment`) is not unpacked: the job runs on the
+ *   pinned virtualenv (`.venv`), which has the same requirements; other archives (`#models`) are unpacked into the
+ *   job's working directory under their alias, as EMR Serverless does.
+ * - EMR-only and sizing properties are dropped (`spark.emr-serverless.*`, `spark.executor.*` sizing,
+ *   `spark.driver.cores|memory`, `spark.dynamicAllocation.*`, PySpark interpreter paths); local sizing is
+ *   `--master local[N]` and a small driver heap instead.
+ * - driver stdout/stderr go to a log file (and, gzipped, to the request's S3 log location:
+ *   `<logUri>/applications/<appId>/jobs/<jobRunId>/SPARK_DRIVER/{stdout,stderr}.gz`, as EMR Serverless writes them).
+ * - `ExecutionTimeoutMinutes` is enforced: the run is killed and fails with the timeout message.
+ * - `ClientToken` is honoured within one runner process: the same token returns the same job run.
+ */
+export interface StartJobRunRequest {
+  ApplicationId: string;
+  ExecutionRoleArn: string;
+  Name?: string;
+  ClientToken: string;
+  ExecutionTimeoutMinutes?: number;
+  JobDriver: { SparkSubmit: { EntryPoint: string; EntryPointArguments?: string[]; SparkSubmitParameters?: string } };
+  ConfigurationOverrides?: { MonitoringConfiguration?: { S3MonitoringConfiguration?: { LogUri?: string } } };
+  Tags?: Record<string, string>;
+}
+
+export interface LocalSparkOptions {
+  /** Repository root (where `.venv` and `jobs/` live). */
+  readonly projectRoot: string;
+  /** `local[N]` master. @default `local[2]` */
+  readonly master?: string;
+  /** Driver heap. @default `2g` */
+  readonly driverMemory?: string;
+  /** Local shuffle partitions when the request sets none. @default 4 */
+  readonly shufflePartitions?: number;
+  /** How many job runs may run at once (later ones wait, like QUEUED). @default 2 */
+  readonly maxConcurrentRuns?: number;
+  /** Environment added to every spark-submit (e.g. a database URL named by `--db-url-env`). */
+  readonly extraEnv?: Record<string, string>;
+  /** Secret values (by ARN) the adapter may hand to a job as an environment variable (see `--db-secret-arn`). */
+  readonly secrets?: Record<string, string>;
+}
+
+export interface JobRunRecord {
+  readonly applicationId: string;
+  readonly jobRunId: string;
+  readonly arn: string;
+  readonly name: string;
+  readonly state: 'SUCCESS' | 'FAILED' | 'CANCELLED';
+  readonly stateDetails: string;
+  readonly exitCode: number | null;
+  readonly createdAt: Date;
+  readonly endedAt: Date;
+  readonly durationSeconds: number;
+  readonly logFile: string;
+  readonly commandLine: string[];
+  readonly cpuSeconds: number;
+}
+
+/** Known applications: id → release label (the adapter rejects unknown application ids like the API does). */
+export type LocalApplications = ReadonlyMap<string, { releaseLabel: string; name?: string }>;
+
+export class JobRunFailedError extends Error {
+  constructor(readonly cause: string, readonly record?: JobRunRecord, errorName = 'States.TaskFailed') {
+    super(cause);
+    this.name = errorName;
+  }
+}
+
+/** Properties that only mean something on EMR Serverless or that size cloud workers. */
+const DROPPED_CONF = [
+  /^spark\.emr-serverless\./,
+  /^spark\.executor\.(cores|memory|instances|memoryOverhead)$/,
+  /^spark\.driver\.(cores|memory|memoryOverhead)$/,
+  /^spark\.dynamicAllocation\./,
+  /^spark\.executorEnv\.PYSPARK_(DRIVER_)?PYTHON$/,
+  /^spark\.pyspark\.(driver\.)?python$/,
+  /^spark\.yarn\./,
+];
+
+export function isDroppedConf(key: string): boolean {
+  return DROPPED_CONF.some((re) => re.test(key));
+}
+
+export class LocalEmrServerless {
+  private readonly runsByToken = new Map<string, Promise<JobRunRecord>>();
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  readonly history: JobRunRecord[] = [];
+
+  constructor(
+    private readonly layout: LocalLayout,
+    private readonly applications: LocalApplications,
+    private readonly options: LocalSparkOptions,
+  ) {}
+
+  /**
+   * Runs the request to completion. Resolves with the `.sync` output; rejects with a `States.TaskFailed` error
+   * (or `EMRServerless.ValidationException` / `EMRServerless.ResourceNotFoundException` for a bad request).
+   * `logFile` receives the driver's output.
+   */
+  async startJobRunSync(request: StartJobRunRequest, logFile: string): Promise<Record<string, unknown>> {
+    validateRequest(request);
+    const app = this.applications.get(request.ApplicationId);
+    if (!app) {
+      throw new JobRunFailedError(
+        `Application ${request.ApplicationId} does not exist. (Service: EmrServerless, Status Code: 404)`,
+        undefined,
+        'EMRServerless.ResourceNotFoundException',
+      );
+    }
+    let run = this.runsByToken.get(request.ClientToken);
+    if (!run) {
+      run = this.queue(() => this.execute(request, app.releaseLabel, logFile));
+      this.runsByToken.set(request.ClientToken, run);
+    }
+    const record = await run;
+    const jobRun = describeJobRun(record, request, app.releaseLabel);
+    if (record.state !== 'SUCCESS') throw new JobRunFailedError(JSON.stringify(jobRun), record);
+    return jobRun;
+  }
+
+  private async queue<T>(fn: () => Promise<T>): Promise<T> {
+    const max = this.options.maxConcurrentRuns ?? 2;
+    if (this.running >= max) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running += 1;
+    try {
+      return await fn();
+    } finally {
+      this.running -= 1;
+      this.waiting.shift()?.();
+    }
+  }
+
+  /** The spark-submit command line and environment for a request (exported for tests and `--dry-run`). */
+  prepare(request: StartJobRunRequest, jobRunId: string): { argv: string[]; env: NodeJS.ProcessEnv; cwd: string } {
+    const driver = request.JobDriver.SparkSubmit;
+    const spec = parseSparkSubmitParameters(driver.SparkSubmitParameters ?? '');
+    const projectRoot = this.options.projectRoot;
+    const cwd = path.join(this.layout.root, 'emr', request.ApplicationId, jobRunId);
+    mkdirSync(cwd, { recursive: true });
+
+    const localFile = (uri: string, what: string): string => {
+      const file = uri.startsWith('s3://') || uri.startsWith('s3a://') ? this.layout.uriToPath(uri) : uri.replace(/^file:\/\//, '');
+      if (!existsSync(file)) {
+        throw new JobRunFailedError(
+          `Job run failed before start: ${what} ${uri} does not exist (local: ${file}). Publish the artifacts first.`,
+          undefined,
+          'EMRServerless.ValidationException',
+        );
+      }
+      return file;
+    };
+
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...this.options.extraEnv,
+      SPARK_HOME: sparkHome(projectRoot),
+      PYSPARK_PYTHON: path.join(projectRoot, '.venv', 'bin', 'python'),
+      PYSPARK_DRIVER_PYTHON: path.join(projectRoot, '.venv', 'bin', 'python'),
+      LOCAL_S3_ROOT: this.layout.s3Root,
+      PYTHONHASHSEED: '0',
+      SPARK_LOCAL_IP: '127.0.0.1',
+    };
+    const conf: Array<[string, string]> = [];
+    for (const [key, value] of spec.conf) {
+      const driverEnv = /^spark\.emr-serverless\.driverEnv\.(.+)$/.exec(key);
+      if (driverEnv && !/^PYSPARK_(DRIVER_)?PYTHON$/.test(driverEnv[1])) env[driverEnv[1]] = value;
+      if (isDroppedConf(key)) continue;
+      conf.push([key, value]);
+    }
+    const has = (key: string) => conf.some(([k]) => k === key);
+    if (!has('spark.sql.shuffle.partitions')) conf.push(['spark.sql.shuffle.partitions', String(this.options.shufflePartitions ?? 4)]);
+    if (!has('spark.ui.enabled')) conf.push(['spark.ui.enabled', 'false']);
+    conf.push(['spark.driver.memory', this.options.driverMemory ?? '2g']);
+    conf.push(['spark.driver.extraJavaOptions', '-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.io.tmpdir=' + path.join(cwd, 'tmp')]);
+    conf.push(['spark.local.dir', path.join(cwd, 'tmp')]);
+    mkdirSync(path.join(cwd, 'tmp'), { recursive: true });
+
+    for (const archive of spec.archives) {
+      const [uri, alias = path.basename(uri).replace(/\.(tar\.gz|tgz|zip)$/, '')] = archive.split('#');
+      if (alias === 'environment') continue; // the Python environment is the pinned .venv locally
+      extractArchive(localFile(uri, 'archive'), path.join(cwd, alias));
+    }
+
+    const entryArgs = this.translateSecrets(driver.EntryPointArguments ?? [], env);
+    const argv = [
+      '--master', this.options.master ?? 'local[2]',
+      '--name', request.Name ?? jobRunId,
+      ...(spec.pyFiles.length ? ['--py-files', spec.pyFiles.map((u) => localFile(u, '--py-files entry')).join(',')] : []),
+      ...(spec.jars.length ? ['--jars', spec.jars.map((u) => localFile(u, '--jars entry')).join(',')] : []),
+      ...(spec.files.length ? ['--files', spec.files.map((u) => localFile(u, '--files entry')).join(',')] : []),
+      ...conf.flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
+      localFile(driver.EntryPoint, 'entry point'),
+      ...entryArgs,
+    ];
+    return { argv, env, cwd };
+  }
+
+  /**
+   * A job given `--db-secret-arn ARN` reads the secret from Secrets Manager in the cloud. Locally the adapter
+   * resolves it and passes the value in an environment variable named by `--db-url-env` instead (the
+   * argument the job offers for exactly this); the secret never appears on the command line.
+   */
+  private translateSecrets(args: string[], env: NodeJS.ProcessEnv): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < args.length; i += 1) {
+      if (args[i] === '--db-secret-arn' && i + 1 < args.length) {
+        const arn = args[i + 1];
+        const secret = this.options.secrets?.[arn];
+        if (secret === undefined) {
+          throw new JobRunFailedError(`Secrets Manager can't find the specified secret: ${arn} (no local secret configured)`);
+        }
+        env.LOCAL_DB_SECRET_URL = secretToUrl(secret);
+        out.push('--db-url-env', 'LOCAL_DB_SECRET_URL');
+        i += 1;
+      } else out.push(args[i]);
+    }
+    return out;
+  }
+
+  private async execute(request: StartJobRunRequest, releaseLabel: string, logFile: string): Promise<JobRunRecord> {
+    const jobRunId = newJobRunId();
+    const createdAt = new Date();
+    const arn = `arn:aws:emr-serverless:${regionOf(request.ExecutionRoleArn)}:${accountOf(request.ExecutionRoleArn)}:/applications/${request.ApplicationId}/jobruns/${jobRunId}`;
+    mkdirSync(path.dirname(logFile), { recursive: true });
+    const log = createWriteStream(logFile, { flags: 'a' });
+    const finish = (state: JobRunRecord['state'], stateDetails: string, exitCode: number | null, argv: string[], cpuSeconds: number): JobRunRecord => {
+      const endedAt = new Date();
+      const record: JobRunRecord = {
+        applicationId: request.ApplicationId,
+        jobRunId,
+        arn,
+        name: request.Name ?? jobRunId,
+        state,
+        stateDetails,
+        exitCode,
+        createdAt,
+        endedAt,
+        durationSeconds: (endedAt.getTime() - createdAt.getTime()) / 1000,
+        logFile,
+        commandLine: argv,
+        cpuSeconds,
+      };
+      this.history.push(record);
+      return record;
+    };
+
+    let prepared: ReturnType<LocalEmrServerless['prepare']>;
+    try {
+      prepared = this.prepare(request, jobRunId);
+    } catch (error) {
+      log.end(`${(error as Error).message}\n`);
+      if (error instanceof JobRunFailedError && error.name !== 'States.TaskFailed') throw error;
+      return finish('FAILED', `Job failed before start: ${(error as Error).message}`, null, [], 0);
+    }
+    const sparkSubmit = path.join(this.options.projectRoot, '.venv', 'bin', 'spark-submit');
+    log.write(`# job run ${jobRunId} (${request.Name ?? ''}) on ${releaseLabel} → local spark-submit\n`);
+    log.write(`# StartJobRun request: ${JSON.stringify(request)}\n# ${[sparkSubmit, ...prepared.argv].join(' ')}\n`);
+
+    const timeoutMs = (request.ExecutionTimeoutMinutes ?? 720) * 60_000;
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const { exitCode, timedOut, cpuSeconds } = await new Promise<{ exitCode: number | null; timedOut: boolean; cpuSeconds: number }>((resolve) => {
+      const child = spawn(sparkSubmit, prepared.argv, { cwd: prepared.cwd, env: prepared.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      }, timeoutMs);
+      child.stdout.on('data', (d: Buffer) => {
+        stdout.push(d);
+        log.write(d);
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr.push(d);
+        log.write(d);
+      });
+      child.on('error', (error) => {
+        stderr.push(Buffer.from(`${error.message}\n`));
+        clearTimeout(timer);
+        resolve({ exitCode: 127, timedOut, cpuSeconds: 0 });
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ exitCode: code ?? (signal ? 128 : null), timedOut, cpuSeconds: childCpuSeconds() });
+      });
+    });
+    await new Promise<void>((resolve) => log.end(resolve));
+    this.shipLogs(request, jobRunId, Buffer.concat(stdout), Buffer.concat(stderr));
+    rmSync(path.join(prepared.cwd, 'tmp'), { recursive: true, force: true });
+
+    if (timedOut) {
+      return finish('FAILED', `Job run timed out after ${request.ExecutionTimeoutMinutes} minutes (executionTimeoutMinutes).`, exitCode, prepared.argv, cpuSeconds);
+    }
+    if (exitCode === 0) return finish('SUCCESS', '', 0, prepared.argv, cpuSeconds);
+    // PySpark's PythonRunner merges the Python driver's stderr into spark-submit's stdout: look at both.
+    const exceptions = lastExceptions(`${Buffer.concat(stdout).toString('utf8')}\n${Buffer.concat(stderr).toString('utf8')}`);
+    return finish(
+      'FAILED',
+      `Job failed, please check complete logs in configured logging destination. ExitCode: ${exitCode}. Last few exceptions: ${exceptions || '(none)'}`,
+      exitCode,
+      prepared.argv,
+      cpuSeconds,
+    );
+  }
+
+  private shipLogs(request: StartJobRunRequest, jobRunId: string, stdout: Buffer, stderr: Buffer): void {
+    const logUri = request.ConfigurationOverrides?.MonitoringConfiguration?.S3MonitoringConfiguration?.LogUri;
+    if (!logUri || !/^s3a?:\/\//.test(logUri)) return;
+    const base = `${logUri.replace(/\/+$/, '')}/applications/${request.ApplicationId}/jobs/${jobRunId}/SPARK_DRIVER`;
+    try {
+      writeAtomic(this.layout.uriToPath(`${base}/stdout.gz`), gzipSync(stdout));
+      writeAtomic(this.layout.uriToPath(`${base}/stderr.gz`), gzipSync(stderr));
+    } catch {
+      // a missing logs bucket must not fail the job run (EMR Serverless does not fail it either)
+    }
+  }
+}
+
+/** The `.sync` output: the final job run, PascalCase like the integration's other outputs. */
+export function describeJobRun(record: JobRunRecord, request: StartJobRunRequest, releaseLabel: string): Record<string, unknown> {
+  const seconds = Math.max(60, Math.ceil(record.durationSeconds));
+  return {
+    ApplicationId: record.applicationId,
+    JobRunId: record.jobRunId,
+    Arn: record.arn,
+    Name: record.name,
+    State: record.state,
+    StateDetails: record.stateDetails,
+    ReleaseLabel: releaseLabel,
+    ExecutionRole: request.ExecutionRoleArn,
+    CreatedAt: record.createdAt.toISOString(),
+    UpdatedAt: record.endedAt.toISOString(),
+    StartedAt: record.createdAt.toISOString(),
+    EndedAt: record.endedAt.toISOString(),
+    TotalExecutionDurationSeconds: Math.round(record.durationSeconds),
+    ExecutionTimeoutMinutes: request.ExecutionTimeoutMinutes,
+    Tags: request.Tags ?? {},
+    // Local runs cost nothing; resource use is reported in the cloud shape (vCPU-hours from CPU time).
+    BilledResourceUtilization: { VCPUHour: 0, MemoryGBHour: 0, StorageGBHour: 0 },
+    TotalResourceUtilization: {
+      VCPUHour: round6(record.cpuSeconds / 3600),
+      MemoryGBHour: round6((seconds / 3600) * 2),
+      StorageGBHour: 0,
+    },
+    Local: { logFile: record.logFile, exitCode: record.exitCode, cpuSeconds: round6(record.cpuSeconds) },
+  };
+}
+
+function validateRequest(request: StartJobRunRequest): void {
+  const missing: string[] = [];
+  if (!request || typeof request !== 'object') throw new JobRunFailedError('StartJobRun: the task input is not an object', undefined, 'EMRServerless.ValidationException');
+  if (!request.ApplicationId) missing.push('ApplicationId');
+  if (!request.ExecutionRoleArn) missing.push('ExecutionRoleArn');
+  if (!request.ClientToken) missing.push('ClientToken');
+  if (!request.JobDriver?.SparkSubmit?.EntryPoint) missing.push('JobDriver.SparkSubmit.EntryPoint');
+  if (missing.length) {
+    throw new JobRunFailedError(
+      `1 validation error detected: Value null at '${missing[0]}' failed to satisfy constraint: Member must not be null (missing: ${missing.join(', ')})`,
+      undefined,
+      'EMRServerless.ValidationException',
+    );
+  }
+}
+
+function sparkHome(projectRoot: string): string {
+  const lib = path.join(projectRoot, '.venv', 'lib');
+  const python = existsSync(lib) ? require('node:fs').readdirSync(lib).find((d: string) => d.startsWith('python')) : undefined;
+  return path.join(lib, python ?? 'python3.11', 'site-packages', 'pyspark');
+}
+
+function extractArchive(file: string, dir: string): void {
+  const stamp = path.join(dir, '.extracted-from');
+  const digest = createHash('sha256').update(readFileSync(file)).digest('hex');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) return;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+  if (file.endsWith('.zip')) execFileSync('unzip', ['-q', file, '-d', dir]);
+  else execFileSync('tar', ['-xzf', file, '-C', dir]);
+  writeFileSync(stamp, digest);
+}
+
+function newJobRunId(): string {
+  // EMR Serverless job run ids: 16-20 lower-case alphanumerics
+  return `00${randomBytes(9).toString('hex').slice(0, 16)}`;
+}
+
+function regionOf(arn: string): string {
+  return arn.split(':')[3] || 'us-east-1';
+}
+
+function accountOf(arn: string): string {
+  return arn.split(':')[4] || '000000000000';
+}
+
+function round6(n: number): number {
+  return Math.round(n * 1e6) / 1e6;
+}
+
+/** CPU seconds of finished children so far (the runner only starts Spark children, so deltas are per job). */
+let lastChildCpu = 0;
+function childCpuSeconds(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[13]) + Number(fields[14]); // cutime + cstime
+    const total = ticks / 100;
+    const delta = total - lastChildCpu;
+    lastChildCpu = total;
+    return Math.max(0, delta);
+  } catch {
+    return 0;
+  }
+}
+
+/** The last Python/Java exception lines of a driver's stderr, like EMR Serverless' StateDetails. */
+export function lastExceptions(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim());
+  const found = lines.filter((l) => /^([A-Za-z_][\w.]*(Error|Exception)|pyspark\.errors\.[\w.]+)(: .*)?$/.test(l));
+  const jobError = lines.filter((l) => /ERROR jobs\./.test(l)).map((l) => l.replace(/^.*ERROR /, ''));
+  const picked = [...new Set([...jobError, ...found])].slice(-3);
+  return picked.join('; ').slice(0, 1000);
+}
+
+function secretToUrl(secret: string): string {
+  try {
+    const s = JSON.parse(secret) as { host: string; port?: number; username: string; password: string; dbname?: string };
+    const user = encodeURIComponent(s.username);
+    const pass = encodeURIComponent(s.password);
+    return `postgresql://${user}:${pass}@${s.host}:${s.port ?? 5432}/${s.dbname ?? 'postgres'}`;
+  } catch {
+    return secret;
+  }
+}
+
+export function statSafe(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}

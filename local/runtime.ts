@@ -1,0 +1,351 @@
+import './polyfill';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import { installAwsAdapters, AwsAdapters } from './aws-adapters';
+import { publishArtifacts, PublishedArtifacts } from './artifacts';
+import { LocalDeployment, LocalStateMachine } from './deployment';
+import { LocalEmrServerless, LocalSparkOptions } from './emr-adapter';
+import { LocalLambdaHost } from './lambda-host';
+import { LocalLayout } from './layout';
+import { synthesize } from './synth';
+import { buildTaskHandlers, collectTaskStates } from './task-handlers';
+
+/** Options of a local runtime (one synthesized app "deployed" to one local directory tree). */
+export interface LocalRuntimeOptions {
+  /** Repository root. @default process.cwd() */
+  readonly projectRoot?: string;
+  /** Root of the local tree (`s3/`, `logs/`, `alerts.jsonl`, …). @default `<projectRoot>/.local` */
+  readonly root?: string;
+  /** An existing cloud assembly to use instead of synthesizing (e.g. `cdk.out`). */
+  readonly assemblyDir?: string;
+  /** CDK stage to synthesize. @default the `stage` context of cdk.json */
+  readonly stage?: string;
+  /** Extra CDK context for the synth. */
+  readonly context?: Record<string, unknown>;
+  /** Local Spark settings (master, driver memory, concurrency, extra environment). */
+  readonly spark?: Partial<Omit<LocalSparkOptions, 'projectRoot'>>;
+  /** Secret values by ARN, served to the handlers' Secrets Manager client and to jobs' `--db-secret-arn`. */
+  readonly secrets?: Record<string, string>;
+  /** Progress callback for every state transition. */
+  readonly onEvent?: (event: ProgressEvent) => void;
+}
+
+export type StepStatus = 'running' | 'succeeded' | 'failed' | 'caught' | 'retrying';
+
+export interface StepRecord {
+  readonly name: string;
+  readonly type: string;
+  status: StepStatus;
+  readonly startedAt: number;
+  endedAt?: number;
+  durationMs?: number;
+  attempts: number;
+  error?: string;
+  cause?: string;
+  logFile?: string;
+  /** Branch path for states inside a Parallel (`Parallel name`). */
+  readonly parent?: string;
+}
+
+export interface ExecutionRecord {
+  readonly stateMachine: string;
+  readonly executionName: string;
+  readonly executionArn: string;
+  readonly input: unknown;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  readonly startedAt: number;
+  endedAt?: number;
+  durationMs?: number;
+  readonly steps: StepRecord[];
+  readonly logDir: string;
+  /** `$.results` of the output (or of the last state data seen), for summaries. */
+  lastData?: unknown;
+}
+
+export type ProgressEvent =
+  | { kind: 'execution-started'; execution: ExecutionRecord }
+  | { kind: 'step'; execution: ExecutionRecord; step: StepRecord }
+  | { kind: 'execution-ended'; execution: ExecutionRecord };
+
+export interface RunOptions {
+  /** Execution name (`$$.Execution.Name`). @default `local-<timestamp>-<random>` */
+  readonly executionName?: string;
+  readonly onEvent?: (event: ProgressEvent) => void;
+}
+
+/**
+ * The deployed app on this machine: the synthesized templates resolved to local resources, the handlers'
+ * AWS calls routed to the local tree, Spark steps run by local spark-submit. Create it once, run any number of
+ * executions, then {@link close} it.
+ */
+export class LocalRuntime {
+  readonly layout: LocalLayout;
+  readonly deployment: LocalDeployment;
+  readonly lambdas: LocalLambdaHost;
+  readonly emr: LocalEmrServerless;
+  readonly artifacts: PublishedArtifacts;
+  readonly projectRoot: string;
+  private readonly adapters: AwsAdapters;
+  private readonly onEvent?: (event: ProgressEvent) => void;
+  readonly executions: ExecutionRecord[] = [];
+
+  static create(options: LocalRuntimeOptions = {}): LocalRuntime {
+    const projectRoot = path.resolve(options.projectRoot ?? process.cwd());
+    const layout = new LocalLayout(options.root ?? path.join(projectRoot, '.local')).ensure();
+    let assemblyDir = options.assemblyDir;
+    if (!assemblyDir) {
+      // The assembly lives inside the project so the bundles resolve the project's node_modules (@aws-sdk/*).
+      assemblyDir = path.join(projectRoot, '.local', 'cdk.out');
+      synthesize({ projectRoot, outdir: assemblyDir, context: { ...(options.stage ? { stage: options.stage } : {}), ...options.context } });
+    }
+    const deployment = LocalDeployment.fromAssembly(assemblyDir);
+    return new LocalRuntime(projectRoot, layout, deployment, options);
+  }
+
+  constructor(projectRoot: string, layout: LocalLayout, deployment: LocalDeployment, options: LocalRuntimeOptions = {}) {
+    this.projectRoot = projectRoot;
+    this.layout = layout;
+    this.deployment = deployment;
+    this.onEvent = options.onEvent;
+    deployment.provision(layout);
+    const secrets = options.secrets ?? {};
+    this.adapters = installAwsAdapters(layout, secrets);
+    this.lambdas = new LocalLambdaHost(deployment.region);
+    this.emr = new LocalEmrServerless(
+      layout,
+      new Map(deployment.applications.map((a) => [a.applicationId, { releaseLabel: a.releaseLabel, name: a.name }])),
+      { projectRoot, secrets, ...options.spark },
+    );
+    const artifactsBucket = this.bucketFromEnv('ARTIFACTS_BUCKET');
+    this.artifacts = publishArtifacts(layout, artifactsBucket, projectRoot);
+  }
+
+  /** The bucket a function environment variable names (e.g. `LAKE_BUCKET`). */
+  bucketFromEnv(variable: string): string {
+    for (const fn of this.deployment.functions) {
+      const value = fn.environment[variable];
+      if (value) return value;
+    }
+    throw new Error(`No function of the synthesized app has ${variable} in its environment`);
+  }
+
+  /** Restores the AWS SDK clients (removes the local routing). */
+  close(): void {
+    this.adapters.restore();
+  }
+
+  /** Runs one execution of a state machine to its end. Never throws for a failed execution: see `status`. */
+  async run(pipeline: string, input: unknown, options: RunOptions = {}): Promise<ExecutionRecord> {
+    const sm = this.deployment.stateMachine(pipeline);
+    const executionName = options.executionName ?? defaultExecutionName();
+    const executionArn = `arn:aws:states:${this.deployment.region}:${this.deployment.accountId}:execution:${sm.name}:${executionName}`;
+    const logDir = path.join(this.layout.logsRoot, sm.name, executionName);
+    mkdirSync(logDir, { recursive: true });
+    const record: ExecutionRecord = {
+      stateMachine: sm.name,
+      executionName,
+      executionArn,
+      input,
+      status: 'RUNNING',
+      startedAt: Date.now(),
+      steps: [],
+      logDir,
+    };
+    this.executions.push(record);
+    const emit = (event: ProgressEvent) => {
+      this.onEvent?.(event);
+      options.onEvent?.(event);
+    };
+    emit({ kind: 'execution-started', execution: record });
+
+    const logFiles = new Map<string, string>();
+    const logFileFor = (stateName: string) => {
+      let file = logFiles.get(stateName);
+      if (!file) {
+        file = path.join(logDir, `${String(logFiles.size + 1).padStart(2, '0')}-${slug(stateName)}.log`);
+        logFiles.set(stateName, file);
+      }
+      return file;
+    };
+    const definition = prepareDefinition(sm);
+    const machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true, checkArn: true } });
+    const handlers = buildTaskHandlers(definition, {
+      deployment: this.deployment,
+      lambdas: this.lambdas,
+      emr: this.emr,
+      alertsFile: this.layout.alertsFile,
+      logFileFor,
+    });
+    const execution = machine.run(input as never, {
+      overrides: { taskResourceLocalHandlers: handlers as never },
+      context: {
+        Execution: { Id: executionArn, Name: executionName, RoleArn: sm.roleArn },
+        StateMachine: { Id: sm.arn, Name: sm.name },
+      },
+    });
+
+    const open = new Map<string, StepRecord>();
+    const parents = parentStates(definition);
+    const consume = (async () => {
+      for await (const event of execution.eventLogs as AsyncIterable<Record<string, any>>) {
+        const stateName: string | undefined = event.state?.name;
+        switch (event.type) {
+          case 'StateEntered': {
+            const existing = open.get(stateName!);
+            if (existing && existing.status === 'retrying') {
+              existing.status = 'running';
+              emit({ kind: 'step', execution: record, step: existing });
+              break;
+            }
+            const step: StepRecord = {
+              name: stateName!,
+              type: event.state.type,
+              status: 'running',
+              startedAt: event.timestamp,
+              attempts: 1,
+              parent: parents.get(stateName!),
+              logFile: logFiles.get(stateName!),
+            };
+            open.set(stateName!, step);
+            record.steps.push(step);
+            emit({ kind: 'step', execution: record, step });
+            break;
+          }
+          case 'StateExited': {
+            const step = open.get(stateName!);
+            if (step) {
+              if (step.status !== 'caught') step.status = 'succeeded';
+              finishStep(step, event.timestamp, logFiles);
+              open.delete(stateName!);
+              emit({ kind: 'step', execution: record, step });
+            }
+            record.lastData = event.state.output;
+            break;
+          }
+          case 'StateFailed': {
+            const step = open.get(stateName!);
+            if (step) {
+              step.status = 'failed';
+              step.error = event.Error;
+              step.cause = typeof event.Cause === 'string' ? event.Cause : JSON.stringify(event.Cause);
+              finishStep(step, event.timestamp, logFiles);
+              emit({ kind: 'step', execution: record, step });
+            }
+            break;
+          }
+          case 'StateRetried': {
+            const step = open.get(stateName!);
+            if (step) {
+              step.status = 'retrying';
+              step.attempts += 1;
+              emit({ kind: 'step', execution: record, step });
+            }
+            break;
+          }
+          case 'StateCaught': {
+            const step = open.get(stateName!);
+            if (step) {
+              step.status = 'caught';
+              finishStep(step, event.timestamp, logFiles);
+              emit({ kind: 'step', execution: record, step });
+            }
+            break;
+          }
+          default:
+            break;
+        }
+      }
+    })();
+
+    try {
+      record.output = await execution.result;
+      record.status = 'SUCCEEDED';
+    } catch (error) {
+      record.status = 'FAILED';
+      if (error instanceof ExecutionError) {
+        const inner = (error as unknown as { cause?: { name?: string; message?: string; cause?: unknown } }).cause;
+        record.error = inner?.name ?? error.name;
+        record.cause = typeof inner?.cause === 'string' ? inner.cause : inner?.message ?? error.message;
+      } else {
+        record.error = (error as Error).name;
+        record.cause = (error as Error).message;
+      }
+    }
+    await consume;
+    record.endedAt = Date.now();
+    record.durationMs = record.endedAt - record.startedAt;
+    for (const step of open.values()) if (step.status === 'running') finishStep(step, record.endedAt, logFiles);
+    const file = path.join(this.layout.executionsRoot, sm.name, `${executionName}.json`);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+    emit({ kind: 'execution-ended', execution: record });
+    return record;
+  }
+
+  /** Task states of a pipeline and what runs them (for `--dry-run` / help). */
+  describe(pipeline: string): Array<{ state: string; resource: string }> {
+    return collectTaskStates(this.deployment.stateMachine(pipeline).definition).map(({ name, resource }) => ({ state: name, resource }));
+  }
+}
+
+function finishStep(step: StepRecord, at: number, logFiles: Map<string, string>): void {
+  step.endedAt = at;
+  step.durationMs = at - step.startedAt;
+  step.logFile ??= logFiles.get(step.name);
+}
+
+/**
+ * The definition as deployed, with one engine difference bridged: aws-local-stepfunctions gives a Task state
+ * without `TimeoutSeconds` a 60-second timeout, Step Functions gives it none (99999999 s); such states get the
+ * largest timeout a Node timer can hold (~24.8 days), and larger ones are capped to it.
+ */
+export function prepareDefinition(sm: LocalStateMachine): Record<string, unknown> {
+  const definition = JSON.parse(JSON.stringify(sm.definition)) as Record<string, unknown>;
+  const MAX = 2_147_483;
+  const visit = (def: Record<string, unknown>) => {
+    for (const state of Object.values((def.States ?? {}) as Record<string, Record<string, unknown>>)) {
+      if (state.Type === 'Task') {
+        if (state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = MAX;
+        else if (typeof state.TimeoutSeconds === 'number' && state.TimeoutSeconds > MAX) state.TimeoutSeconds = MAX;
+      }
+      if (state.Type === 'Parallel') for (const b of (state.Branches ?? []) as Array<Record<string, unknown>>) visit(b);
+      if (state.Type === 'Map') {
+        const p = (state.ItemProcessor ?? state.Iterator) as Record<string, unknown> | undefined;
+        if (p) visit(p);
+      }
+    }
+  };
+  visit(definition);
+  if (typeof definition.TimeoutSeconds === 'number' && (definition.TimeoutSeconds as number) > MAX) definition.TimeoutSeconds = MAX;
+  return definition;
+}
+
+function parentStates(definition: Record<string, unknown>): Map<string, string> {
+  const parents = new Map<string, string>();
+  const visit = (def: Record<string, unknown>, parent?: string) => {
+    for (const [name, state] of Object.entries((def.States ?? {}) as Record<string, Record<string, unknown>>)) {
+      if (parent) parents.set(name, parent);
+      if (state.Type === 'Parallel') for (const b of (state.Branches ?? []) as Array<Record<string, unknown>>) visit(b, name);
+      if (state.Type === 'Map') {
+        const p = (state.ItemProcessor ?? state.Iterator) as Record<string, unknown> | undefined;
+        if (p) visit(p, name);
+      }
+    }
+  };
+  visit(definition);
+  return parents;
+}
+
+function defaultExecutionName(): string {
+  const ts = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  return `local-${ts}-${randomBytes(2).toString('hex')}`;
+}
+
+function slug(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60);
+}

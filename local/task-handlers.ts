@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { LocalDeployment } from './deployment';
+import { JobRunFailedError, LocalEmrServerless, StartJobRunRequest } from './emr-adapter';
+import { LambdaFunctionError, LocalLambdaHost } from './lambda-host';
+
+/**
+ * Maps every Task state of a definition to the local implementation of its `Resource`, with the inputs and
+ * outputs of the real service integrations:
+ *
+ * | Resource | local implementation | output | error (Error / Cause) |
+ * |---|---|---|---|
+ * | `arn:aws:lambda:…:function:F` | handler of F in-process | the handler's result | errorType / `{"errorType","errorMessage","trace"}` |
+ * | `arn:aws:states:::lambda:invoke` | same, `FunctionName` + `Payload` | `{ExecutedVersion, Payload, StatusCode, …}` | same |
+ * | `arn:aws:states:::emr-serverless:startJobRun.sync` | local spark-submit (emr-adapter.ts) | the final job run | `States.TaskFailed` / job run JSON |
+ * | `arn:aws:states:::sns:publish` | a line in `alerts.jsonl` | `{MessageId, SdkHttpMetadata, …}` | `SNS.NotFoundException` for an unknown topic |
+ *
+ * A definition using any other resource is rejected before it runs, naming the state and the resource.
+ */
+export interface TaskContext {
+  readonly deployment: LocalDeployment;
+  readonly lambdas: LocalLambdaHost;
+  readonly emr: LocalEmrServerless;
+  readonly alertsFile: string;
+  /** Log file of the state about to run (one per state entry). */
+  logFileFor(stateName: string): string;
+}
+
+type TaskHandler = (input: unknown) => Promise<unknown>;
+
+/** A task error as the engine matches it: `name` = Error, `message` = Cause. */
+export class TaskError extends Error {
+  constructor(error: string, cause: string) {
+    super(cause);
+    this.name = error;
+  }
+}
+
+export function collectTaskStates(definition: Record<string, unknown>): Array<{ name: string; resource: string; state: Record<string, unknown> }> {
+  const out: Array<{ name: string; resource: string; state: Record<string, unknown> }> = [];
+  const visit = (def: Record<string, unknown>) => {
+    for (const [name, state] of Object.entries((def.States ?? {}) as Record<string, Record<string, unknown>>)) {
+      if (state.Type === 'Task') out.push({ name, resource: String(state.Resource), state });
+      if (state.Type === 'Parallel') for (const branch of (state.Branches ?? []) as Array<Record<string, unknown>>) visit(branch);
+      if (state.Type === 'Map') {
+        const processor = (state.ItemProcessor ?? state.Iterator) as Record<string, unknown> | undefined;
+        if (processor) visit(processor);
+      }
+    }
+  };
+  visit(definition);
+  return out;
+}
+
+export function buildTaskHandlers(definition: Record<string, unknown>, ctx: TaskContext): Record<string, TaskHandler> {
+  const handlers: Record<string, TaskHandler> = {};
+  for (const { name, resource } of collectTaskStates(definition)) {
+    handlers[name] = handlerFor(name, resource, ctx);
+  }
+  return handlers;
+}
+
+function handlerFor(stateName: string, resource: string, ctx: TaskContext): TaskHandler {
+  if (/^arn:aws[a-z-]*:lambda:[^:]+:\d+:function:/.test(resource)) {
+    return async (input) => invokeLambda(stateName, resource, input, ctx);
+  }
+  if (/^arn:aws[a-z-]*:states:::lambda:invoke$/.test(resource)) {
+    return async (input) => {
+      const params = (input ?? {}) as { FunctionName?: string; Payload?: unknown };
+      if (!params.FunctionName) throw new TaskError('States.Runtime', `${stateName}: lambda:invoke needs Parameters.FunctionName`);
+      const payload = await invokeLambda(stateName, params.FunctionName, params.Payload ?? {}, ctx);
+      return {
+        ExecutedVersion: '$LATEST',
+        Payload: payload,
+        StatusCode: 200,
+        SdkHttpMetadata: { HttpStatusCode: 200 },
+        SdkResponseMetadata: { RequestId: randomUUID() },
+      };
+    };
+  }
+  if (/^arn:aws[a-z-]*:states:::emr-serverless:startJobRun\.sync$/.test(resource)) {
+    return async (input) => {
+      try {
+        return await ctx.emr.startJobRunSync(input as StartJobRunRequest, ctx.logFileFor(stateName));
+      } catch (error) {
+        if (error instanceof JobRunFailedError) throw new TaskError(error.name, error.cause);
+        throw new TaskError('States.TaskFailed', (error as Error).message);
+      }
+    };
+  }
+  if (/^arn:aws[a-z-]*:states:::sns:publish$/.test(resource)) {
+    return async (input) => {
+      const params = (input ?? {}) as { TopicArn?: string; Subject?: string; Message?: unknown; MessageAttributes?: unknown };
+      const topic = ctx.deployment.topics.find((t) => t.arn === params.TopicArn);
+      if (!topic) throw new TaskError('SNS.NotFoundException', `Topic does not exist: ${params.TopicArn} (Service: Sns, Status Code: 404)`);
+      const messageId = randomUUID();
+      const line = {
+        timestamp: new Date().toISOString(),
+        topicArn: topic.arn,
+        topic: topic.name,
+        messageId,
+        subject: params.Subject ?? null,
+        message: typeof params.Message === 'string' ? params.Message : JSON.stringify(params.Message),
+        state: stateName,
+      };
+      mkdirSync(path.dirname(ctx.alertsFile), { recursive: true });
+      appendFileSync(ctx.alertsFile, `${JSON.stringify(line)}\n`);
+      appendFileSync(ctx.logFileFor(stateName), `SNS publish to ${topic.arn}\nSubject: ${line.subject}\n${line.message}\n`);
+      return { MessageId: messageId, SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: randomUUID() } };
+    };
+  }
+  throw new Error(
+    `State "${stateName}" uses Resource ${resource}, which the local runner does not implement ` +
+      '(supported: Lambda functions and lambda:invoke, emr-serverless:startJobRun.sync, sns:publish)',
+  );
+}
+
+async function invokeLambda(stateName: string, functionRef: string, payload: unknown, ctx: TaskContext): Promise<unknown> {
+  const fn = ctx.deployment.findFunction(functionRef);
+  if (!fn) {
+    throw new TaskError('Lambda.ResourceNotFoundException', `Function not found: ${functionRef} (Service: Lambda, Status Code: 404)`);
+  }
+  try {
+    return await ctx.lambdas.invoke(fn, payload, { logFile: ctx.logFileFor(stateName) });
+  } catch (error) {
+    if (error instanceof LambdaFunctionError) {
+      const { errorType, errorMessage, trace } = error.payload;
+      throw new TaskError(errorType, JSON.stringify({ errorType, errorMessage, trace }));
+    }
+    throw new TaskError('Lambda.Unknown', (error as Error).message);
+  }
+}
