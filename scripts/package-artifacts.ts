@@ -1,0 +1,292 @@
+/**
+ * `npm run package`: builds every artifact the EMR Serverless jobs need, without Docker, deterministically,
+ * under `artifacts/` (gitignored), and writes `artifacts/manifest.json`.
+ *
+ * - python-deps.tar.gz: jobs/requirements.txt resolved by `pip install --target --platform manylinux… 
+ *   --only-binary=:all: --python-version X.Y --implementation cp --abi cpXY` (wheels only, nothing built or run
+ *   for the target), packed as `site-packages/` + a `bin/python` launcher. Spark unpacks it to `./environment`
+ *   (spark.archives=…#environment) and PYSPARK_PYTHON=./environment/bin/python on driver and executors runs the
+ *   EMR image's own CPython X.Y with the archive's site-packages on PYTHONPATH. A `--target` directory is not a
+ *   venv (no interpreter, no pyvenv.cfg); shipping an interpreter would need a build on the target platform,
+ *   which is exactly what needs Docker. The image's interpreter already matches the release's Python version.
+ * - pyfiles.zip: the `jobs` package (without tests); entry scripts `jobs/<name>.py` are also shipped as plain files.
+ * - java-deps.jar: the uber-JAR from java/pom.xml (Maven; skipped with a note when there is no pom).
+ * - models.tar.gz: assets/models (shipped as spark.archives=…#models to the jobs that use models).
+ *
+ * Usage: npm run package -- [--stage dev] [--architecture x86_64|aarch64|host] [--python-version 3.11]
+ *        [--out-dir artifacts] [--requirements jobs/requirements.txt] [--find-links DIR --no-index] [--skip-jar]
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { loadStageConfig } from '../lib/config/stage-config';
+import { Artifact, ArtifactKind, artifactKey, Manifest, parseManifest, serializeManifest } from '../lib/jobs/manifest';
+
+const ROOT = path.resolve(__dirname, '..');
+/** Newest glibc of the EMR Serverless images (EMR 7.x and emr-spark-8.x run Amazon Linux 2023: glibc 2.34). */
+const DEFAULT_MAX_GLIBC = 34;
+/** Spark version of each supported release label. */
+const SPARK_VERSIONS: Record<string, string> = { 'emr-spark-8.0.0': '4.0.2', 'emr-7.12.0': '3.5.6', 'emr-7.13.0': '3.5.6' };
+
+export interface PackageOptions {
+  stage: string;
+  architecture: 'x86_64' | 'aarch64' | 'host';
+  pythonVersion: string;
+  releaseLabel: string;
+  outDir: string;
+  requirements: string;
+  jobsDir: string;
+  modelsDir: string;
+  pom: string;
+  findLinks?: string;
+  noIndex: boolean;
+  skipJar: boolean;
+  maxGlibc: number;
+  python: string;
+}
+
+/** pip `--platform` tags: every manylinux tag the target glibc can load (pip does not expand manylinux_2_X). */
+export function platformTags(architecture: 'x86_64' | 'aarch64', maxGlibc = DEFAULT_MAX_GLIBC): string[] {
+  const tags: string[] = [];
+  for (let minor = maxGlibc; minor >= 17; minor -= 1) tags.push(`manylinux_2_${minor}_${architecture}`);
+  tags.push(`manylinux2014_${architecture}`); // pip expands this one to manylinux2010/manylinux1 on x86_64
+  return tags;
+}
+
+/** The pip command that resolves the requirements for the target (or the host when architecture is `host`). */
+export function pipInstallArgs(opts: Pick<PackageOptions, 'architecture' | 'pythonVersion' | 'requirements' | 'findLinks' | 'noIndex' | 'maxGlibc'>, target: string): string[] {
+  const args = ['-m', 'pip', 'install', '--target', target, '--no-compile', '--disable-pip-version-check', '--no-input', '--only-binary=:all:'];
+  if (opts.architecture !== 'host') {
+    for (const tag of platformTags(opts.architecture, opts.maxGlibc)) args.push('--platform', tag);
+    const nodot = opts.pythonVersion.replace('.', '');
+    args.push('--python-version', opts.pythonVersion, '--implementation', 'cp', '--abi', `cp${nodot}`);
+  }
+  if (opts.findLinks) args.push('--find-links', opts.findLinks);
+  if (opts.noIndex) args.push('--no-index');
+  args.push('-r', opts.requirements);
+  return args;
+}
+
+/** Spark properties that make EMR Serverless (and local spark-submit) run Python from the dependency archive. */
+export function dependencySparkConf(alias = 'environment'): Record<string, string> {
+  const python = `./${alias}/bin/python`;
+  return {
+    'spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON': python,
+    'spark.emr-serverless.driverEnv.PYSPARK_PYTHON': python,
+    'spark.executorEnv.PYSPARK_PYTHON': python,
+  };
+}
+
+/** `bin/python` of the dependency archive: the image's CPython X.Y with the archive's site-packages on the path. */
+export function launcherScript(pythonVersion: string): string {
+  return [
+    '#!/bin/sh',
+    `# Written by npm run package. Runs CPython ${pythonVersion} (the EMR image's interpreter) with this archive's`,
+    '# site-packages after the entries Spark puts on PYTHONPATH (pyspark, --py-files), so Spark\'s own modules win.',
+    'here=$(cd "$(dirname "$0")/.." && pwd)',
+    'PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$here/site-packages"',
+    'export PYTHONPATH',
+    `for candidate in "\${EMRPIPE_PYTHON:-}" python${pythonVersion} /usr/bin/python${pythonVersion} /usr/local/bin/python${pythonVersion}; do`,
+    '  if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1; then exec "$candidate" "$@"; fi',
+    'done',
+    `echo "environment/bin/python: no python${pythonVersion} interpreter found (set EMRPIPE_PYTHON)" >&2`,
+    'exit 127',
+    '',
+  ].join('\n');
+}
+
+export function sha256File(file: string): string {
+  const hash = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    let read: number;
+    while ((read = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0) hash.update(buffer.subarray(0, read));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+function run(command: string, args: string[], cwd = ROOT): string {
+  const result = spawnSync(command, args, { cwd, encoding: 'utf-8', maxBuffer: 64 << 20 });
+  if (result.error) throw new Error(`${command} failed to start: ${result.error.message}`);
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited with ${result.status}:\n${(result.stderr || result.stdout).slice(-4000)}`);
+  }
+  return result.stdout;
+}
+
+function log(message: string): void {
+  process.stderr.write(`package: ${message}\n`);
+}
+
+function artifact(outDir: string, kind: ArtifactKind, file: string, archiveAlias?: string): Artifact {
+  const full = path.join(outDir, file);
+  const sha256 = sha256File(full);
+  return { kind, file, key: artifactKey(sha256, file), sha256, size: fs.statSync(full).size, ...(archiveAlias ? { archiveAlias } : {}) };
+}
+
+function buildPythonDeps(opts: PackageOptions, buildDir: string): Record<string, string> {
+  const env = path.join(buildDir, 'environment');
+  fs.rmSync(env, { recursive: true, force: true });
+  const site = path.join(env, 'site-packages');
+  fs.mkdirSync(path.join(env, 'bin'), { recursive: true });
+  log(`resolving ${path.relative(ROOT, opts.requirements)} for ${opts.architecture} / CPython ${opts.pythonVersion} (wheels only)`);
+  run(opts.python, pipInstallArgs(opts, site));
+  // Console scripts carry the build machine's interpreter path in their shebang; caches are rebuilt at run time.
+  fs.rmSync(path.join(site, 'bin'), { recursive: true, force: true });
+  fs.writeFileSync(path.join(env, 'bin', 'python'), launcherScript(opts.pythonVersion), { mode: 0o755 });
+  fs.chmodSync(path.join(env, 'bin', 'python'), 0o755);
+  run(opts.python, [path.join(ROOT, 'scripts/pack_artifacts.py'), 'tar', '--output', path.join(opts.outDir, 'python-deps.tar.gz'), '--add', env, '--exclude', '__pycache__', '--exclude', '*.pyc']);
+  return JSON.parse(run(opts.python, [path.join(ROOT, 'scripts/pack_artifacts.py'), 'dists', '--site', site])) as Record<string, string>;
+}
+
+function entryPointFiles(jobsDir: string): string[] {
+  return fs
+    .readdirSync(jobsDir)
+    .filter((f) => f.endsWith('.py') && f !== '__init__.py' && !f.startsWith('_'))
+    .sort();
+}
+
+function buildUberJar(opts: PackageOptions): string | undefined {
+  const jar = path.join(opts.outDir, 'java-deps.jar');
+  if (!fs.existsSync(opts.pom)) {
+    log(`no ${path.relative(ROOT, opts.pom)}: no uber-JAR (jobs get no --jars)`);
+    return undefined;
+  }
+  if (opts.skipJar) {
+    if (fs.existsSync(jar)) return 'java-deps.jar';
+    log('--skip-jar and no java-deps.jar built: no uber-JAR');
+    return undefined;
+  }
+  log('building the uber-JAR with Maven');
+  run('mvn', ['-q', '-B', '-f', opts.pom, 'package', '-DskipTests']);
+  const built = path.join(path.dirname(opts.pom), '..', 'artifacts', 'java-deps.jar');
+  if (path.resolve(built) !== path.resolve(jar)) fs.copyFileSync(built, jar);
+  return 'java-deps.jar';
+}
+
+function inputHashes(opts: PackageOptions): Record<string, string> {
+  const inputs: Record<string, string> = { requirements: sha256File(opts.requirements) };
+  if (fs.existsSync(opts.pom)) inputs.pom = sha256File(opts.pom);
+  return inputs;
+}
+
+export function packageArtifacts(opts: PackageOptions): Manifest {
+  fs.mkdirSync(opts.outDir, { recursive: true });
+  const buildDir = path.join(opts.outDir, '.build');
+  fs.mkdirSync(buildDir, { recursive: true });
+  const pack = (format: 'tar' | 'zip', output: string, adds: string[], excludes: string[]) =>
+    run(opts.python, [path.join(ROOT, 'scripts/pack_artifacts.py'), format, '--output', path.join(opts.outDir, output), ...adds.flatMap((a) => ['--add', a]), ...excludes.flatMap((e) => ['--exclude', e])]);
+
+  const pythonPackages = buildPythonDeps(opts, buildDir);
+  const artifacts: Artifact[] = [artifact(opts.outDir, 'python-deps', 'python-deps.tar.gz', 'environment')];
+
+  log('packing the jobs package into pyfiles.zip');
+  pack('zip', 'pyfiles.zip', [`${opts.jobsDir}:jobs`], ['tests', '__pycache__', '*.pyc', 'requirements*.txt', '.pytest_cache']);
+  artifacts.push(artifact(opts.outDir, 'pyfiles', 'pyfiles.zip'));
+
+  const entries = entryPointFiles(opts.jobsDir);
+  for (const stale of fs.readdirSync(opts.outDir).filter((f) => f.endsWith('.py') && !entries.includes(f))) fs.rmSync(path.join(opts.outDir, stale));
+  for (const file of entries) {
+    fs.copyFileSync(path.join(opts.jobsDir, file), path.join(opts.outDir, file));
+    artifacts.push(artifact(opts.outDir, 'entry-point', file));
+  }
+
+  const jar = buildUberJar(opts);
+  if (jar) artifacts.push(artifact(opts.outDir, 'uber-jar', jar));
+
+  const modelFiles = fs.existsSync(opts.modelsDir) ? fs.readdirSync(opts.modelsDir).filter((f) => f !== 'README.md' && !f.startsWith('.')) : [];
+  if (modelFiles.length) {
+    log(`packing ${modelFiles.join(', ')} into models.tar.gz`);
+    pack('tar', 'models.tar.gz', modelFiles.sort().map((f) => `${path.join(opts.modelsDir, f)}:${f}`), ['__pycache__', '*.pyc', '.*']);
+    artifacts.push(artifact(opts.outDir, 'models', 'models.tar.gz', 'models'));
+  } else {
+    fs.rmSync(path.join(opts.outDir, 'models.tar.gz'), { force: true });
+    log(`no model files in ${path.relative(ROOT, opts.modelsDir)}: no models archive`);
+  }
+
+  const manifest = parseManifest({
+    schemaVersion: 1,
+    builtFor: {
+      releaseLabel: opts.releaseLabel,
+      sparkVersion: SPARK_VERSIONS[opts.releaseLabel] ?? 'unknown',
+      pythonVersion: opts.pythonVersion,
+      architecture: opts.architecture,
+      platforms: opts.architecture === 'host' ? [] : platformTags(opts.architecture, opts.maxGlibc),
+      implementation: 'cp',
+    },
+    inputs: inputHashes(opts),
+    pythonPackages,
+    artifacts,
+    sparkConf: dependencySparkConf('environment'),
+  });
+  const manifestPath = path.join(opts.outDir, 'manifest.json');
+  fs.writeFileSync(`${manifestPath}.tmp`, serializeManifest(manifest));
+  fs.renameSync(`${manifestPath}.tmp`, manifestPath);
+  return manifest;
+}
+
+function readStage(stage: string | undefined) {
+  const cdkJson = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf-8')) as { context?: Record<string, unknown> };
+  const context = { ...cdkJson.context, ...(stage ? { stage } : {}) };
+  return loadStageConfig((key) => context[key]);
+}
+
+function main(argv: string[]): void {
+  const program = new Command()
+    .name('package-artifacts')
+    .description('Build the EMR Serverless job artifacts (no Docker) and artifacts/manifest.json')
+    .option('--stage <stage>', 'stage whose architecture / Python version / release to build for (cdk.json context)')
+    .option('--architecture <arch>', 'x86_64 | aarch64 | host (host: a local build for spark-submit tests)')
+    .option('--python-version <version>', 'CPython version of the target (default: the stage config)')
+    .option('--out-dir <dir>', 'output directory', path.join(ROOT, 'artifacts'))
+    .option('--requirements <file>', 'pinned runtime requirements', path.join(ROOT, 'jobs/requirements.txt'))
+    .option('--jobs-dir <dir>', 'the jobs package', path.join(ROOT, 'jobs'))
+    .option('--models-dir <dir>', 'model files to ship', path.join(ROOT, 'assets/models'))
+    .option('--pom <file>', 'Maven project of the uber-JAR', path.join(ROOT, 'java/pom.xml'))
+    .option('--find-links <dir>', 'extra wheel directory for pip')
+    .option('--no-index', 'do not use PyPI (only --find-links)')
+    .option('--skip-jar', 'reuse an existing java-deps.jar instead of running Maven', false)
+    .option('--max-glibc <minor>', 'newest glibc 2.X of the target image', String(DEFAULT_MAX_GLIBC))
+    .option('--python <path>', 'Python that runs pip and the archive writer', fs.existsSync(path.join(ROOT, '.venv/bin/python')) ? path.join(ROOT, '.venv/bin/python') : 'python3')
+    .parse(argv);
+  const o = program.opts<Record<string, string | boolean | undefined>>();
+  const stage = readStage(o.stage as string | undefined);
+  const architecture = (o.architecture as string | undefined) ?? (stage.architecture === 'ARM64' ? 'aarch64' : 'x86_64');
+  if (!['x86_64', 'aarch64', 'host'].includes(architecture)) throw new Error(`--architecture: must be x86_64, aarch64 or host (got ${architecture})`);
+  const pythonVersion = (o.pythonVersion as string | undefined) ?? stage.pythonVersion;
+  if (!/^3\.\d+$/.test(pythonVersion)) throw new Error(`--python-version: must look like 3.11 (got ${pythonVersion})`);
+  const opts: PackageOptions = {
+    stage: stage.stage,
+    architecture: architecture as PackageOptions['architecture'],
+    pythonVersion,
+    releaseLabel: stage.releaseLabel,
+    outDir: path.resolve(o.outDir as string),
+    requirements: path.resolve(o.requirements as string),
+    jobsDir: path.resolve(o.jobsDir as string),
+    modelsDir: path.resolve(o.modelsDir as string),
+    pom: path.resolve(o.pom as string),
+    findLinks: o.findLinks ? path.resolve(o.findLinks as string) : undefined,
+    noIndex: o.index === false,
+    skipJar: Boolean(o.skipJar),
+    maxGlibc: Number(o.maxGlibc),
+    python: o.python as string,
+  };
+  const started = Date.now();
+  const manifest = packageArtifacts(opts);
+  for (const a of manifest.artifacts) log(`${a.file.padEnd(24)} ${String(a.size).padStart(11)} B  sha256 ${a.sha256}`);
+  log(`manifest ${path.join(opts.outDir, 'manifest.json')} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+
+if (require.main === module) {
+  try {
+    main(process.argv);
+  } catch (error) {
+    process.stderr.write(`package: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}
