@@ -232,7 +232,7 @@ export function packageArtifacts(opts: PackageOptions): Manifest {
 
 function readStage(stage: string | undefined) {
   const cdkJson = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf-8')) as { context?: Record<string, unknown> };
-  const context = { ...cdkJson.context, ...(stage ? { stage } : {}) };
+  const context: Record<string, unknown> = { ...cdkJson.context, ...(stage ? { stage } : {}) };
   return loadStageConfig((key) => context[key]);
 }
 
