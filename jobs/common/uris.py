@@ -46,11 +46,13 @@ def to_physical(uri: str) -> str:
 
 def to_logical(physical: str) -> str:
     """Inverse of :func:`to_physical` for reporting (``file:`` paths under ``LOCAL_S3_ROOT`` → ``s3://``)."""
+    if not is_local(physical):
+        return physical
     root = local_s3_root()
-    path = local_path(physical) if is_local(physical) else None
-    if root and path is not None and (path == root or path.startswith(root + "/")):
+    path = local_path(physical)
+    if root and (path == root or path.startswith(root + "/")):
         return "s3://" + path[len(root) + 1:]
-    return physical
+    return "file://" + path
 
 
 def is_local(uri: str) -> bool:

@@ -1,0 +1,113 @@
+"""Train an ALS recommender on a ratings dataset; save it as a new model version with metadata.json.
+
+    spark-submit jobs/train.py --train s3://lake/silver/netflix/ratings/train --model-root s3://models/recommender \\
+        --result-uri s3://lake/runs/…/train.json
+
+The model goes to ``<model-root>/versions/<version>/model`` and ``metadata.json`` (params, input dataset version,
+row counts, duration, code version) is written last, marking the version complete. An existing version is never
+overwritten (a fresh, unique version id; Spark's save refuses an existing path). Defaults as the seed: rank 64,
+regParam 0.1, maxIter 15, explicit ratings (``--implicit-prefs`` off), ``--nonnegative`` off, coldStart drop.
+"""
+from __future__ import annotations
+
+if __package__ in (None, ""):  # run as a script (spark-submit jobs/train.py): make `jobs` importable
+    import os as _os
+    import sys as _sys
+
+    _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+
+from pyspark import StorageLevel
+from pyspark.ml.recommendation import ALS
+from pyspark.sql import DataFrame, functions as F
+
+from jobs.common import cli, datasets, uris
+from jobs.recommender import models
+
+JOB = "train"
+
+
+def build_parser():
+    parser = cli.new_parser(JOB, __doc__.split("\n\n")[0])
+    parser.add_argument("--train", required=True, metavar="URI", help="ratings dataset (root or version dir)")
+    parser.add_argument("--model-root", required=True, metavar="URI", help="model root; versions go under versions/")
+    parser.add_argument("--rank", type=cli.positive_int, default=64)
+    parser.add_argument("--reg-param", type=cli.non_negative_float, default=0.1)
+    parser.add_argument("--max-iter", type=cli.positive_int, default=15)
+    parser.add_argument("--implicit-prefs", action="store_true", help="treat ratings as implicit feedback")
+    parser.add_argument("--nonnegative", action="store_true", help="nonnegative factors")
+    parser.add_argument("--cold-start-strategy", choices=["drop", "nan"], default="drop")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--alpha", type=cli.non_negative_float, default=1.0, help="confidence for implicit prefs")
+    parser.add_argument("--checkpoint-dir", metavar="URI", default=None,
+                        help="checkpoint directory (cuts ALS lineage on long runs)")
+    return parser
+
+
+def transform(ratings: DataFrame) -> DataFrame:
+    """Ratings dataset → ALS input (user, item, rating as float)."""
+    return ratings.select(F.col("customer_id").cast("int"), F.col("movie_id").cast("int"),
+                          F.col("rating").cast("float"))
+
+
+def build_als(args) -> ALS:
+    return ALS(userCol="customer_id", itemCol="movie_id", ratingCol="rating", rank=args.rank,
+               regParam=args.reg_param, maxIter=args.max_iter, implicitPrefs=args.implicit_prefs,
+               nonnegative=args.nonnegative, coldStartStrategy=args.cold_start_strategy, seed=args.seed,
+               alpha=args.alpha)
+
+
+def main(args, ctx: cli.JobContext) -> None:
+    spark = ctx.spark
+    resolved = datasets.resolve_dataset(args.train)
+    if resolved is None:
+        raise FileNotFoundError(f"no ratings dataset at {args.train}")
+    pointer = datasets.read_pointer(args.train)
+    if args.checkpoint_dir:
+        spark.sparkContext.setCheckpointDir(uris.to_physical(args.checkpoint_dir))
+    data = transform(spark.read.parquet(uris.to_physical(resolved))).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        stats = data.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("customer_id").alias("users"),
+                         F.countDistinct("movie_id").alias("items")).first()
+        if stats["rows"] == 0:
+            raise ValueError(f"training dataset {resolved} is empty")
+        started = time.time()
+        model = build_als(args).fit(data)
+        train_seconds = time.time() - started
+    finally:
+        data.unpersist()
+
+    version = datasets.new_version_id()
+    version_uri = uris.join_uri(args.model_root, "versions", version)
+    if uris.exists(version_uri):
+        raise FileExistsError(f"model version {version_uri} exists; refusing to overwrite")
+    model.save(uris.to_physical(uris.join_uri(version_uri, models.MODEL_DIR)))
+    metadata = {
+        "version": version,
+        "createdAt": datetime.now(timezone.utc).isoformat(),
+        "algorithm": "spark.ml ALS",
+        "params": {"rank": args.rank, "regParam": args.reg_param, "maxIter": args.max_iter,
+                   "implicitPrefs": args.implicit_prefs, "nonnegative": args.nonnegative,
+                   "coldStartStrategy": args.cold_start_strategy, "seed": args.seed, "alpha": args.alpha},
+        "input": {"uri": args.train, "resolved": resolved, "version": pointer["version"] if pointer else None},
+        "counts": {"rows": int(stats["rows"]), "users": int(stats["users"]), "items": int(stats["items"])},
+        "trainSeconds": round(train_seconds, 3),
+        "codeVersion": models.code_version(),
+        "sparkVersion": spark.version,
+    }
+    uris.write_text(uris.join_uri(version_uri, models.METADATA), json.dumps(metadata, indent=2, sort_keys=True))
+    ctx.counts.update(metadata["counts"])
+    ctx.metrics["trainSeconds"] = metadata["trainSeconds"]
+    ctx.outputs.update({"model": version_uri, "version": version})
+
+
+def run(argv=None) -> int:
+    return cli.run_job(JOB, build_parser, main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run())
