@@ -44,7 +44,7 @@ function event(type: 'Create' | 'Update' | 'Delete', p: PackageDependenciesPrope
     ResourceProperties: { ServiceToken: 'x', ...p },
   };
   if (type === 'Create') return { ...base, RequestType: 'Create' };
-  if (type === 'Update') return { ...base, RequestType: 'Update', PhysicalResourceId: 'dev-artifacts-bucket/manifests', OldResourceProperties: { ...old } };
+  if (type === 'Update') return { ...base, RequestType: 'Update', PhysicalResourceId: 'dev-artifacts-bucket/manifests', OldResourceProperties: { ServiceToken: 'x', ...old } as never };
   return { ...base, RequestType: 'Delete', PhysicalResourceId: 'dev-artifacts-bucket/manifests' };
 }
 
