@@ -1,8 +1,9 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 export interface AlertsTopicProps {
@@ -20,6 +21,8 @@ export interface AlertsTopicProps {
 export class AlertsTopic extends Construct {
   public readonly topic: sns.Topic;
   public readonly key: kms.Key;
+  /** Alerts that could not be delivered (e-mail subscription, EventBridge rule targets), kept 14 days. */
+  public readonly deadLetterQueue: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: AlertsTopicProps = {}) {
     super(scope, id);
@@ -44,7 +47,22 @@ export class AlertsTopic extends Construct {
       masterKey: this.key,
       enforceSSL: true,
     });
-    if (props.email) this.topic.addSubscription(new subscriptions.EmailSubscription(props.email));
+    this.deadLetterQueue = new sqs.Queue(this, 'UndeliveredAlerts', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    for (const id of ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy']) {
+      Validations.of(this.deadLetterQueue).acknowledge({
+        id,
+        reason:
+          'UndeliveredAlerts is itself the dead-letter queue of the alert e-mail subscription and alert rule targets; ' +
+          'operators inspect it by hand, so a redrive policy / DLQ of this DLQ adds nothing.',
+      });
+    }
+    if (props.email) {
+      this.topic.addSubscription(new subscriptions.EmailSubscription(props.email, { deadLetterQueue: this.deadLetterQueue }));
+    }
   }
 
   /** Allow `grantee` to publish (incl. the KMS data key). */

@@ -88,10 +88,18 @@ export class PipelineDatabase extends Construct {
     });
     this.clientSecurityGroup = client;
 
+    const endpointSecurityGroup = new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
+      vpc,
+      description: 'Secrets Manager endpoint: HTTPS from the client security group only',
+      allowAllOutbound: false,
+    });
+    endpointSecurityGroup.addIngressRule(client, ec2.Port.tcp(443), 'HTTPS from EMR workers and Lambdas');
     vpc.addInterfaceEndpoint('SecretsManagerEndpoint', {
       service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
       subnets: { subnets: vpc.isolatedSubnets },
       privateDnsEnabled: true,
+      securityGroups: [endpointSecurityGroup],
+      open: false,
     });
 
     const dbSecurityGroup = new ec2.SecurityGroup(this, 'DatabaseSecurityGroup', {

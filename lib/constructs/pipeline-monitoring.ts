@@ -1,8 +1,7 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { AlertsTopic } from './alerts-topic';
@@ -26,7 +25,6 @@ export interface PipelineMonitoringProps {
 export class PipelineMonitoring extends Construct {
   public readonly jobFailedRule: events.Rule;
   public readonly dashboard: cloudwatch.Dashboard;
-  public readonly deadLetterQueue: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: PipelineMonitoringProps) {
     super(scope, id);
@@ -39,21 +37,9 @@ export class PipelineMonitoring extends Construct {
         detail: { state: ['FAILED'], applicationId: [props.applicationId] },
       },
     });
-    /** Alerts EventBridge could not deliver to SNS (kept 14 days). */
-    this.deadLetterQueue = new sqs.Queue(this, 'AlertDeliveryDlq', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    for (const id of ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy']) {
-      Validations.of(this.deadLetterQueue).acknowledge({
-        id,
-        reason: 'AlertDeliveryDlq is itself the dead-letter queue of the job-run-failed alert rule target; nothing consumes it automatically, so a redrive/DLQ of a DLQ adds nothing.',
-      });
-    }
     this.jobFailedRule.addTarget(
       new eventTargets.SnsTopic(props.alerts.topic, {
-        deadLetterQueue: this.deadLetterQueue,
+        deadLetterQueue: props.alerts.deadLetterQueue,
         retryAttempts: 8,
         maxEventAge: Duration.hours(2),
         message: events.RuleTargetInput.fromText(
