@@ -3,6 +3,7 @@ import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { StageConfigError, loadStageConfig } from '../lib/config/stage-config';
 import { addPlatform } from '../lib/stacks/platform';
 import { addPlatformOutputs } from '../lib/stacks/platform-outputs';
+import { addDeploymentPipeline } from '../lib/stacks/deployment-pipeline-stack';
 
 /**
  * CDK app entry: `cdk synth` / `cdk deploy` (stage `dev` by default, `-c stage=prod` for another).
@@ -19,6 +20,20 @@ try {
   }
   throw e;
 }
-addPlatformOutputs(addPlatform(app, config));
+if (config.pipeline.enabled) {
+  // CI/CD: the app is the deployment pipeline, which deploys dev, smoke-tests it, and after approval prod.
+  const stageConfig = (stage: string) => loadStageConfig((key) => (key === 'stage' ? stage : app.node.tryGetContext(key)));
+  try {
+    addDeploymentPipeline(app, config, stageConfig);
+  } catch (e) {
+    if (e instanceof StageConfigError) {
+      console.error(e.message);
+      process.exit(1);
+    }
+    throw e;
+  }
+} else {
+  addPlatformOutputs(addPlatform(app, config));
+}
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
 app.synth();

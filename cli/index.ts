@@ -27,7 +27,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
 
   program
     .description('Operate the EMR Serverless ML pipelines: run, submit, status, logs and cost, per stage or locally.')
-    .addOption(new Option('-s, --stage <name>', 'deployed stage to operate on (stack EmrMlPipelines-<stage>)').env('EMRPIPE_STAGE').default('dev'))
+    .addOption(new Option('-s, --stage <name>', 'deployed stage to operate on (its stack: emr-ml-<stage>)').env('EMRPIPE_STAGE').default('dev'))
     .addOption(new Option('-r, --region <region>', 'AWS region (default: the SDK default chain, e.g. AWS_REGION)'))
     .option('--local', 'use the local runner instead of AWS (no account needed)', false)
     .addOption(new Option('--poll-seconds <n>', 'seconds between status polls when waiting').argParser(positiveNumber).default(5))

@@ -5,14 +5,19 @@ import { CliError } from './errors';
 export const PIPELINES = ['recommender-training', 'drift-retrain', 'news-enrichment', 'taxi-medallion'] as const;
 export type PipelineName = (typeof PIPELINES)[number];
 
-/** Name of a stage's platform stack: the default app and the CI/CD pipeline both deploy it under this name. */
-export function platformStackName(stage: string): string {
-  return `EmrMlPipelines-${stage}`;
+/**
+ * Names of a stage's platform stacks (lib/stacks/platform.ts `stackNames`: one stack, `emr-ml-<stage>`; kept here
+ * so the CLI does not load aws-cdk-lib — a test checks both agree). `cdk deploy` and the CI/CD pipeline deploy
+ * the stage under these names.
+ */
+export function platformStackNames(stage: string): string[] {
+  return [`emr-ml-${stage}`];
 }
 
 /** What the CLI needs from a deployed stage, read from its CloudFormation outputs. */
 export interface StageOutputs {
   readonly stage: string;
+  /** The stage's stacks, comma-separated (for messages). */
   readonly stackName: string;
   readonly applicationId?: string;
   readonly jobRoleArn?: string;
@@ -34,8 +39,8 @@ function find(outputs: Output[], pattern: RegExp): string | undefined {
 }
 
 /** Maps raw stack outputs to {@link StageOutputs}; output keys are matched by meaning, not exact spelling. */
-export function interpretOutputs(stage: string, stack: Pick<Stack, 'StackName' | 'Outputs'>): StageOutputs {
-  const outputs = stack.Outputs ?? [];
+export function interpretOutputs(stage: string, stacks: Pick<Stack, 'StackName' | 'Outputs'>[]): StageOutputs {
+  const outputs = stacks.flatMap((s) => s.Outputs ?? []);
   const stateMachines: Partial<Record<PipelineName, string>> = {};
   for (const pipeline of PIPELINES) {
     const key = squash(pipeline);
@@ -51,7 +56,7 @@ export function interpretOutputs(stage: string, stack: Pick<Stack, 'StackName' |
   const value = (pattern: RegExp) => find(outputs, pattern);
   const result: StageOutputs = {
     stage,
-    stackName: stack.StackName ?? platformStackName(stage),
+    stackName: stacks.map((s) => s.StackName).join(', '),
     applicationId: value(/applicationid$/),
     jobRoleArn: value(/jobrole(arn)?$|jobexecutionrole(arn)?$/),
     lakeBucket: value(/(lake|datalake)bucket(name)?$/),
@@ -65,23 +70,26 @@ export function interpretOutputs(stage: string, stack: Pick<Stack, 'StackName' |
   return result;
 }
 
-/** Looks up a stage's platform stack by name with CloudFormation DescribeStacks. */
+/** Looks up a stage's platform stacks by name with CloudFormation DescribeStacks. */
 export async function loadStageOutputs(cfn: CloudFormationClient, stage: string): Promise<StageOutputs> {
-  const stackName = platformStackName(stage);
-  let stack: Stack | undefined;
-  try {
-    stack = (await cfn.send(new DescribeStacksCommand({ StackName: stackName }))).Stacks?.[0];
-  } catch (err) {
-    if ((err as { name?: string }).name === 'ValidationError' && /does not exist/i.test((err as Error).message)) {
-      throw new CliError(`Stage "${stage}" is not deployed: stack ${stackName} does not exist in this account and region. Deploy it with "npx cdk deploy -c stage=${stage}" or pick another --stage.`);
+  const stacks: Stack[] = [];
+  for (const stackName of platformStackNames(stage)) {
+    let stack: Stack | undefined;
+    try {
+      stack = (await cfn.send(new DescribeStacksCommand({ StackName: stackName }))).Stacks?.[0];
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ValidationError' && /does not exist/i.test((err as Error).message)) {
+        throw new CliError(`Stage "${stage}" is not deployed: stack ${stackName} does not exist in this account and region. Deploy it with "npx cdk deploy -c stage=${stage}" or pick another --stage.`);
+      }
+      throw err;
     }
-    throw err;
+    if (!stack) throw new CliError(`Stage "${stage}" is not deployed: stack ${stackName} was not found.`);
+    if (stack.StackStatus && /_IN_PROGRESS$/.test(stack.StackStatus) && !stack.Outputs?.length) {
+      throw new CliError(`Stack ${stackName} is ${stack.StackStatus}; try again when the deployment has finished.`);
+    }
+    stacks.push(stack);
   }
-  if (!stack) throw new CliError(`Stage "${stage}" is not deployed: stack ${stackName} was not found.`);
-  if (stack.StackStatus && /_IN_PROGRESS$/.test(stack.StackStatus) && !stack.Outputs?.length) {
-    throw new CliError(`Stack ${stackName} is ${stack.StackStatus}; try again when the deployment has finished.`);
-  }
-  return interpretOutputs(stage, stack);
+  return interpretOutputs(stage, stacks);
 }
 
 export function requireOutput<K extends 'applicationId' | 'jobRoleArn' | 'lakeBucket' | 'modelsBucket' | 'artifactsBucket' | 'logsBucket'>(

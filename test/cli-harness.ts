@@ -14,13 +14,15 @@ import type { CliIo } from '../cli/context';
 export const ACCOUNT = '123456789012';
 export const smArn = (name: string) => `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:dev-${name}`;
 
-export const STACK_OUTPUTS = [
-  { OutputKey: 'ApplicationId', OutputValue: '00fabc123def' },
-  { OutputKey: 'JobRoleArn', OutputValue: `arn:aws:iam::${ACCOUNT}:role/dev-emr-job-role` },
+export const STORAGE_OUTPUTS = [
   { OutputKey: 'LakeBucketName', OutputValue: 'dev-lake-bucket' },
   { OutputKey: 'ModelsBucketName', OutputValue: 'dev-models-bucket' },
   { OutputKey: 'ArtifactsBucketName', OutputValue: 'dev-artifacts-bucket' },
   { OutputKey: 'LogsBucketName', OutputValue: 'dev-logs-bucket' },
+];
+export const PIPELINES_OUTPUTS = [
+  { OutputKey: 'ApplicationId', OutputValue: '00fabc123def' },
+  { OutputKey: 'JobRoleArn', OutputValue: `arn:aws:iam::${ACCOUNT}:role/dev-emr-job-role` },
   { OutputKey: 'RecommenderTrainingStateMachineArn', OutputValue: smArn('recommender-training') },
   { OutputKey: 'DriftRetrainStateMachineArn', OutputValue: smArn('drift-retrain') },
   { OutputKey: 'NewsEnrichmentStateMachineArn', OutputValue: smArn('news-enrichment') },
@@ -34,8 +36,8 @@ export const s3 = mockClient(S3Client);
 
 export function resetMocks(): void {
   for (const m of [cfn, sfn, emr, s3]) m.reset();
-  cfn.on(DescribeStacksCommand, { StackName: 'EmrMlPipelines-dev' }).resolves({
-    Stacks: [{ StackName: 'EmrMlPipelines-dev', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: STACK_OUTPUTS }],
+  cfn.on(DescribeStacksCommand, { StackName: 'emr-ml-dev' }).resolves({
+    Stacks: [{ StackName: 'emr-ml-dev', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: [...STORAGE_OUTPUTS, ...PIPELINES_OUTPUTS] }],
   });
 }
 

@@ -63,7 +63,7 @@ test('run --wait starts the state machine with the input file and streams each t
     'Cost of this execution: $0.5123 across 2 job runs.',
     'Execution run-1 SUCCEEDED.',
   ]);
-  expect(cfn.commandCalls(DescribeStacksCommand)).toHaveLength(1);
+  expect(cfn.commandCalls(DescribeStacksCommand).map((c) => c.args[0].input.StackName)).toEqual(['emr-ml-dev']);
 });
 
 test('a failed execution prints the failure and exits 1 with a plain sentence', async () => {
@@ -108,11 +108,11 @@ test('an input file that is not JSON is rejected before anything starts', async 
 });
 
 test('a stage that is not deployed is named in the error', async () => {
-  const notFound = Object.assign(new Error('Stack with id EmrMlPipelines-prod does not exist'), { name: 'ValidationError', $metadata: {} });
-  cfn.on(DescribeStacksCommand, { StackName: 'EmrMlPipelines-prod' }).rejects(notFound);
+  const notFound = Object.assign(new Error('Stack with id emr-ml-prod does not exist'), { name: 'ValidationError', $metadata: {} });
+  cfn.on(DescribeStacksCommand, { StackName: 'emr-ml-prod' }).rejects(notFound);
   const r = await cli(['--stage', 'prod', 'run', 'recommender-training']);
   expect(r.code).toBe(1);
-  expect(r.stderr).toMatch(/^emrpipe: Stage "prod" is not deployed: stack EmrMlPipelines-prod does not exist/);
+  expect(r.stderr).toMatch(/^emrpipe: Stage "prod" is not deployed: stack emr-ml-prod does not exist/);
 });
 
 test('AWS errors become one sentence without a stack trace', async () => {

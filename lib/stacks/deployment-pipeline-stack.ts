@@ -25,8 +25,8 @@ export interface PlatformStageProps extends StageProps {
 }
 
 /**
- * One stage of the platform as a CDK Pipelines deployment unit: the same stacks `cdk deploy` creates
- * (`emr-ml-<stage>-storage`, `emr-ml-<stage>-pipelines`, same names), plus their outputs.
+ * One stage of the platform as a CDK Pipelines deployment unit: the same stack(s) `cdk deploy` creates, under the
+ * same names (`stackNames(stage)`, e.g. `emr-ml-dev`), with the same outputs.
  */
 export class PlatformStage extends Stage {
   public readonly platform: Platform;
@@ -78,15 +78,15 @@ function addSmokeTestRole(platform: Platform, stage: string, pipelineAccount: st
   platform.storage.storage.lakeBucket.grantPut(role, 'smoke/*');
   acknowledgeIamWildcards(role, [
     {
-      finding: /^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<RecommenderTraining[0-9A-F]+\.Name>:\*$/,
+      finding: /^Resource::arn:<AWS::Partition>:states:(?:<AWS::Region>|[a-z0-9-]+):(?:<AWS::AccountId>|\d{12}):execution:<RecommenderTraining[0-9A-F]+\.Name>:\*$/,
       reason: 'Smoke test follows the execution it starts; execution names are only known at run time, so the ARN is scoped to executions of the recommender-training state machine.',
     },
     {
-      finding: /^Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stack\/emr-ml-[a-z0-9-]+-(storage|pipelines)\/\*$/,
-      reason: "Smoke test reads this stage's stack outputs; a stack ARN ends in a generated stack id, so it is scoped to the two named stacks.",
+      finding: /^Resource::arn:<AWS::Partition>:cloudformation:(?:<AWS::Region>|[a-z0-9-]+):(?:<AWS::AccountId>|\d{12}):stack\/emr-ml-[a-z0-9-]+\/\*$/,
+      reason: "Smoke test reads this stage's stack outputs; a stack ARN ends in a generated stack id, so it is scoped to the stage's named stack.",
     },
     {
-      finding: /^Resource::.*Lake[0-9A-F]*Arn.*\/smoke\/\*$/,
+      finding: /^Resource::<[A-Za-z0-9]*Lake[0-9A-F]*\.Arn>\/smoke\/\*$/,
       reason: "Smoke test uploads the bundled sample under the lake bucket's smoke/ prefix only.",
     },
     {
@@ -229,11 +229,11 @@ export class DeploymentPipelineStack extends Stack {
         reason: "Objects of the pipeline's own artifact bucket (source and cloud-assembly artifacts of every run).",
       },
       {
-        finding: /^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:\/aws\/codebuild\/.*$/,
+        finding: /^Resource::arn:<AWS::Partition>:logs:(?:<AWS::Region>|[a-z0-9-]+):(?:<AWS::AccountId>|\d{12}):log-group:\/aws\/codebuild\/.*$/,
         reason: 'CodeBuild writes its build logs to log groups named after the project (/aws/codebuild/<project>), created at run time.',
       },
       {
-        finding: /^Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group\/.*$/,
+        finding: /^Resource::arn:<AWS::Partition>:codebuild:(?:<AWS::Region>|[a-z0-9-]+):(?:<AWS::AccountId>|\d{12}):report-group\/.*$/,
         reason: 'CodeBuild test-report groups are named after the project and created at run time.',
       },
       {
@@ -266,4 +266,26 @@ export class DeploymentPipelineStack extends Stack {
       }
     }
   }
+}
+
+/** Name of the deployment pipeline stack. */
+export const DEPLOYMENT_PIPELINE_STACK_NAME = 'emr-ml-deployment-pipeline';
+
+/**
+ * Adds the deployment pipeline to the app (`bin/app.ts`, when the selected stage has `pipeline.enabled`): it lives
+ * in that stage's account/region and deploys stages `dev` then `prod` (their configs from `cdk.json`).
+ */
+export function addDeploymentPipeline(
+  scope: Construct,
+  homeConfig: StageConfig,
+  stageConfig: (stage: string) => StageConfig,
+): DeploymentPipelineStack {
+  const env = homeConfig.account || homeConfig.region ? { account: homeConfig.account, region: homeConfig.region } : undefined;
+  return new DeploymentPipelineStack(scope, DEPLOYMENT_PIPELINE_STACK_NAME, {
+    env,
+    homeConfig,
+    devConfig: stageConfig('dev'),
+    prodConfig: stageConfig('prod'),
+    description: 'ML pipelines: CI/CD (CDK Pipelines) — test, synth, deploy dev, smoke test, approve, deploy prod',
+  });
 }

@@ -4,8 +4,8 @@ import type { Platform } from './platform';
 
 /**
  * CloudFormation outputs of a stage's platform stacks, read by the operator CLI (`emrpipe`, cli/stage-outputs.ts)
- * and by the deployment pipeline's smoke test. Keys are fixed: the CLI finds a deployed stage by its stack names
- * (`emr-ml-<stage>-storage`, `emr-ml-<stage>-pipelines`) and these keys.
+ * and by the deployment pipeline's smoke test. Keys are fixed: the CLI finds a deployed stage by its stack name
+ * (`stackNames(stage)`, today the one stack `emr-ml-<stage>`) and these keys.
  */
 export const PLATFORM_OUTPUT_KEYS = {
   lakeBucket: 'LakeBucketName',
@@ -28,7 +28,7 @@ export interface PlatformOutputs {
   readonly modelsBucketName: CfnOutput;
 }
 
-/** Adds the outputs the CLI needs to the platform's two stacks. */
+/** Adds the outputs the CLI needs to the platform's stack(s) (storage outputs to the storage role's stack). */
 export function addPlatformOutputs(platform: Platform): PlatformOutputs {
   const { storage: storageStack, pipelines } = platform;
   const s = storageStack.storage;

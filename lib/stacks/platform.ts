@@ -22,6 +22,8 @@ export interface Platform {
 export function addPlatform(scope: Construct, config: StageConfig): Platform {
   const env = config.account || config.region ? { account: config.account, region: config.region } : undefined;
   const stack = new PlatformStack(scope, platformStackName(config.stage), {
+    // explicit, so inside a deployment-pipeline Stage the name stays emr-ml-<stage> (the CLI finds stages by it)
+    stackName: platformStackName(config.stage),
     config,
     env,
     tags: { project: 'emr-ml-pipelines', stage: config.stage },
