@@ -48,6 +48,10 @@ class JobContext(JobResult):
 
     def close(self) -> None:
         if self._spark is not None:
+            conf = self._spark.conf
+            self.extra["spark"] = {"version": self._spark.version, "master": conf.get("spark.master", None),
+                                   "applicationId": self._spark.sparkContext.applicationId,
+                                   "shufflePartitions": conf.get("spark.sql.shuffle.partitions", None)}
             for key, value in self._restore.items():
                 if value is None:
                     self._spark.conf.unset(key)
