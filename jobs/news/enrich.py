@@ -146,3 +146,21 @@ def enrich_texts_locally(titles: Sequence[str], contents: Sequence[str], config:
 
     return enrich_frame(pd.DataFrame({"id": range(len(titles)), "title": titles, "content": contents}),
                         models_for(config))
+
+
+def embed_articles(df, config: ModelConfig, text_columns: Sequence[str] = ("title", "content")):
+    """DataFrame → same rows plus `embedding array<float>` (the article text embedding), batched through Arrow."""
+    title_col, content_col = text_columns
+    from pyspark.sql.types import ArrayType, FloatType, StructField, StructType
+
+    schema = StructType(df.schema.fields + [StructField("embedding", ArrayType(FloatType()))])
+
+    def run(batches: Iterator) -> Iterator:
+        embedder = models_for(config).embedder
+        for pdf in batches:
+            if len(pdf):
+                texts = [article_text(t, c) for t, c in zip(pdf[title_col], pdf[content_col])]
+                pdf["embedding"] = list(embedder.embed(texts))
+                yield pdf
+
+    return df.mapInPandas(run, schema)
