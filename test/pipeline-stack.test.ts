@@ -92,10 +92,11 @@ describe('deployment pipeline (single account)', () => {
 
   test('synth step runs the README test line, then cdk synth of the home stage', () => {
     expect(readmeTestLine()).toBe('bash scripts/setup.sh && npm test');
-    const spec = buildSpecOf(s.template, 'cdk synth');
+    const spec = buildSpecOf(s.template, 'scripts/synth.sh');
     const test = spec.indexOf('bash scripts/setup.sh && npm test');
-    const cdkSynth = spec.indexOf('npx cdk synth --quiet -c stage=dev');
+    const cdkSynth = spec.indexOf('bash scripts/synth.sh dev');
     expect(test).toBeGreaterThan(-1);
+    expect(JSON.parse(spec).phases.build.commands).toEqual(['bash scripts/setup.sh && npm test', 'npm run package', 'bash scripts/synth.sh dev']);
     expect(cdkSynth).toBeGreaterThan(test);
     expect(JSON.parse(spec).artifacts['base-directory']).toBe('cdk.out');
   });

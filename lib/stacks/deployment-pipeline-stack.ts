@@ -161,8 +161,9 @@ export class DeploymentPipelineStack extends Stack {
     const testCommand = props.testCommand ?? readmeTestLine();
     this.synthStep = new pipelines.CodeBuildStep('Synth', {
       input: source,
-      installCommands: ['n 20 >/dev/null 2>&1 || true', 'node --version'],
-      commands: [testCommand, `npx cdk synth --quiet -c stage=${homeConfig.stage}`],
+      // tests, then the job artifacts the stacks deploy (npm run package), then scripts/synth.sh = `cdk synth`
+      // without the CDK CLI (see the script for why) into cdk.out
+      commands: [testCommand, 'npm run package', `bash scripts/synth.sh ${homeConfig.stage}`],
       primaryOutputDirectory: 'cdk.out',
       timeout: Duration.minutes(60),
     });
