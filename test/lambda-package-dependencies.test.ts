@@ -159,3 +159,31 @@ describe('package-dependencies custom resource', () => {
     expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(0);
   });
 });
+
+describe('CloudFormation response', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { cfnResponder } = require('../lambda/shared/cfn-response') as typeof import('../lambda/shared/cfn-response');
+
+  it('reports SUCCESS with the physical id and data, and FAILED with the error message', async () => {
+    const sent: Array<{ url: string; body: Record<string, unknown> }> = [];
+    const put = async (url: string, body: string) => {
+      sent.push({ url, body: JSON.parse(body) });
+    };
+    const ok = cfnResponder(async () => ({ PhysicalResourceId: 'pid', Data: { ManifestKey: 'manifests/x.json' } }), put);
+    const failing = cfnResponder(async () => {
+      throw new Error('Job artifacts are not built: run `npm run package` before `cdk deploy`.');
+    }, put);
+    const created = event('Create', props(fixtureManifest));
+    await ok(created, { logStreamName: 'stream-1' });
+    await failing(created, { logStreamName: 'stream-1' });
+    expect(sent[0]).toEqual({
+      url: 'https://example.invalid/response',
+      body: { Status: 'SUCCESS', PhysicalResourceId: 'pid', Data: { ManifestKey: 'manifests/x.json' }, StackId: created.StackId, RequestId: 'r1', LogicalResourceId: 'JobArtifacts' },
+    });
+    expect(sent[1].body).toMatchObject({
+      Status: 'FAILED',
+      Reason: 'Job artifacts are not built: run `npm run package` before `cdk deploy`. (log stream stream-1)',
+      PhysicalResourceId: 'JobArtifacts-failed-create',
+    });
+  });
+});

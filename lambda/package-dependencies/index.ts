@@ -9,10 +9,11 @@ import {
 } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { cfnResponder } from '../shared/cfn-response';
 import { CURRENT_MANIFEST_KEY, Manifest, manifestKey, parseManifest } from '../../lib/jobs/manifest';
 
 /**
- * Deploy-time custom resource (CDK Provider framework `onEvent`): publishes the artifacts that `cdk deploy`
+ * Deploy-time custom resource (invoked by CloudFormation; see lib/constructs/job-artifacts.ts): publishes the artifacts that `cdk deploy`
  * uploaded as assets to their content-addressed keys `artifacts/<sha256>/<file>` in the artifacts bucket, then
  * writes `manifests/<sha256>.json` and `manifests/current.json`, so every job run pins exact artifact versions.
  *
@@ -71,7 +72,8 @@ export function createHandler(s3: S3Client = new S3Client({})) {
   };
 }
 
-export const handler = createHandler();
+/** CloudFormation invokes this function directly (no Provider framework): the responder answers the stack. */
+export const handler = cfnResponder(createHandler());
 
 function readManifest(props: PackageDependenciesProperties): { manifest: Manifest; sha256: string } {
   if (!props.Manifest || !props.ManifestSha256) throw new Error('ResourceProperties: Manifest and ManifestSha256 are required');

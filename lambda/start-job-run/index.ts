@@ -1,7 +1,7 @@
 import { EMRServerlessClient, StartJobRunCommand } from '@aws-sdk/client-emr-serverless';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatIssues } from '../../lib/jobs/catalog';
 import { describeJobRun, toSdkStartJobRunInput } from '../../lib/jobs/job-request-builder';
 import { ManifestCache, readJobRunEnvironment } from '../shared/job-run-context';

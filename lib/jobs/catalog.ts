@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The job catalog: every PySpark job of docs/CONTRACTS.md → its entry-point script, the zod schema of its

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The artifact manifest written by `npm run package` (`artifacts/manifest.json`) and published by the
