@@ -293,3 +293,18 @@ describe('overrides and spark-submit parts', () => {
     ).toThrow(/manifest: no entry-point artifact train\.py for job "train"/);
   });
 });
+
+describe('execution context from Step Functions', () => {
+  it('accepts $$.Execution.StartTime and console-style names; tags stay within the allowed charset', () => {
+    const request = buildJobRequest({
+      job: 'generate',
+      step: 'generate',
+      args: { output: 's3://dev-lake-bucket/bronze/netflix/raw/' },
+      execution: { ...fixtureExecution, name: 'run(1)!é', startTime: '2026-11-21T05:00:00.000Z' },
+      manifest: fixtureManifest,
+      env: fixtureEnv,
+    });
+    expect(request.Tags.execution).toBe('run_1__é');
+    expect(request.Name).toBe('dev-recommender-run-1----generate');
+  });
+});

@@ -91,10 +91,12 @@ export const ExecutionRefSchema = z
   .object({
     /** `$$.Execution.Id` (execution ARN) or, for scheduled runs, the EventBridge event id. */
     id: z.string().min(1).max(2048),
-    /** `$$.Execution.Name`. */
-    name: z.string().regex(/^[A-Za-z0-9_.:+=@-]{1,80}$/, 'must be an execution name (≤80 chars of letters, digits, _.:+=@-)'),
+    /** `$$.Execution.Name` (Step Functions: 1-80 characters, no whitespace, no `/`). */
+    name: z.string().regex(/^[^\s/\\"#%^|~`$&,;*?<>{}[\]]{1,80}$/u, 'must be an execution name (1-80 characters, no whitespace or special characters)'),
     /** `$$.StateMachine.Name`; absent for standalone runs. */
     stateMachine: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'must be a state machine name').optional(),
+    /** `$$.Execution.StartTime` (informational). */
+    startTime: z.string().optional(),
   })
   .strict();
 export type ExecutionRef = z.infer<typeof ExecutionRefSchema>;
@@ -224,7 +226,7 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
     job: job.name,
     step,
     stateMachine,
-    execution: execution.name,
+    execution: execution.name.replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu, '_'),
     depsSha256: deps.sha256.slice(0, 16),
     ...overrides.tags,
   };
