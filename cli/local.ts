@@ -1,4 +1,7 @@
+import type { ExecutionRecord, StepRecord } from '../local/runtime';
+import { printCostOfExecutionOutput } from './commands/cost';
 import type { CliContext } from './context';
+import { formatSeconds } from './duration';
 import { CliError } from './errors';
 import { PIPELINES } from './stage-outputs';
 
@@ -7,32 +10,96 @@ import { PIPELINES } from './stage-outputs';
  * the Lambda handlers in-process and the jobs with the pinned pyspark — no AWS account.
  */
 
-type LocalRunner = (options: Record<string, unknown>) => Promise<unknown>;
+export interface LocalRunRequest {
+  readonly pipeline: string;
+  readonly input: Record<string, unknown>;
+  readonly stage: string;
+  readonly cwd: string;
+  readonly executionName?: string;
+  /** Called on every state transition. */
+  readonly onStep: (step: StepRecord) => void;
+}
 
-/** Loads `runPipelineLocally` from the local runner; resolved at run time so the CLI works without it for cloud use. */
-export async function loadLocalRunner(modulePath = '../local'): Promise<LocalRunner> {
-  let mod: Record<string, unknown>;
+export interface LocalRunResult {
+  readonly status: ExecutionRecord['status'];
+  readonly executionName?: string;
+  readonly output?: unknown;
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+export type LocalRunner = (request: LocalRunRequest) => Promise<LocalRunResult>;
+
+/** The local runner, loaded only when `--local` is used (it synthesizes the app and starts Spark). */
+export async function loadLocalRunner(): Promise<LocalRunner> {
+  let runtime: typeof import('../local/runtime');
   try {
-    mod = (await import(modulePath)) as Record<string, unknown>;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    runtime = require('../local/runtime') as typeof import('../local/runtime');
   } catch (err) {
     throw new CliError(`The local runner could not be loaded from local/ (${(err as Error).message.split('\n')[0]}).`);
   }
-  const run = mod.runPipelineLocally ?? (mod.default as Record<string, unknown> | undefined)?.runPipelineLocally;
-  if (typeof run !== 'function') throw new CliError('The local runner (local/) does not export runPipelineLocally.');
-  return run as LocalRunner;
+  return async (request) => {
+    const local = runtime.LocalRuntime.create({ projectRoot: request.cwd, stage: request.stage });
+    try {
+      return await local.run(request.pipeline, request.input, {
+        ...(request.executionName ? { executionName: request.executionName } : {}),
+        onEvent: (event) => {
+          if (event.kind === 'step') request.onStep(event.step);
+        },
+      });
+    } finally {
+      local.close();
+    }
+  };
 }
 
-export async function runLocalPipeline(ctx: CliContext, pipeline: string, input: Record<string, unknown>, runner?: LocalRunner): Promise<number> {
+/** One line per step transition, like `run --wait` prints for a cloud execution. */
+export function describeLocalStep(step: StepRecord): string | undefined {
+  const took = step.durationMs !== undefined ? ` (${formatSeconds(step.durationMs / 1000)})` : '';
+  switch (step.status) {
+    case 'running':
+      return `→ ${step.name}`;
+    case 'succeeded':
+      return `✓ ${step.name}${took}`;
+    case 'retrying':
+      return `↻ ${step.name} retrying${step.error ? ` after ${step.error}` : ''}`;
+    case 'caught':
+    case 'failed':
+      return `✗ ${step.name}${step.error ? ` ${step.error}` : ''}${step.cause ? `: ${step.cause.slice(0, 300)}` : ''}${step.logFile ? ` (log: ${step.logFile})` : ''}`;
+    default:
+      return undefined;
+  }
+}
+
+export async function runLocalPipeline(
+  ctx: CliContext,
+  pipeline: string,
+  input: Record<string, unknown>,
+  options: { executionName?: string } = {},
+  runner?: LocalRunner,
+): Promise<number> {
   if (!(PIPELINES as readonly string[]).includes(pipeline)) {
     throw new CliError(`Unknown pipeline "${pipeline}". Pipelines: ${PIPELINES.join(', ')}.`, 2);
   }
   const run = runner ?? (await loadLocalRunner());
   ctx.io.out(`Running ${pipeline} locally (stage ${ctx.stage} settings, no AWS)…`);
-  const result = (await run({ pipeline, input, stage: ctx.stage, cwd: ctx.io.cwd })) as { status?: string; error?: string; cause?: string } | undefined;
-  const status = result?.status ?? 'SUCCEEDED';
-  if (status === 'SUCCEEDED') {
-    ctx.io.out(`Local execution of ${pipeline} SUCCEEDED.`);
+  const result = await run({
+    pipeline,
+    input,
+    stage: ctx.stage,
+    cwd: ctx.io.cwd,
+    ...(options.executionName ? { executionName: options.executionName } : {}),
+    onStep: (step) => {
+      const line = describeLocalStep(step);
+      if (line) ctx.io.out(line);
+    },
+  });
+  if (result.status === 'SUCCEEDED') {
+    printCostOfExecutionOutput(ctx, result.output === undefined ? undefined : JSON.stringify(result.output));
+    ctx.io.out(`Local execution ${result.executionName ?? ''} of ${pipeline} SUCCEEDED.`.replace('  ', ' '));
     return 0;
   }
-  throw new CliError(`Local execution of ${pipeline} ended ${status}${result?.error ? ` (${result.error}${result.cause ? `: ${result.cause}` : ''})` : ''}.`);
+  const detail = result.error ? ` (${result.error}${result.cause ? `: ${result.cause.slice(0, 300)}` : ''})` : '';
+  throw new CliError(`Local execution of ${pipeline} ended ${result.status}${detail}.`);
 }

@@ -122,15 +122,32 @@ test('AWS errors become one sentence without a stack trace', async () => {
   expect(r.stderr).toBe('emrpipe: AWS denied the request: User is not authorized to perform: states:StartExecution');
 });
 
-test('run --local hands the pipeline and input to the local runner', async () => {
+test('run --local hands the pipeline and input to the local runner and streams its steps', async () => {
   const calls: unknown[] = [];
   const out: string[] = [];
   const ctx = new CliContext({ stage: 'dev', local: true }, { out: (s) => out.push(s), err: () => undefined, sleep: async () => undefined, now: () => new Date(), cwd: '/tmp' });
-  const code = await runLocalPipeline(ctx, 'news-enrichment', { source: 'lake' }, async (o) => {
-    calls.push(o);
-    return { status: 'SUCCEEDED' };
+  const step = (status: 'running' | 'succeeded' | 'failed', extra = {}) => ({ name: 'Run etl-train', type: 'Task', status, startedAt: 0, attempts: 1, ...extra });
+  const code = await runLocalPipeline(ctx, 'news-enrichment', { source: 'lake' }, { executionName: 'n1' }, async (request) => {
+    calls.push({ pipeline: request.pipeline, input: request.input, stage: request.stage, cwd: request.cwd, executionName: request.executionName });
+    request.onStep(step('running'));
+    request.onStep(step('succeeded', { durationMs: 4200 }));
+    return { status: 'SUCCEEDED', executionName: 'n1', output: { costs: { etlTrain: { costUsd: 0, vCPUHour: 0.01 } } } };
   });
   expect(code).toBe(0);
-  expect(calls).toEqual([{ pipeline: 'news-enrichment', input: { source: 'lake' }, stage: 'dev', cwd: '/tmp' }]);
-  await expect(runLocalPipeline(ctx, 'news-enrichment', {}, async () => ({ status: 'FAILED', error: 'JobRunFailed' }))).rejects.toThrow('Local execution of news-enrichment ended FAILED (JobRunFailed).');
+  expect(calls).toEqual([{ pipeline: 'news-enrichment', input: { source: 'lake' }, stage: 'dev', cwd: '/tmp', executionName: 'n1' }]);
+  expect(out).toEqual([
+    'Running news-enrichment locally (stage dev settings, no AWS)…',
+    '→ Run etl-train',
+    '✓ Run etl-train (4.2s)',
+    '  cost etlTrain: $0.0000 (0.010 vCPU-h)',
+    'Cost of this execution: $0.0000 across 1 job runs.',
+    'Local execution n1 of news-enrichment SUCCEEDED.',
+  ]);
+  await expect(
+    runLocalPipeline(ctx, 'news-enrichment', {}, {}, async (request) => {
+      request.onStep(step('failed', { error: 'JobRunFailed', logFile: '.local/logs/x/03-etl.log' }));
+      return { status: 'FAILED', error: 'JobRunFailed', cause: 'exit 1' };
+    }),
+  ).rejects.toThrow('Local execution of news-enrichment ended FAILED (JobRunFailed: exit 1).');
+  expect(out.at(-1)).toBe('✗ Run etl-train JobRunFailed (log: .local/logs/x/03-etl.log)');
 });

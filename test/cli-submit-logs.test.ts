@@ -1,6 +1,9 @@
 import { GetApplicationCommand, GetJobRunCommand, StartJobRunCommand } from '@aws-sdk/client-emr-serverless';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/core/serde';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { parseJobTokens } from '../cli/commands/submit';
@@ -113,5 +116,19 @@ describe('logs', () => {
     const r = await cli(['logs', 'jr-2']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`emrpipe: No driver stdout for job run jr-2 at s3://app-logs/x/applications/${APP}/jobs/jr-2/SPARK_DRIVER/stdout.gz yet (EMR Serverless uploads driver logs while the job runs; try again shortly).`);
+  });
+
+  test('--local reads the driver log the local runner wrote into the local S3 tree', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'emrpipe-logs-'));
+    const dir = join(cwd, '.local', 's3', 'local-logs', 'emr', 'applications', '00localapp', 'jobs', '00abc123', 'SPARK_DRIVER');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'stdout.gz'), gzipSync('local driver says hi\n'));
+    writeFileSync(join(dir, 'stderr.gz'), gzipSync('local warnings\n'));
+    expect((await cli(['--local', 'logs', '00abc123'], cwd)).out).toEqual(['local driver says hi\n']);
+    expect((await cli(['--local', 'logs', '00abc123', '--stderr'], cwd)).out).toEqual(['local warnings\n']);
+    const missing = await cli(['--local', 'logs', '00zzz'], cwd);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe('emrpipe: No local driver stdout for job run 00zzz under .local/s3/*/emr/applications/ (run a pipeline with --local first).');
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(0);
   });
 });

@@ -92,6 +92,20 @@ test('a local run (LocalResourceUtilization) is reported with cost 0 and no AWS 
   expect(emr.commandCalls(GetJobRunCommand)).toHaveLength(0);
 });
 
+test('the local runner\'s .sync output (Local.cpuSeconds) is reported in the same shape with cost 0', async () => {
+  const out = await handler({
+    jobRun: {
+      ApplicationId: '00local', JobRunId: '00abc', State: 'SUCCESS', TotalExecutionDurationSeconds: 42,
+      BilledResourceUtilization: { VCPUHour: 0, MemoryGBHour: 0, StorageGBHour: 0 },
+      Local: { logFile: '.local/logs/x/03-etl.log', exitCode: 0, cpuSeconds: 84 },
+    },
+    step: 'etl-train',
+  });
+  expect(out).toMatchObject({ source: 'local', applicationId: '00local', jobRunId: '00abc', step: 'etl-train', state: 'SUCCESS', costUsd: 0, wallSeconds: 42, cpuSeconds: 84, storageGBHour: 0 });
+  expect(out.vCPUHour).toBeCloseTo(84 / 3600, 10);
+  expect(emr.commandCalls(GetJobRunCommand)).toHaveLength(0);
+});
+
 test('bad input names the field', async () => {
   await expect(handler({ step: 'x' })).rejects.toThrow(/applicationId: required/);
   await expect(handler({ applicationId: 'a', jobRunId: 'j', resultUri: 'http://x' })).rejects.toThrow(/resultUri/);

@@ -1,5 +1,7 @@
 import { GetApplicationCommand, GetJobRunCommand } from '@aws-sdk/client-emr-serverless';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { CliContext } from '../context';
 import { CliError } from '../errors';
@@ -50,9 +52,28 @@ export async function fetchDriverLog(ctx: CliContext, applicationId: string, job
   }
 }
 
+/**
+ * A local run's driver log: the local runner writes it where EMR Serverless would, under the local S3 tree
+ * (`.local/s3/<logs bucket>/emr/applications/<app>/jobs/<jobRunId>/SPARK_DRIVER/<stream>.gz`).
+ */
+export function localDriverLog(cwd: string, jobRunId: string, stream: 'stdout' | 'stderr'): string {
+  if (!/^[0-9a-z]{1,64}$/.test(jobRunId)) throw new CliError(`"${jobRunId}" is not a job run id.`, 2);
+  const s3Root = join(cwd, '.local', 's3');
+  const list = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+  for (const bucket of list(s3Root)) {
+    const apps = join(s3Root, bucket, 'emr', 'applications');
+    for (const app of list(apps)) {
+      const file = join(apps, app, 'jobs', jobRunId, 'SPARK_DRIVER', `${stream}.gz`);
+      if (existsSync(file)) return gunzipSync(readFileSync(file)).toString('utf8');
+    }
+  }
+  throw new CliError(`No local driver ${stream} for job run ${jobRunId} under .local/s3/*/emr/applications/ (run a pipeline with --local first).`);
+}
+
 export async function logsCommand(ctx: CliContext, jobRunId: string, options: LogsOptions): Promise<number> {
   if (ctx.options.local) {
-    throw new CliError('logs reads EMR Serverless driver logs from S3; a local run writes each step\'s Spark output to the log files it lists when it finishes.', 2);
+    ctx.io.out(localDriverLog(ctx.io.cwd, jobRunId, options.stderr ? 'stderr' : 'stdout'));
+    return 0;
   }
   const applicationId = requireOutput(await ctx.outputs(), 'applicationId');
   const text = await fetchDriverLog(ctx, applicationId, jobRunId, options.stderr ? 'stderr' : 'stdout');

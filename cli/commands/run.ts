@@ -97,7 +97,7 @@ export async function followExecution(ctx: CliContext, executionArn: string): Pr
 
 export async function runCommand(ctx: CliContext, pipeline: string, options: RunOptions): Promise<number> {
   const input = readInputFile(ctx.io.cwd, options.input);
-  if (ctx.options.local) return runLocalPipeline(ctx, pipeline, input);
+  if (ctx.options.local) return runLocalPipeline(ctx, pipeline, input, options.name ? { executionName: options.name } : {});
   const outputs = await ctx.outputs();
   const stateMachineArn = requireStateMachine(outputs, pipeline);
   const started = await ctx.sfn.send(

@@ -9,8 +9,9 @@ import { cost, localResourceUse, UnknownPriceError, type JobCost } from '../../l
  *
  * Input: `{"jobRun": <the .sync task output, or {applicationId, jobRunId}>, "resultUri"?: "s3://…", "step"?: "…"}`
  * (top-level `applicationId`/`jobRunId` also work). Key case does not matter (`JobRunId` = `jobRunId`).
- * The billed utilization comes from GetJobRun; when the run carries `LocalResourceUtilization`
- * (`{wallSeconds, cpuSeconds, maxRssBytes?}`, written by the local runner's job adapter) it is reported with cost 0.
+ * The billed utilization comes from GetJobRun; a run of the local runner carries its measured use instead
+ * (`Local: {cpuSeconds, …}` + `TotalExecutionDurationSeconds` from local/emr-adapter.ts, or
+ * `LocalResourceUtilization: {wallSeconds, cpuSeconds, maxRssBytes?}`) and is reported with cost 0, no AWS call.
  *
  * Output: `{applicationId, jobRunId, step, state, vCPUHour, memoryGBHour, storageGBHour, costUsd, breakdownUsd,
  * region, architecture, priceSource, priceDate, wallSeconds}`. When `resultUri` names an existing result JSON,
@@ -111,10 +112,14 @@ export async function handler(event: unknown): Promise<RecordJobCostOutput> {
   const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const architecture = process.env.ARCHITECTURE ?? 'X86_64';
 
-  const local = pick(source, 'localResourceUtilization') as { wallSeconds?: number; cpuSeconds?: number; maxRssBytes?: number } | undefined;
+  // A run of the local runner carries its measured use (`LocalResourceUtilization`, or the EMR adapter's `Local`).
+  const localUse = (pick(source, 'localResourceUtilization') ?? pick(source, 'local')) as
+    | { wallSeconds?: number; cpuSeconds?: number; maxRssBytes?: number }
+    | undefined;
   let record: Omit<RecordJobCostOutput, 'resultUpdated'>;
-  if (local && typeof local === 'object') {
-    const use = localResourceUse({ wallSeconds: Number(local.wallSeconds ?? 0), cpuSeconds: Number(local.cpuSeconds ?? 0), maxRssBytes: Number(local.maxRssBytes ?? 0) });
+  if (localUse && typeof localUse === 'object' && typeof localUse.cpuSeconds === 'number') {
+    const wall = localUse.wallSeconds ?? pick(source, 'totalExecutionDurationSeconds');
+    const use = localResourceUse({ wallSeconds: Number(wall ?? 0), cpuSeconds: Number(localUse.cpuSeconds), maxRssBytes: Number(localUse.maxRssBytes ?? 0) });
     record = { applicationId, jobRunId, step: input.step ?? null, state: (pick(source, 'state') as string) ?? null, ...use };
   } else {
     const { jobRun } = await emr.send(new GetJobRunCommand({ applicationId, jobRunId }));
