@@ -122,14 +122,18 @@ export function planHeader(pipeline: PipelineName, env: PlanEnvironment, executi
 export const lakeUri = (env: PlanEnvironment, key: string): string => `s3://${env.lakeBucket}/${key}`;
 export const modelsUri = (env: PlanEnvironment, key: string): string => `s3://${env.modelsBucket}/${key}`;
 
-/** Build a job step, dropping `undefined` args so the job's own defaults apply. */
+/** A plan's step key (`etlTrain`) → its step name (`etl-train`), used in state names and result URIs. */
+export const stepName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** Build the job step for plan key `key`, dropping `undefined` args so the job's own defaults apply. */
 export function jobStep(
   env: PlanEnvironment,
   execution: ExecutionContext,
   job: string,
-  step: string,
+  key: string,
   args: Record<string, unknown>,
 ): JobStep {
+  const step = stepName(key);
   const cleaned = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined));
   return { job, step, args: { ...cleaned, resultUri: resultUri(env, execution, step) } };
 }

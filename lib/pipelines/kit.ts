@@ -4,7 +4,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
-import type { PipelineName } from './common';
+import { type PipelineName, stepName } from './common';
 
 /** The Lambda handlers a pipeline definition may call (see CONTRACTS.md "Other Lambdas"). */
 export interface PipelineFunctions {
@@ -50,7 +50,6 @@ export const EMR_TRANSIENT_ERRORS = [
   'EMRServerless.ServiceQuotaExceededException',
 ];
 
-const camelToKebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 /**
  * Builds the states a pipeline definition is made of, so each pipeline file describes only its flow.
@@ -136,8 +135,9 @@ export class PipelineKit {
         'input.$': '$',
         execution: this.executionContext(),
       }),
+      // No ResultPath: the default ("$") replaces the state with { plan }. (An explicit "$" is mis-handled by
+      // aws-local-stepfunctions 3.0, which stores the result under a key named "$".)
       resultSelector: { 'plan.$': '$' },
-      resultPath: '$',
       taskTimeout: sfn.Timeout.duration(Duration.seconds(60)),
     });
     this.lambdaRetry(task);
@@ -189,7 +189,7 @@ export class PipelineKit {
       readonly catchTo?: sfn.IChainable;
     } = {},
   ): sfn.Chain {
-    const step = camelToKebab(key);
+    const step = stepName(key);
     const planStep = `$.plan.steps.${key}`;
     const catchTo = options.catchTo ?? this.failurePath;
 
@@ -265,7 +265,7 @@ export class PipelineKit {
       resultSelector: selector,
     });
     branches.forEach((branch, index) => {
-      const failed = new sfn.Fail(this.scope, `${camelToKebab(branch.key)} failed`, {
+      const failed = new sfn.Fail(this.scope, `${stepName(branch.key)} failed`, {
         errorPath: '$.error.Error',
         causePath: '$.error.Cause',
       });

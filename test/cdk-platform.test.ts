@@ -1,0 +1,218 @@
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { loadStageConfig, parseStageConfig } from '../lib/config/stage-config';
+import { synthPlatform } from './support/cdk-platform';
+
+const ctx = (values: Record<string, unknown>) => (key: string) => values[key];
+
+describe('stage configuration', () => {
+  test('an empty dev stage gets every default', () => {
+    const cfg = loadStageConfig(ctx({ stages: { dev: {} } }));
+    expect(cfg).toMatchObject({
+      stage: 'dev',
+      releaseLabel: 'emr-spark-8.0.0',
+      architecture: 'X86_64',
+      idleTimeoutMinutes: 15,
+      jobTimeoutMinutes: 120,
+      destroyDataOnDelete: true,
+      database: { mode: 'none' },
+      schedules: { enabled: false },
+      maximumCapacity: { cpu: '32 vCPU', memory: '128 GB', disk: '1000 GB' },
+    });
+    expect(cfg.account).toBeUndefined();
+  });
+  test('an unknown stage fails naming the defined stages', () => {
+    expect(() => loadStageConfig(ctx({ stage: 'qa', stages: { dev: {}, prod: {} } }))).toThrow('Unknown stage "qa": cdk.json context "stages" defines dev, prod');
+  });
+  test('an invalid value fails naming the field', () => {
+    expect(() => parseStageConfig('prod', { maximumCapacity: { cpu: 'lots' } })).toThrow(/stages\.prod\.maximumCapacity\.cpu: must look like "100 vCPU"/);
+    expect(() => parseStageConfig('prod', { architecture: 'SPARC' })).toThrow(/stages\.prod\.architecture/);
+    expect(() => parseStageConfig('prod', { logRetentionDays: 10 })).toThrow(/stages\.prod\.logRetentionDays: must be one of/);
+    expect(() => parseStageConfig('prod', { database: { mode: 'existing', vpcId: 'vpc-1' } })).toThrow(/stages\.prod\.database\.secretArn/);
+    expect(() => parseStageConfig('prod', { schedules: { driftRetrain: { expression: 'every day' } } })).toThrow(/stages\.prod\.schedules\.driftRetrain\.expression/);
+  });
+  test('destroying data on delete is only allowed in dev', () => {
+    expect(() => parseStageConfig('prod', { destroyDataOnDelete: true })).toThrow('stages.prod.destroyDataOnDelete: only allowed in stage "dev"');
+  });
+});
+
+describe('platform stack (dev)', () => {
+  const { template } = synthPlatform('dev');
+
+  test('four buckets: encrypted, TLS enforced, public access blocked, multipart aborted, access logged', () => {
+    const buckets = template.findResources('AWS::S3::Bucket');
+    expect(Object.keys(buckets)).toHaveLength(4);
+    for (const [id, b] of Object.entries(buckets)) {
+      const p = b.Properties;
+      expect(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+      expect(p.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+      expect(p.LifecycleConfiguration.Rules).toContainEqual(expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }));
+      if (!id.startsWith('StorageLogs')) {
+        expect(p.LoggingConfiguration).toEqual({ DestinationBucketName: { Ref: expect.stringMatching(/^StorageLogs/) }, LogFilePrefix: expect.stringMatching(/^access\//) });
+      }
+    }
+    const policies = Object.values(template.findResources('AWS::S3::BucketPolicy'));
+    expect(policies).toHaveLength(4);
+    for (const p of policies) {
+      expect(p.Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+    template.hasResourceProperties('AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' }, LoggingConfiguration: { LogFilePrefix: 'access/models/' } });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LoggingConfiguration: { LogFilePrefix: 'access/lake/' },
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'tmp/', ExpirationInDays: 30, Status: 'Enabled' })]) },
+    });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'emr/', ExpirationInDays: 30 })]) },
+    });
+  });
+
+  test('Spark application: idle costs nothing, capped, auto start/stop, S3 logs, no VPC without a database', () => {
+    const apps = template.findResources('AWS::EMRServerless::Application');
+    expect(Object.keys(apps)).toHaveLength(1);
+    const p = Object.values(apps)[0]!.Properties;
+    expect(p).toMatchObject({
+      Type: 'SPARK',
+      ReleaseLabel: 'emr-spark-8.0.0',
+      Architecture: 'X86_64',
+      AutoStartConfiguration: { Enabled: true },
+      AutoStopConfiguration: { Enabled: true, IdleTimeoutMinutes: 15 },
+      MaximumCapacity: { Cpu: '32 vCPU', Memory: '128 GB', Disk: '1000 GB' },
+      SchedulerConfiguration: { MaxConcurrentRuns: 5, QueueTimeoutMinutes: 60 },
+    });
+    expect(p.InitialCapacity).toBeUndefined();
+    expect(p.NetworkConfiguration).toBeUndefined();
+    expect(JSON.stringify(p.MonitoringConfiguration.S3MonitoringConfiguration.LogUri)).toMatch(/StorageLogs.*\/emr\//);
+  });
+
+  test('job role: trusted by EMR Serverless from this account and application only; exactly the job prefixes', () => {
+    const roles = template.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp('^EMR Serverless job runs') } });
+    const role = Object.values(roles)[0]!.Properties;
+    expect(role.AssumeRolePolicyDocument.Statement).toEqual([
+      {
+        Action: 'sts:AssumeRole',
+        Effect: 'Allow',
+        Principal: { Service: 'emr-serverless.amazonaws.com' },
+        Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } }, ArnLike: { 'aws:SourceArn': { 'Fn::GetAtt': [expect.stringMatching(/^Spark/), 'Arn'] } } },
+      },
+    ]);
+    expect(role.ManagedPolicyArns).toBeUndefined();
+    const policy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^JobRolePolicy') } }))[0]!;
+    const statements = policy.Properties.PolicyDocument.Statement as any[];
+    const prefixes = (sid: string) =>
+      [statements.find((s) => s.Sid === sid).Resource].flat().map((r: any) => r['Fn::Join'][1].slice(1).join(''));
+    expect(prefixes('Read0')).toEqual(['/bronze/*', '/bronze/netflix/stream/*', '/silver/*', '/gold/*', '/runs/*', '/tmp/*']);
+    expect(prefixes('Write0')).toEqual(['/bronze/netflix/stream/*', '/silver/*', '/gold/*', '/runs/*', '/tmp/*']);
+    expect(prefixes('Write1')).toEqual(['/recommender/*', '/topic/*']);
+    expect(prefixes('Read2')).toEqual(['/artifacts/*', '/manifests/*']);
+    expect(prefixes('Write3')).toEqual(['/emr/*']);
+    expect(statements.find((s) => s.Sid === 'Read3')).toBeUndefined(); // logs are write-only
+    expect(statements.find((s) => s.Sid === 'List0').Condition.StringLike['s3:prefix']).toContain('silver/*');
+    const actions = statements.flatMap((s) => [s.Action].flat());
+    expect(actions.some((a: string) => a.endsWith(':*') || a === '*')).toBe(false);
+    expect(actions).not.toContain('secretsmanager:GetSecretValue'); // no database configured
+  });
+
+  test('schedules are EventBridge Scheduler schedules, DISABLED in dev', () => {
+    const schedules = Object.values(template.findResources('AWS::Scheduler::Schedule'));
+    expect(schedules.map((s) => [s.Properties.ScheduleExpression, s.Properties.State])).toEqual([
+      ['rate(1 hour)', 'DISABLED'],
+      ['cron(0 3 * * ? *)', 'DISABLED'],
+    ]);
+  });
+
+  test('EMR Serverless job-run FAILED events of the application go to the alerts topic; dashboard exists', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.emr-serverless'],
+        'detail-type': ['EMR Serverless Job Run State Change'],
+        detail: { state: ['FAILED'], applicationId: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Spark'), 'ApplicationId'] }] },
+      },
+      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('^AlertsTopic') }, DeadLetterConfig: Match.anyValue() })],
+    });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    expect(dashboards).toHaveLength(1);
+    const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
+    for (const metric of ['ExecutionsFailed', 'ExecutionTime', 'ServiceIntegrationTime', 'FailedJobs']) expect(body).toContain(metric);
+  });
+
+  test('Lambdas: Node.js 24, ARM64, tracing, JSON logs, bundled; handler env per contract', () => {
+    const fns = template.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^ML pipelines: ') } });
+    expect(Object.keys(fns)).toHaveLength(7);
+    for (const f of Object.values(fns)) {
+      expect(f.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' }, LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN', LogGroup: expect.anything() } });
+    }
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'ML pipelines: build-job-request',
+      Environment: { Variables: Match.objectLike({ STAGE: 'dev', JOB_TIMEOUT_MINUTES: '120', MANIFEST_KEY: 'manifests/current.json', APPLICATION_ID: Match.anyValue(), JOB_ROLE_ARN: Match.anyValue() }) },
+    });
+  });
+});
+
+describe('prod and database variants', () => {
+  test('prod: schedules ENABLED, buckets retained, termination protection', () => {
+    const { stack, template } = synthPlatform('prod', { destroyDataOnDelete: false, schedules: { enabled: true } });
+    expect(stack.terminationProtection).toBe(true);
+    for (const s of Object.values(template.findResources('AWS::Scheduler::Schedule'))) expect(s.Properties.State).toBe('ENABLED');
+    for (const b of Object.values(template.findResources('AWS::S3::Bucket'))) expect(b.DeletionPolicy).toBe('Retain');
+  });
+
+  test('provisioned database: isolated subnets, no NAT, S3 + Secrets Manager endpoints, Aurora Serverless v2, app in the VPC', () => {
+    const { template } = synthPlatform('dbdev', { database: { mode: 'provisioned' } });
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.resourceCountIs('AWS::EC2::InternetGateway', 0);
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', ServiceName: Match.objectLike({}) });
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', PrivateDnsEnabled: true });
+    template.hasResourceProperties('AWS::RDS::DBCluster', {
+      Engine: 'aurora-postgresql',
+      StorageEncrypted: true,
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0, MaxCapacity: 2 },
+      DeletionProtection: true,
+    });
+    template.hasResourceProperties('AWS::EMRServerless::Application', {
+      NetworkConfiguration: { SubnetIds: Match.anyValue(), SecurityGroupIds: [Match.anyValue()] },
+    });
+    const policy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^JobRolePolicy') } }))[0]!;
+    expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+      expect.objectContaining({ Sid: 'DatabaseSecret', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'] }),
+    );
+    template.hasResourceProperties('AWS::Lambda::Function', { Description: 'ML pipelines: check-articles', VpcConfig: Match.anyValue(), Environment: { Variables: Match.objectLike({ DB_SECRET_ARN: Match.anyValue() }) } });
+  });
+});
+
+describe('cdk-nag (AwsSolutions + Serverless)', () => {
+  const variants: Array<[string, Record<string, unknown>]> = [
+    ['dev', {}],
+    ['prod', { destroyDataOnDelete: false, schedules: { enabled: true }, alertEmail: 'ops@example.com' }],
+    ['dbprov', { database: { mode: 'provisioned' } }],
+    [
+      'dbexisting',
+      {
+        database: {
+          mode: 'existing',
+          secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:news-AbCdEf',
+          vpcId: 'vpc-0abc',
+          subnetIds: ['subnet-0a', 'subnet-0b'],
+          availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+          securityGroupId: 'sg-0abc',
+        },
+      },
+    ],
+  ];
+  test.each(variants)('%s: zero unacknowledged findings', (stage, raw) => {
+    const { app } = synthPlatform(stage, raw as any, { nag: true });
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  test('an unacknowledged finding fails synth (the check is live)', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Probe');
+    new s3.Bucket(stack, 'Unlogged', { enforceSSL: true });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
+    expect(() => app.synth()).toThrow(/AwsSolutions-S1|Validation failed/);
+  });
+});

@@ -1,0 +1,198 @@
+import { Match } from 'aws-cdk-lib/assertions';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const aslValidator = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: (sep?: string) => string };
+import { EMR_TRANSIENT_ERRORS, LAMBDA_TRANSIENT_ERRORS, START_JOB_RUN_SYNC } from '../lib/pipelines/kit';
+import { RETRAIN_DECISION_PATH } from '../lib/pipelines/drift-retrain';
+import { allStates, definitions, path, synthPlatform } from './support/cdk-platform';
+
+const { template } = synthPlatform('dev');
+const defs = definitions(template);
+const JOB_TASK_TIMEOUT = (120 + 15) * 60; // stage default jobTimeoutMinutes + queue allowance
+
+describe('state machines', () => {
+  test('four STANDARD state machines named emr-ml-<stage>-<pipeline>, JSONPath only', () => {
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 4);
+    expect(Object.keys(defs).sort()).toEqual(['drift-retrain', 'news-enrichment', 'recommender-training', 'taxi-medallion']);
+    for (const def of Object.values(defs)) {
+      expect(def.QueryLanguage ?? 'JSONPath').toBe('JSONPath');
+      expect(JSON.stringify(def)).not.toMatch(/"QueryLanguage":"JSONata"|"Assign"|"Arguments"/);
+    }
+  });
+
+  test.each(Object.keys(defs))('%s passes asl-validator', (name) => {
+    const result = aslValidator(defs[name as keyof typeof defs]);
+    expect(result.errorsText('\n')).toBe('');
+    expect(result.isValid).toBe(true);
+  });
+
+  test('logs ALL with execution data to a log group with retention, X-Ray on', () => {
+    template.allResourcesProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
+    });
+    const groups = template.findResources('AWS::Logs::LogGroup', { Properties: { LogGroupName: Match.stringLikeRegexp('^/aws/vendedlogs/states/emr-ml-dev-') } });
+    expect(Object.keys(groups)).toHaveLength(4);
+    for (const g of Object.values(groups)) expect(g.Properties.RetentionInDays).toBe(30);
+  });
+
+  test.each(Object.keys(defs))('%s: every startJobRun.sync task has Retry, Catch and a timeout', (name) => {
+    const states = allStates(defs[name as keyof typeof defs]);
+    const sparkTasks = Object.entries(states).filter(([, s]) => s.Resource === START_JOB_RUN_SYNC);
+    expect(sparkTasks.length).toBeGreaterThan(0);
+    for (const [stateName, s] of sparkTasks) {
+      expect(stateName).toMatch(/^Run /);
+      expect(s.TimeoutSeconds).toBe(JOB_TASK_TIMEOUT);
+      expect(s.Retry).toEqual([
+        { ErrorEquals: EMR_TRANSIENT_ERRORS, IntervalSeconds: 30, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 300, JitterStrategy: 'FULL' },
+      ]);
+      expect(s.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: expect.any(String) }]);
+      expect(s.Parameters).toEqual({
+        'ApplicationId.$': '$.work.jobRequest.ApplicationId',
+        'ExecutionRoleArn.$': '$.work.jobRequest.ExecutionRoleArn',
+        'Name.$': '$.work.jobRequest.Name',
+        'ClientToken.$': '$.work.jobRequest.ClientToken',
+        'ExecutionTimeoutMinutes.$': '$.work.jobRequest.ExecutionTimeoutMinutes',
+        'JobDriver.$': '$.work.jobRequest.JobDriver',
+        'ConfigurationOverrides.$': '$.work.jobRequest.ConfigurationOverrides',
+        'Tags.$': '$.work.jobRequest.Tags',
+      });
+    }
+  });
+
+  test.each(Object.keys(defs))('%s: every Lambda task retries transient errors with jitter and is caught', (name) => {
+    const states = allStates(defs[name as keyof typeof defs]);
+    const lambdaTasks = Object.values(states).filter((s) => typeof s.Resource === 'string' && s.Resource.includes(':lambda:'));
+    expect(lambdaTasks.length).toBeGreaterThan(2);
+    for (const s of lambdaTasks) {
+      expect(s.Retry[0]).toMatchObject({ ErrorEquals: LAMBDA_TRANSIENT_ERRORS, JitterStrategy: 'FULL', BackoffRate: 2 });
+      expect(s.Catch[0].ErrorEquals).toEqual(['States.ALL']);
+      expect(s.TimeoutSeconds).toBeGreaterThan(0);
+    }
+  });
+
+  test.each(Object.keys(defs))('%s: failure path publishes to the alerts topic, then fails with the original error', (name) => {
+    const def = defs[name as keyof typeof defs];
+    const notify = def.States['Notify failure'];
+    expect(notify.Resource).toBe('arn:aws:states:::sns:publish');
+    expect(notify.Parameters.TopicArn).toMatch(/^arn:aws:sns:.*AlertsTopic/);
+    expect(notify.Next).toBe('Pipeline failed');
+    expect(notify.Catch[0].Next).toBe('Pipeline failed');
+    expect(def.States['Pipeline failed']).toMatchObject({ Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' });
+    // the first state validates the input, and a ValidationError reaches the failure path
+    expect(def.StartAt).toBe('Validate input');
+    expect(def.States['Validate input'].Catch[0]).toEqual({ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Notify failure' });
+    expect(def.States['Validate input'].Parameters).toMatchObject({ pipeline: name, 'input.$': '$' });
+  });
+
+  test('recommender-training: validate → ETL (train ‖ test) → (futures ‖ train) → evaluate → gate → promote?', () => {
+    const def = defs['recommender-training'];
+    expect(path(def, { 'Promote?': 0 })).toEqual([
+      'Validate input',
+      'ETL',
+      'Futures and training',
+      'Prepare evaluate args',
+      'Build evaluate request',
+      'Run evaluate',
+      'Read evaluate result',
+      'Evaluation gate',
+      'Promote?',
+      'Promote model',
+      'Model promoted',
+    ]);
+    expect(path(def).slice(-1)).toEqual(['Model not promoted']);
+    expect(def.States['ETL'].Branches.map((b: any) => b.StartAt)).toEqual(['Build etl-train request', 'Build etl-test request']);
+    expect(def.States['Futures and training'].Branches.map((b: any) => b.StartAt)).toEqual(['Build create-futures request', 'Build train request']);
+    expect(def.States['Futures and training'].ResultSelector).toEqual({
+      'createFutures.$': '$[0].results.createFutures',
+      'train.$': '$[1].results.train',
+    });
+    // branch failures keep their error and the Parallel state routes them to the failure path
+    expect(def.States['ETL'].Catch[0].Next).toBe('Notify failure');
+    expect(def.States['ETL'].Branches[0].States['Run etl-train'].Catch[0].Next).toBe('etl-train failed');
+    // the model trained in this execution is evaluated and promoted
+    expect(def.States['Prepare evaluate args'].Parameters).toEqual({ 'model.$': '$.results.model.train.outputs.model' });
+    expect(def.States['Build evaluate request'].Parameters['args.$']).toBe('States.JsonMerge($.plan.steps.evaluate.args, $.work.runtimeArgs, false)');
+    expect(def.States['Promote?'].Choices).toEqual([{ Variable: '$.gate.promote', BooleanEquals: true, Next: 'Promote model' }]);
+    expect(def.States['Promote model'].Parameters['modelUri.$']).toBe('$.results.model.train.outputs.model');
+  });
+
+  test('drift-retrain: the Choice reads the drift decision and retrains, or ends with the no-drift report', () => {
+    const def = defs['drift-retrain'];
+    const choice = def.States['Drift detected?'];
+    expect(choice.Choices[0]).toEqual({
+      Or: [
+        { Variable: RETRAIN_DECISION_PATH, BooleanEquals: true },
+        { Variable: '$.plan.forceRetrain', BooleanEquals: true },
+      ],
+      Next: 'Build drift-merge request',
+    });
+    expect(RETRAIN_DECISION_PATH).toBe('$.results.driftDetect.decision.retrain');
+    // the decision is what read-result stored from the detect step, which must contain it
+    expect(def.States['Read drift-detect result'].ResultPath).toBe('$.results.driftDetect');
+    expect(def.States['Read drift-detect result'].Parameters.require).toEqual(['decision.retrain', 'decision.score']);
+    expect(path(def, { 'Drift detected?': 0, 'Promote?': 0 })).toEqual([
+      'Validate input',
+      'Build drift-process request', 'Run drift-process', 'Read drift-process result',
+      'Build drift-detect request', 'Run drift-detect', 'Read drift-detect result',
+      'Drift detected?',
+      'Build drift-merge request', 'Run drift-merge', 'Read drift-merge result',
+      'Build train request', 'Run train', 'Read train result',
+      'Prepare evaluate args', 'Build evaluate request', 'Run evaluate', 'Read evaluate result',
+      'Evaluation gate', 'Promote?', 'Promote model', 'Model promoted',
+    ]);
+    expect(path(def).slice(-3)).toEqual(['Drift detected?', 'No-drift report', 'No drift']);
+    expect(def.States['No-drift report'].Parameters).toMatchObject({ status: 'NO_DRIFT', 'decision.$': '$.results.driftDetect.decision' });
+  });
+
+  test('news-enrichment: check-articles → nothing to do, or the ml_processing job', () => {
+    const def = defs['news-enrichment'];
+    expect(def.States['Check articles'].InputPath ?? def.States['Check articles'].Parameters).toBeDefined();
+    expect(def.States['Any pending articles?'].Choices).toEqual([{ Variable: '$.check.pending', NumericEquals: 0, Next: 'Nothing to do' }]);
+    expect(path(def)).toEqual([
+      'Validate input', 'Check articles', 'Any pending articles?',
+      'Build ml-processing request', 'Run ml-processing', 'Read ml-processing result', 'Articles enriched',
+    ]);
+    expect(path(def, { 'Any pending articles?': 0 })).toEqual(['Validate input', 'Check articles', 'Any pending articles?', 'Nothing to do']);
+  });
+
+  test('taxi-medallion: ingest → preprocess → features', () => {
+    const def = defs['taxi-medallion'];
+    expect(path(def)).toEqual([
+      'Validate input', 'Ingest?', 'Ingest taxi months',
+      'Build taxi-preprocess request', 'Run taxi-preprocess', 'Read taxi-preprocess result',
+      'Build taxi-features request', 'Run taxi-features', 'Read taxi-features result', 'Features written',
+    ]);
+    expect(def.States['Ingest taxi months'].TimeoutSeconds).toBe(900);
+  });
+
+  test('state machine roles: StartJobRun on the application, PassRole only to EMR Serverless, the .sync rule', () => {
+    const policies = template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^(RecommenderTraining|DriftRetrain|NewsEnrichment|TaxiMedallion)') } });
+    expect(Object.keys(policies)).toHaveLength(4);
+    for (const policy of Object.values(policies)) {
+      const statements = policy.Properties.PolicyDocument.Statement as any[];
+      expect(statements).toContainEqual(expect.objectContaining({ Action: 'emr-serverless:StartJobRun', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^Spark/), 'Arn'] } }));
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Action: 'iam:PassRole',
+          Condition: { StringEquals: { 'iam:PassedToService': 'emr-serverless.amazonaws.com' } },
+          Resource: { 'Fn::GetAtt': [expect.stringMatching(/^JobRole/), 'Arn'] },
+        }),
+      );
+      const events = statements.find((s) => JSON.stringify(s.Action).includes('events:PutRule'));
+      expect(events.Action).toEqual(['events:PutTargets', 'events:PutRule', 'events:DescribeRule']);
+      expect(JSON.stringify(events.Resource)).toContain(':rule/StepFunctionsGetEventsForEMRServerlessJobRule');
+      expect(statements.some((s) => s.Action === '*' || s.Action === 'emr-serverless:*' || s.Action === 'iam:*')).toBe(false);
+    }
+  });
+
+  test('alarms on failed and timed-out executions notify the alerts topic', () => {
+    const alarms = template.findResources('AWS::CloudWatch::Alarm');
+    const byMetric = Object.values(alarms).map((a) => a.Properties.MetricName).sort();
+    expect(byMetric).toEqual([...Array(4).fill('ExecutionsFailed'), ...Array(4).fill('ExecutionsTimedOut')]);
+    for (const a of Object.values(alarms)) {
+      expect(a.Properties.Threshold).toBe(1);
+      expect(a.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
+    }
+  });
+});
