@@ -1,0 +1,135 @@
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { sdkStreamMixin } from '@smithy/core/serde';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Readable } from 'node:stream';
+import { decide, handler as gate } from '../lambda/evaluation-gate';
+import { promote } from '../lambda/promote-model';
+import { handler as readResult } from '../lambda/read-result';
+import { handler as validateInput, resetEnvironmentCache } from '../lambda/validate-input';
+import { planEnvironmentFor } from '../lib/pipelines/common';
+import { parseStageConfig } from '../lib/config/stage-config';
+
+const s3 = mockClient(S3Client);
+const body = (text: string) => sdkStreamMixin(Readable.from([Buffer.from(text)])) as any;
+const execution = { id: 'arn:exec', name: 'run-7', stateMachine: 'emr-ml-dev-recommender-training', startTime: '2026-03-15T10:00:00Z' };
+
+beforeEach(() => {
+  s3.reset();
+  process.env.LAKE_BUCKET = 'lake-bucket';
+  process.env.MODELS_BUCKET = 'models-bucket';
+  process.env.PLAN_ENVIRONMENT = JSON.stringify(
+    planEnvironmentFor(parseStageConfig('dev', {}), { lakeBucket: 'lake-bucket', modelsBucket: 'models-bucket' }),
+  );
+  resetEnvironmentCache();
+});
+
+describe('validate-input', () => {
+  test('returns the full plan with defaults and per-run overrides', async () => {
+    const plan: any = await validateInput({ pipeline: 'recommender-training', input: { rank: 8, k: 5 }, execution });
+    expect(plan.steps.train).toEqual({
+      job: 'train',
+      step: 'train',
+      args: {
+        train: 's3://lake-bucket/silver/netflix/ratings/train/',
+        modelRoot: 's3://models-bucket/recommender',
+        rank: 8,
+        regParam: 0.1,
+        maxIter: 15,
+        resultUri: 's3://lake-bucket/runs/emr-ml-dev-recommender-training/run-7/train.json',
+      },
+    });
+    expect(plan.steps.evaluate.args).toMatchObject({ k: 5, threshold: 4, currentPointer: 's3://models-bucket/recommender/current.json' });
+    expect(plan.steps.etlTrain.args).toMatchObject({ input: 's3://lake-bucket/bronze/netflix/raw/train*', rejects: 's3://lake-bucket/silver/netflix/rejects/train/' });
+    expect(plan.gate).toEqual({ rmseMargin: 0.02 });
+  });
+  test('taxi months default to the month before the execution started', async () => {
+    const plan: any = await validateInput({ pipeline: 'taxi-medallion', input: {}, execution });
+    expect(plan.months).toEqual(['2026-02']);
+    expect(plan.ingest.sourceUrlTemplate).toContain('{month}');
+    expect(plan.steps.taxiFeatures.args.months).toEqual(['2026-02']);
+  });
+  test('news runs in lake mode without a database', async () => {
+    const plan: any = await validateInput({ pipeline: 'news-enrichment', input: {}, execution });
+    expect(plan.checkArticles).toEqual({ source: 's3://lake-bucket/bronze/news/articles/' });
+    expect(plan.steps.mlProcessing.args).toMatchObject({ source: 's3://lake-bucket/bronze/news/articles/', sink: 's3://lake-bucket/gold/news/articles/' });
+  });
+  test.each([
+    [{ pipeline: 'recommender-training', input: { rank: 0 }, execution }, /input\.rank/],
+    [{ pipeline: 'recommender-training', input: { rnak: 3 }, execution }, /input: Unrecognized key: "rnak"/],
+    [{ pipeline: 'taxi-medallion', input: { months: ['2024-13'] }, execution }, /input\.months\[0\]: must be a month YYYY-MM/],
+    [{ pipeline: 'drift-retrain', input: { incoming: 'http://x' }, execution }, /input\.incoming: must be an s3:\/\/bucket\/key URI/],
+    [{ pipeline: 'nope', input: {}, execution }, /Invalid pipeline: "nope"/],
+    [{ pipeline: 'drift-retrain', input: {}, execution: { ...execution, name: 'a/b' } }, /execution\.name/],
+  ])('rejects bad input with a ValidationError naming the field (%#)', async (event, message) => {
+    const error = await validateInput(event).catch((e) => e);
+    expect(error.name).toBe('ValidationError');
+    expect(error.message).toMatch(message);
+  });
+});
+
+describe('read-result', () => {
+  const uri = 's3://lake-bucket/runs/sm/run-7/drift-detect.json';
+  test('returns the parsed result', async () => {
+    const result = { job: 'drift', status: 'SUCCEEDED', decision: { retrain: true, score: 1.4 } };
+    s3.on(GetObjectCommand, { Bucket: 'lake-bucket', Key: 'runs/sm/run-7/drift-detect.json' }).resolves({ Body: body(JSON.stringify(result)) });
+    await expect(readResult({ resultUri: uri, require: ['decision.retrain'] })).resolves.toEqual(result);
+  });
+  test('a missing result is a JobResultError', async () => {
+    s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'no', $metadata: {} }));
+    await expect(readResult({ resultUri: uri })).rejects.toMatchObject({ name: 'JobResultError', message: expect.stringContaining('No job result at') });
+  });
+  test('a FAILED result is a JobResultError carrying the job error', async () => {
+    s3.on(GetObjectCommand).resolves({ Body: body(JSON.stringify({ job: 'etl', status: 'FAILED', error: 'input missing' })) });
+    await expect(readResult({ resultUri: uri })).rejects.toMatchObject({ name: 'JobResultError', message: expect.stringContaining('FAILED') });
+  });
+  test('a result without a required key is a JobResultError (the Choice never sees a missing decision)', async () => {
+    s3.on(GetObjectCommand).resolves({ Body: body(JSON.stringify({ job: 'drift', status: 'SUCCEEDED', decision: { score: 1 } })) });
+    await expect(readResult({ resultUri: uri, require: ['decision.retrain'] })).rejects.toThrow('lacks decision.retrain');
+  });
+  test('results outside runs/ of the lake are refused', async () => {
+    await expect(readResult({ resultUri: 's3://other/runs/x.json' })).rejects.toMatchObject({ name: 'ValidationError' });
+    expect(s3.calls()).toHaveLength(0);
+  });
+});
+
+describe('evaluation-gate', () => {
+  test('decides on RMSE with the margin', () => {
+    expect(decide(0.91, 0.9, 0.02).promote).toBe(true);
+    expect(decide(0.93, 0.9, 0.02)).toMatchObject({ promote: false, reason: expect.stringContaining('keeping the current model') });
+    expect(decide(1.5, null, 0.02)).toMatchObject({ promote: true, currentRmse: null });
+  });
+  test('handler validates the evaluate result', async () => {
+    await expect(gate({ evaluation: { status: 'SUCCEEDED', metrics: { rmse: 0.8 }, currentModelMetrics: { rmse: 0.85 } }, rmseMargin: 0 })).resolves.toMatchObject({ promote: true });
+    await expect(gate({ evaluation: { status: 'SUCCEEDED', metrics: {} }, rmseMargin: 0 })).rejects.toThrow(/event\.evaluation\.metrics\.rmse/);
+  });
+});
+
+describe('promote-model', () => {
+  const now = () => new Date('2026-11-21T06:00:00Z');
+  test('writes the pointer in one PUT and returns it', async () => {
+    s3.on(PutObjectCommand).resolves({});
+    const pointer = await promote(
+      { modelUri: 's3://models-bucket/recommender/versions/20261121T055900Z/', pointerUri: 's3://models-bucket/recommender/current.json', metrics: { rmse: 0.88 }, execution },
+      now,
+    );
+    expect(pointer).toEqual({
+      version: '20261121T055900Z',
+      modelUri: 's3://models-bucket/recommender/versions/20261121T055900Z',
+      path: 's3://models-bucket/recommender/versions/20261121T055900Z',
+      metrics: { rmse: 0.88 },
+      promotedAt: '2026-11-21T06:00:00.000Z',
+      promotedBy: { executionId: 'arn:exec', executionName: 'run-7', stateMachine: 'emr-ml-dev-recommender-training' },
+    });
+    const put = s3.commandCalls(PutObjectCommand)[0]!.args[0].input;
+    expect(put).toMatchObject({ Bucket: 'models-bucket', Key: 'recommender/current.json', ContentType: 'application/json' });
+    expect(JSON.parse(String(put.Body))).toEqual(pointer);
+  });
+  test.each([
+    ['s3://models-bucket/topic/versions/v1', 's3://models-bucket/recommender/current.json', /event\.modelUri/],
+    ['s3://models-bucket/recommender/versions/v1', 's3://lake-bucket/recommender/current.json', /event\.pointerUri/],
+    ['s3://models-bucket/recommender/versions/v1', 's3://models-bucket/recommender/latest.json', /event\.pointerUri/],
+  ])('refuses model %s / pointer %s', async (modelUri, pointerUri, message) => {
+    await expect(promote({ modelUri, pointerUri, metrics: {} }, now)).rejects.toThrow(message);
+    expect(s3.calls()).toHaveLength(0);
+  });
+});
