@@ -180,6 +180,15 @@ describe('ClientToken', () => {
     expect(clientToken(`${fixtureExecution.id}-2`, 'train')).not.toBe(a);
   });
 
+  it('changes on a redrive (same execution id) but not for redriveCount 0', () => {
+    const base = { job: 'generate', step: 'generate', args: { output: 's3://dev-lake-bucket/x/' }, manifest: fixtureManifest, env: fixtureEnv };
+    const first = buildJobRequest({ ...base, execution: { ...fixtureExecution, redriveCount: 0 } }).ClientToken;
+    expect(first).toBe(clientToken(fixtureExecution.id, 'generate'));
+    const redriven = buildJobRequest({ ...base, execution: { ...fixtureExecution, redriveCount: 1 } }).ClientToken;
+    expect(redriven).not.toBe(first);
+    expect(buildJobRequest({ ...base, execution: { ...fixtureExecution, redriveCount: 1 } }).ClientToken).toBe(redriven);
+  });
+
   it('is at most 64 characters of the allowed charset even for long steps and ARNs', () => {
     const token = clientToken(`arn:aws:states:eu-west-1:123456789012:execution:${'x'.repeat(80)}:${'y'.repeat(80)}`, `a_${'b'.repeat(78)}`);
     expect(token.length).toBeLessThanOrEqual(64);

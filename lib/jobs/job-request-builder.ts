@@ -97,6 +97,11 @@ export const ExecutionRefSchema = z
     stateMachine: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'must be a state machine name').optional(),
     /** `$$.Execution.StartTime` (informational). */
     startTime: z.string().optional(),
+    /**
+     * `$$.Execution.RedriveCount`: a redriven execution keeps its id, so the count goes into the ClientToken —
+     * otherwise EMR Serverless would hand back the failed job run instead of starting a new one.
+     */
+    redriveCount: z.coerce.number().int().min(0).optional(),
   })
   .strict();
 export type ExecutionRef = z.infer<typeof ExecutionRefSchema>;
@@ -235,7 +240,7 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
     ApplicationId: env.applicationId,
     ExecutionRoleArn: env.jobRoleArn,
     Name: jobRunName(stateMachine, execution.name, step),
-    ClientToken: clientToken(execution.id, step),
+    ClientToken: clientToken(execution.id, step, execution.redriveCount),
     ExecutionTimeoutMinutes: overrides.executionTimeoutMinutes ?? env.jobTimeoutMinutes,
     JobDriver: {
       SparkSubmit: {
@@ -254,10 +259,11 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
 
 /**
  * Idempotency token: the same execution + step always yields the same token (a retried step gets back the job run
- * it already started); ≤ 64 chars of `[a-z0-9-]`.
+ * it already started); a redrive (same execution id, higher redrive count) gets a new one; ≤ 64 chars of `[a-z0-9-]`.
  */
-export function clientToken(executionId: string, step: string): string {
-  const digest = createHash('sha256').update(`${executionId}\u0000${step}`).digest('hex').slice(0, 40);
+export function clientToken(executionId: string, step: string, redriveCount = 0): string {
+  const seed = redriveCount > 0 ? `${executionId}\u0000${step}\u0000redrive-${redriveCount}` : `${executionId}\u0000${step}`;
+  const digest = createHash('sha256').update(seed).digest('hex').slice(0, 40);
   const readable = step.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 23);
   return `${readable}-${digest}`;
 }
