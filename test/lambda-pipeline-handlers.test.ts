@@ -61,7 +61,7 @@ describe('validate-input', () => {
     [{ pipeline: 'nope', input: {}, execution }, /Invalid pipeline: "nope"/],
     [{ pipeline: 'drift-retrain', input: {}, execution: { ...execution, name: 'a/b' } }, /execution\.name/],
   ])('rejects bad input with a ValidationError naming the field (%#)', async (event, message) => {
-    const error = await validateInput(event).catch((e) => e);
+    const error: any = await validateInput(event).catch((e: unknown) => e);
     expect(error.name).toBe('ValidationError');
     expect(error.message).toMatch(message);
   });
