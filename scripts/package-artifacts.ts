@@ -41,8 +41,12 @@ export interface PackageOptions {
   modelsDir: string;
   pom: string;
   findLinks?: string;
+  /** pip constraints file pinning transitive dependencies (so later index changes cannot change the archive). */
+  constraints?: string;
   noIndex: boolean;
   skipJar: boolean;
+  /** Re-resolve without constraints and write the resolved transitive pins to `constraints.txt`. */
+  updateConstraints?: boolean;
   maxGlibc: number;
   python: string;
 }
@@ -56,7 +60,10 @@ export function platformTags(architecture: 'x86_64' | 'aarch64', maxGlibc = DEFA
 }
 
 /** The pip command that resolves the requirements for the target (or the host when architecture is `host`). */
-export function pipInstallArgs(opts: Pick<PackageOptions, 'architecture' | 'pythonVersion' | 'requirements' | 'findLinks' | 'noIndex' | 'maxGlibc'>, target: string): string[] {
+export function pipInstallArgs(
+  opts: Pick<PackageOptions, 'architecture' | 'pythonVersion' | 'requirements' | 'findLinks' | 'noIndex' | 'maxGlibc' | 'constraints'>,
+  target: string,
+): string[] {
   const args = ['-m', 'pip', 'install', '--target', target, '--no-compile', '--disable-pip-version-check', '--no-input', '--only-binary=:all:'];
   if (opts.architecture !== 'host') {
     for (const tag of platformTags(opts.architecture, opts.maxGlibc)) args.push('--platform', tag);
@@ -65,6 +72,7 @@ export function pipInstallArgs(opts: Pick<PackageOptions, 'architecture' | 'pyth
   }
   if (opts.findLinks) args.push('--find-links', opts.findLinks);
   if (opts.noIndex) args.push('--no-index');
+  if (opts.constraints) args.push('-c', opts.constraints);
   args.push('-r', opts.requirements);
   return args;
 }
@@ -171,8 +179,30 @@ function buildUberJar(opts: PackageOptions): string | undefined {
 
 function inputHashes(opts: PackageOptions): Record<string, string> {
   const inputs: Record<string, string> = { requirements: sha256File(opts.requirements) };
+  if (opts.constraints) inputs.constraints = sha256File(opts.constraints);
   if (fs.existsSync(opts.pom)) inputs.pom = sha256File(opts.pom);
   return inputs;
+}
+
+/** Normalised distribution name (PEP 503). */
+const normalise = (name: string) => name.toLowerCase().replace(/[-_.]+/g, '-');
+
+/** Writes pins for every resolved distribution that the requirements file does not name itself. */
+export function writeConstraints(file: string, requirements: string, resolved: Record<string, string>): void {
+  const topLevel = new Set(
+    fs
+      .readFileSync(requirements, 'utf-8')
+      .split('\n')
+      .map((l) => l.replace(/#.*/, '').trim())
+      .filter(Boolean)
+      .map((l) => normalise(l.split(/[<>=!~;\[ ]/)[0])),
+  );
+  const pins = Object.entries(resolved)
+    .filter(([name]) => !topLevel.has(normalise(name)))
+    .sort(([a], [b]) => normalise(a).localeCompare(normalise(b)))
+    .map(([name, version]) => `${normalise(name)}==${version}`);
+  const header = '# Transitive dependencies of requirements.txt, pinned so the dependency archive is reproducible.\n# Regenerate: npm run package -- --update-constraints\n';
+  fs.writeFileSync(file, `${header}${pins.join('\n')}\n`);
 }
 
 export function packageArtifacts(opts: PackageOptions): Manifest {
@@ -182,7 +212,13 @@ export function packageArtifacts(opts: PackageOptions): Manifest {
   const pack = (format: 'tar' | 'zip', output: string, adds: string[], excludes: string[]) =>
     run(opts.python, [path.join(ROOT, 'scripts/pack_artifacts.py'), format, '--output', path.join(opts.outDir, output), ...adds.flatMap((a) => ['--add', a]), ...excludes.flatMap((e) => ['--exclude', e])]);
 
-  const pythonPackages = buildPythonDeps(opts, buildDir);
+  const pythonPackages = buildPythonDeps(opts.updateConstraints ? { ...opts, constraints: undefined } : opts, buildDir);
+  if (opts.updateConstraints) {
+    const file = path.join(path.dirname(opts.requirements), 'constraints.txt');
+    writeConstraints(file, opts.requirements, pythonPackages);
+    opts = { ...opts, constraints: file };
+    log(`wrote ${path.relative(ROOT, file)} (transitive pins; top-level pins stay in ${path.basename(opts.requirements)})`);
+  }
   const artifacts: Artifact[] = [artifact(opts.outDir, 'python-deps', 'python-deps.tar.gz', 'environment')];
 
   log('packing the jobs package into pyfiles.zip');
@@ -230,6 +266,12 @@ export function packageArtifacts(opts: PackageOptions): Manifest {
   return manifest;
 }
 
+/** `constraints.txt` next to the requirements file, when there is one. */
+function siblingConstraints(requirements: string): string | undefined {
+  const file = path.join(path.dirname(requirements), 'constraints.txt');
+  return fs.existsSync(file) ? file : undefined;
+}
+
 function readStage(stage: string | undefined) {
   const cdkJson = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf-8')) as { context?: Record<string, unknown> };
   const context: Record<string, unknown> = { ...cdkJson.context, ...(stage ? { stage } : {}) };
@@ -249,8 +291,10 @@ function main(argv: string[]): void {
     .option('--models-dir <dir>', 'model files to ship', path.join(ROOT, 'assets/models'))
     .option('--pom <file>', 'Maven project of the uber-JAR', path.join(ROOT, 'java/pom.xml'))
     .option('--find-links <dir>', 'extra wheel directory for pip')
+    .option('--constraints <file>', 'pip constraints pinning transitive dependencies (default: constraints.txt next to the requirements, when present)')
     .option('--no-index', 'do not use PyPI (only --find-links)')
     .option('--skip-jar', 'reuse an existing java-deps.jar instead of running Maven', false)
+    .option('--update-constraints', 'resolve afresh and rewrite constraints.txt next to the requirements', false)
     .option('--max-glibc <minor>', 'newest glibc 2.X of the target image', String(DEFAULT_MAX_GLIBC))
     .option('--python <path>', 'Python that runs pip and the archive writer', fs.existsSync(path.join(ROOT, '.venv/bin/python')) ? path.join(ROOT, '.venv/bin/python') : 'python3')
     .parse(argv);
@@ -271,8 +315,10 @@ function main(argv: string[]): void {
     modelsDir: path.resolve(o.modelsDir as string),
     pom: path.resolve(o.pom as string),
     findLinks: o.findLinks ? path.resolve(o.findLinks as string) : undefined,
+    constraints: o.constraints ? path.resolve(o.constraints as string) : siblingConstraints(path.resolve(o.requirements as string)),
     noIndex: o.index === false,
     skipJar: Boolean(o.skipJar),
+    updateConstraints: Boolean(o.updateConstraints),
     maxGlibc: Number(o.maxGlibc),
     python: o.python as string,
   };

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { parseManifest } from '../lib/jobs/manifest';
-import { dependencySparkConf, pipInstallArgs, platformTags } from '../scripts/package-artifacts';
+import { dependencySparkConf, pipInstallArgs, platformTags, writeConstraints } from '../scripts/package-artifacts';
 import { makePackagingInputs, PYTHON, runPackaging } from './support/packaging-fixture';
 
 const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -20,6 +20,26 @@ describe('pip resolution for the target platform', () => {
     expect(platformTags('x86_64', 34)).toContain('manylinux_2_28_x86_64');
     expect(platformTags('x86_64', 34).at(-1)).toBe('manylinux2014_x86_64');
     expect(platformTags('x86_64', 34)).toHaveLength(19);
+  });
+
+  it('passes a constraints file pinning transitive dependencies', () => {
+    const args = pipInstallArgs({ architecture: 'x86_64', pythonVersion: '3.12', requirements: 'r.txt', constraints: 'c.txt', noIndex: false, maxGlibc: 28 }, '/t');
+    expect(args.join(' ')).toContain('--python-version 3.12 --implementation cp --abi cp312 -c c.txt -r r.txt');
+    expect(args.filter((_, i) => args[i - 1] === '--platform')[0]).toBe('manylinux_2_28_x86_64');
+  });
+
+  it('writes transitive pins (not the top-level ones) as constraints', () => {
+    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'constraints-'));
+    fs.writeFileSync(path.join(dir, 'requirements.txt'), '# runtime\nnumpy==2.3.5\nvaderSentiment==3.3.2  # sentiment\n');
+    writeConstraints(path.join(dir, 'constraints.txt'), path.join(dir, 'requirements.txt'), {
+      numpy: '2.3.5',
+      vaderSentiment: '3.3.2',
+      requests: '2.34.2',
+      charset_normalizer: '3.5.2',
+    });
+    const lines = fs.readFileSync(path.join(dir, 'constraints.txt'), 'utf-8').split('\n').filter((l) => l && !l.startsWith('#'));
+    expect(lines).toEqual(['charset-normalizer==3.5.2', 'requests==2.34.2']);
+    fs.rmSync(dir, { recursive: true });
   });
 
   it('host builds resolve for the running interpreter (no --platform)', () => {
