@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Synthesizes the CDK app into cdk.out (or $CDK_OUTDIR) the way `cdk synth` does: runs the app of cdk.json with
-# the cdk.json context in CDK_CONTEXT_JSON. Why not `cdk synth`: aws-cdk-lib 2.276 writes cloud-assembly schema
-# 55, which the newest published CDK CLI (3.0.0 / 2.1148.1) refuses to read ("need at least CLI 2.1148.2").
+# the cdk.json context in CDK_CONTEXT_JSON, without the CLI (no notices/telemetry network calls, and independent of
+# the CLI's cloud-assembly schema version: aws-cdk-lib 2.276 needs a CLI newer than any published one).
 #   bash scripts/synth.sh [stage] [extra context JSON merged over cdk.json's context]
 set -euo pipefail
 cd "$(dirname "$0")/.."
