@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseStageConfig, StageConfigError, type StageConfigInput } from '../lib/config/stage-config';
-import { addDeploymentPipeline, DeploymentPipelineStack, readmeTestLine } from '../lib/stacks/deployment-pipeline-stack';
+import { addDeploymentPipeline, DeploymentPipelineStack, pinnedCdkCliVersion, readmeTestLine } from '../lib/stacks/deployment-pipeline-stack';
 
 const CONNECTION = 'arn:aws:codeconnections:eu-west-1:111111111111:connection/0a1b2c3d-aaaa-bbbb-cccc-123456789012';
 const PIPELINE = { enabled: true, connectionArn: CONNECTION, repository: 'acme/emr-ml-pipelines', branch: 'release' };
@@ -104,7 +104,11 @@ describe('deployment pipeline (single account)', () => {
   test('self-mutating: the UpdatePipeline stage runs cdk deploy of the pipeline stack', () => {
     const update = stagesOf(s.template).find((st) => st.Name === 'UpdatePipeline')!.Actions;
     expect(update.map((a) => a.Name)).toEqual(['SelfMutate']);
-    expect(buildSpecOf(s.template, 'cdk -a . deploy')).toContain('emr-ml-deployment-pipeline');
+    const spec = JSON.parse(buildSpecOf(s.template, 'cdk -a . deploy'));
+    expect(JSON.stringify(spec)).toContain('emr-ml-deployment-pipeline');
+    // the CLI version package.json pins, so the self-mutation can read the app's cloud assembly
+    expect(pinnedCdkCliVersion()).toMatch(/^2\.\d+\.\d+$/);
+    expect(spec.phases.install.commands).toContain(`npm install -g aws-cdk@${pinnedCdkCliVersion()}`);
   });
 
   test('dev deploys the platform stack automatically, then the smoke test; prod waits for a manual approval', () => {

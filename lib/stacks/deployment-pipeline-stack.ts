@@ -97,6 +97,14 @@ function addSmokeTestRole(platform: Platform, stage: string, pipelineAccount: st
   return new CfnOutput(stack, 'SmokeTestRoleArn', { value: role.roleArn, description: 'Role the deployment pipeline assumes for the smoke test' });
 }
 
+/** The exact `aws-cdk` CLI version package.json pins. */
+export function pinnedCdkCliVersion(packageJsonPath = join(__dirname, '..', '..', 'package.json')): string {
+  const pkg = JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { devDependencies?: Record<string, string>; dependencies?: Record<string, string> };
+  const version = pkg.devDependencies?.['aws-cdk'] ?? pkg.dependencies?.['aws-cdk'];
+  if (!version || !/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`package.json must pin the aws-cdk CLI to an exact version, found "${version}"`);
+  return version;
+}
+
 /** The README's Quick start test line (line 2 of its code block): the synth step runs exactly this. */
 export function readmeTestLine(readmePath = join(__dirname, '..', '..', 'README.md')): string {
   const text = readFileSync(readmePath, 'utf8');
@@ -170,6 +178,8 @@ export class DeploymentPipelineStack extends Stack {
 
     this.pipeline = new pipelines.CodePipeline(this, 'Pipeline', {
       pipelineName: `emr-ml-${homeConfig.stage}-deployment`,
+      // self-mutation and asset publishing use the CDK CLI this project pins (it must read the app's assembly schema)
+      cliVersion: pinnedCdkCliVersion(),
       pipelineType: PipelineType.V2,
       synth: this.synthStep,
       selfMutation: true,
