@@ -3,6 +3,7 @@ import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCom
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inputSchema as recommenderInput } from '../lib/pipelines/recommender-training';
 import { cli, resetMocks, s3, sfn, smArn } from './cli-harness';
 
 const EXEC = 'arn:aws:states:us-east-1:123456789012:execution:dev-recommender-training:smoke-b1';
@@ -57,4 +58,18 @@ test('a sample directory without train/test files is a usage error', async () =>
   expect(r.code).toBe(2);
   expect(r.stderr).toBe('emrpipe: The sample directory data/sample/netflix needs train* and test* files (found: notes.txt).');
   expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+});
+
+test('the bundled sample (data/sample/netflix) is what the smoke test uploads: train, test and future files only', async () => {
+  sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXEC, status: 'SUCCEEDED', name: 'smoke-b2' } as never);
+  const r = await cli(['smoke', '--run-id', 'b2', '--sample-dir', join(__dirname, '..', 'data', 'sample', 'netflix')]);
+  expect(r.code).toBe(0);
+  expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Key)).toEqual([
+    'smoke/b2/netflix/raw/train.txt',
+    'smoke/b2/netflix/raw/test.txt',
+    'smoke/b2/netflix/raw/future.txt',
+  ]);
+  // the execution input is valid for the deployed state machine's input schema
+  const input = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input.input!);
+  expect(recommenderInput.safeParse(input).success).toBe(true);
 });
