@@ -19,8 +19,9 @@ describe('cost', () => {
 
   test('prices every finished job run since the cutoff (architecture from the application) and totals them', async () => {
     emr.on(ListJobRunsCommand).resolvesOnce({ jobRuns: [summary('jr2', 'SUCCESS', 30), summary('jr3', 'RUNNING', 5)], nextToken: 'p2' } as never).resolves({ jobRuns: [summary('jr1', 'FAILED', 90)] } as never);
-    emr.on(GetJobRunCommand, { jobRunId: 'jr1' }).resolves({ jobRun: { name: 'etl', state: 'FAILED', billedResourceUtilization: { vCPUHour: 1, memoryGBHour: 4, storageGBHour: 0 } } } as never);
-    emr.on(GetJobRunCommand, { jobRunId: 'jr2' }).resolves({ jobRun: { name: 'train', state: 'SUCCESS', billedResourceUtilization: { vCPUHour: 10, memoryGBHour: 40, storageGBHour: 100 } } } as never);
+    const tags = { stateMachine: 'emr-ml-dev-recommender-training', execution: 'nightly-1' };
+    emr.on(GetJobRunCommand, { jobRunId: 'jr1' }).resolves({ jobRun: { name: 'etl', state: 'FAILED', tags, billedResourceUtilization: { vCPUHour: 1, memoryGBHour: 4, storageGBHour: 0 } } } as never);
+    emr.on(GetJobRunCommand, { jobRunId: 'jr2' }).resolves({ jobRun: { name: 'train', state: 'SUCCESS', tags, billedResourceUtilization: { vCPUHour: 10, memoryGBHour: 40, storageGBHour: 100 } } } as never);
     const r = await cli(['cost', '--since', '2d', '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -35,6 +36,7 @@ describe('cost', () => {
     expect(report.runs[1].costUsd).toBeCloseTo(10 * 0.0420992 + 40 * 0.0046228 + 100 * 0.000111, 6);
     expect(report.total).toMatchObject({ runs: 2, vCPUHour: 11, memoryGBHour: 44, storageGBHour: 100 });
     expect(report.total.costUsd).toBeCloseTo(report.runs[0].costUsd + report.runs[1].costUsd, 6);
+    expect(report.executions).toEqual([{ execution: 'emr-ml-dev-recommender-training/nightly-1', runs: 2, costUsd: report.total.costUsd }]);
   });
 
   test('prints a table with a total line', async () => {
@@ -45,6 +47,21 @@ describe('cost', () => {
     expect(r.out[1]).toMatch(/^run\s+name\s+state\s+created\s+vCPU-h\s+GB-h\s+storage GB-h\s+cost$/);
     expect(r.out[2]).toMatch(/^jr1\s+etl\s+SUCCESS\s+2026-11-21 11:50\s+2\.000\s+8\.000\s+0\.000\s+\$0\.1212$/);
     expect(r.out[3]).toMatch(/^total\s+1 runs\s+2\.000\s+8\.000\s+0\.000\s+\$0\.1212$/);
+    expect(r.out).toHaveLength(4); // untagged runs: no per-execution section
+  });
+
+  test('the table ends with the cost of each pipeline execution, most expensive first', async () => {
+    emr.on(ListJobRunsCommand).resolves({ jobRuns: [summary('a1', 'SUCCESS', 20), summary('a2', 'SUCCESS', 19), summary('b1', 'SUCCESS', 10)] } as never);
+    const run = (execution: string, vCPUHour: number) => ({ jobRun: { name: 'x', state: 'SUCCESS', tags: { stateMachine: 'emr-ml-dev-drift-retrain', execution }, billedResourceUtilization: { vCPUHour } } });
+    emr.on(GetJobRunCommand, { jobRunId: 'a1' }).resolves(run('daily-1', 1) as never);
+    emr.on(GetJobRunCommand, { jobRunId: 'a2' }).resolves(run('daily-1', 1) as never);
+    emr.on(GetJobRunCommand, { jobRunId: 'b1' }).resolves(run('daily-2', 10) as never);
+    const r = await cli(['cost']);
+    expect(r.out.slice(-3)).toEqual([
+      'By execution:',
+      '  emr-ml-dev-drift-retrain/daily-2    1 runs  $0.4210',
+      '  emr-ml-dev-drift-retrain/daily-1    2 runs  $0.0842',
+    ]);
   });
 
   test('--local sums the resources recorded in local job results, cost 0', async () => {
@@ -61,6 +78,7 @@ describe('cost', () => {
     expect(report.runs.map((x: { run: string }) => x.run).sort()).toEqual(['recommender-training/demo-1/etl', 'recommender-training/demo-1/train']);
     expect(report.total.costUsd).toBe(0);
     expect(report.total.vCPUHour).toBeCloseTo(0.03, 10);
+    expect(report.executions).toEqual([{ execution: 'recommender-training/demo-1', runs: 2, costUsd: 0 }]);
   });
 
   test('a bad --since is a usage error', async () => {

@@ -13,6 +13,8 @@ export interface CostOptions {
 
 export interface CostRow {
   readonly run: string;
+  /** `<state machine>/<execution>` from the job run's tags (the job-request builder sets them), or `-`. */
+  readonly execution: string;
   readonly name: string;
   readonly state: string;
   readonly createdAt: string;
@@ -27,10 +29,20 @@ const TERMINAL_JOB_STATES = new Set(['SUCCESS', 'FAILED', 'CANCELLED']);
 const money = (usd: number) => `$${usd.toFixed(usd < 1 ? 4 : 2)}`;
 const num = (n: number) => n.toFixed(3);
 
+/** Cost per pipeline execution (job runs grouped by their execution tag), most expensive first. */
+export function byExecution(rows: CostRow[]): Array<{ execution: string; runs: number; costUsd: number }> {
+  const groups = new Map<string, CostRow[]>();
+  for (const row of rows) groups.set(row.execution, [...(groups.get(row.execution) ?? []), row]);
+  return [...groups.entries()]
+    .map(([execution, group]) => ({ execution, runs: group.length, costUsd: sumCosts(group).costUsd }))
+    .sort((a, b) => b.costUsd - a.costUsd || a.execution.localeCompare(b.execution));
+}
+
 function printTable(ctx: CliContext, rows: CostRow[], heading: string, json: boolean | undefined): void {
   const total = sumCosts(rows);
+  const executions = byExecution(rows);
   if (json) {
-    ctx.io.out(JSON.stringify({ runs: rows, total }, null, 2));
+    ctx.io.out(JSON.stringify({ runs: rows, executions, total }, null, 2));
     return;
   }
   ctx.io.out(heading);
@@ -45,6 +57,11 @@ function printTable(ctx: CliContext, rows: CostRow[], heading: string, json: boo
   const fmt = (cells: string[]) => cells.map((c, i) => (i >= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   ctx.io.out(fmt(header));
   for (const line of lines) ctx.io.out(fmt(line));
+  if (executions.length > 1 || (executions.length === 1 && executions[0]!.execution !== '-')) {
+    ctx.io.out('By execution:');
+    const width = Math.max(...executions.map((e) => e.execution.length));
+    for (const e of executions) ctx.io.out(`  ${e.execution.padEnd(width)}  ${String(e.runs).padStart(3)} runs  ${money(e.costUsd)}`);
+  }
 }
 
 async function cloudRows(ctx: CliContext, sinceMs: number): Promise<{ rows: CostRow[]; unpriced: number; region: string; architecture: string }> {
@@ -75,8 +92,10 @@ async function cloudRows(ctx: CliContext, sinceMs: number): Promise<{ rows: Cost
       unpriced += 1;
       priced = { ...cost(billed, 'us-east-1', 'X86_64'), costUsd: 0 };
     }
+    const tags = jobRun?.tags ?? {};
     rows.push({
       run: summary.id!,
+      execution: tags.execution ? `${tags.stateMachine ?? 'standalone'}/${tags.execution}` : '-',
       name: jobRun?.name ?? summary.name ?? '',
       state: jobRun?.state ?? summary.state ?? '',
       createdAt: (summary.createdAt ?? jobRun?.createdAt)?.toISOString().slice(0, 16).replace('T', ' ') ?? '',
@@ -125,8 +144,10 @@ export function localRows(root: string, sinceMs: number, now: Date): CostRow[] {
       if (!result.resources) continue;
       const created = result.startedAt ? new Date(result.startedAt) : statSync(file).mtime;
       if (now.getTime() - created.getTime() > sinceMs) continue;
+      const run = relative(runsDir, file).replace(/\.json$/, '');
       rows.push({
-        run: relative(runsDir, file).replace(/\.json$/, ''),
+        run,
+        execution: run.includes('/') ? run.slice(0, run.lastIndexOf('/')) : '-',
         name: result.job ?? '',
         state: result.status ?? '',
         createdAt: created.toISOString().slice(0, 16).replace('T', ' '),
