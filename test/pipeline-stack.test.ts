@@ -99,6 +99,10 @@ describe('deployment pipeline (single account)', () => {
     expect(JSON.parse(spec).phases.build.commands).toEqual(['bash scripts/setup.sh && npm test', 'npm run package', 'bash scripts/synth.sh dev']);
     expect(cdkSynth).toBeGreaterThan(test);
     expect(JSON.parse(spec).artifacts['base-directory']).toBe('cdk.out');
+    s.template.hasResourceProperties('AWS::CodeBuild::Project', {
+      Environment: Match.objectLike({ Image: 'public.ecr.aws/docker/library/node:20-bookworm', ComputeType: 'BUILD_GENERAL1_LARGE' }),
+      Source: Match.objectLike({ BuildSpec: Match.stringLikeRegexp('scripts/synth.sh') }),
+    });
   });
 
   test('self-mutating: the UpdatePipeline stage runs cdk deploy of the pipeline stack', () => {
