@@ -1,6 +1,7 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ interface Finding {
 }
 
 interface Synthesized {
+  outdir: string;
   stack: DeploymentPipelineStack;
   template: Template;
   devPipelines: Template;
@@ -45,11 +47,25 @@ function synth(stages: Record<string, StageConfigInput>): Synthesized {
   const devTemplates = readdirSync(devDir).filter((f) => f.endsWith('.template.json'));
   expect(devTemplates).toHaveLength(1);
   return {
+    outdir,
     stack,
     template: Template.fromJSON(json(join(outdir, `${stack.artifactId}.template.json`))),
     devPipelines: Template.fromJSON(json(join(devDir, devTemplates[0]!))),
     findings,
   };
+}
+
+/** cfn-lint (from the project venv) over the pipeline template and every stage template: errors only. */
+function cfnLint(s: Synthesized): { status: number | null; output: string } {
+  const templates = [
+    join(s.outdir, `${s.stack.artifactId}.template.json`),
+    ...readdirSync(s.outdir)
+      .filter((d) => d.startsWith('assembly-'))
+      .flatMap((d) => readdirSync(join(s.outdir, d)).filter((f) => f.endsWith('.template.json')).map((f) => join(s.outdir, d, f))),
+  ];
+  expect(templates).toHaveLength(3);
+  const r = spawnSync(join(__dirname, '..', '.venv', 'bin', 'cfn-lint'), ['--format', 'parseable', '--non-zero-exit-code', 'error', '--', ...templates], { encoding: 'utf8' });
+  return { status: r.status, output: r.stdout.split('\n').filter((l) => /:E\d{4}:/.test(l)).join('\n') };
 }
 
 /** Findings on what this issue adds: the pipeline stack itself and the smoke-test role in the dev stage. */
@@ -192,6 +208,10 @@ describe('deployment pipeline (single account)', () => {
     expect(ownFindings(s)).toEqual([]);
     expect(s.findings).toEqual([]);
   });
+
+  test('cfn-lint: 0 errors in the pipeline and stage templates', () => {
+    expect(cfnLint(s)).toEqual({ status: 0, output: '' });
+  });
 });
 
 describe('deployment pipeline (prod in another account)', () => {
@@ -209,6 +229,10 @@ describe('deployment pipeline (prod in another account)', () => {
     const deploys = prod.filter((a) => a.ActionTypeId.Provider === 'CloudFormation');
     expect(deploys.length).toBeGreaterThan(0);
     for (const action of deploys) expect(JSON.stringify(action)).toContain(':iam::222222222222:role/cdk-hnb659fds-deploy-role-222222222222-eu-west-1');
+  });
+
+  test('cfn-lint: 0 errors in the pipeline and stage templates', () => {
+    expect(cfnLint(s)).toEqual({ status: 0, output: '' });
   });
 
   test('the dev smoke-test role trusts the pipeline account', () => {
@@ -237,6 +261,17 @@ describe('configuration errors', () => {
     expect(() => build({ enabled: true, repository: 'acme/x' })).toThrow(StageConfigError);
     expect(() => build({ enabled: true, repository: 'acme/x' })).toThrow(/stages\.dev\.pipeline\.connectionArn/);
     expect(() => build({ enabled: true, repository: 'acme/x', connectionArn: 'arn:aws:s3:::bucket' })).toThrow(/pipeline\.connectionArn/);
+  });
+
+  test('stages in other accounts need an explicit pipeline account and region, named in the error', () => {
+    const crossAccount = () =>
+      new DeploymentPipelineStack(app(), 'P', {
+        homeConfig: parseStageConfig('dev', { pipeline: PIPELINE }),
+        devConfig: parseStageConfig('dev', {}),
+        prodConfig: parseStageConfig('prod', { account: '222222222222', region: 'eu-west-1' }),
+      });
+    expect(crossAccount).toThrow(StageConfigError);
+    expect(crossAccount).toThrow(/stages\.dev\.account: the pipeline's stage must set account and region/);
   });
 
   test('a missing repository names the field', () => {

@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, CfnOutput, Duration, Stack, Stage, Validations, type StackProps, type StageProps } from 'aws-cdk-lib';
+import { ArnFormat, Aws, CfnOutput, type CfnResource, Duration, Stack, Stage, Validations, type StackProps, type StageProps } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import { PipelineType } from 'aws-cdk-lib/aws-codepipeline';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -163,6 +163,12 @@ export class DeploymentPipelineStack extends Stack {
 
     const differs = (cfg: StageConfig) => cfg.account !== undefined && cfg.account !== homeConfig.account;
     const crossAccount = differs(devConfig) || differs(prodConfig);
+    const elsewhere = (cfg: StageConfig) => differs(cfg) || (cfg.region !== undefined && cfg.region !== homeConfig.region);
+    if ((elsewhere(devConfig) || elsewhere(prodConfig)) && (!homeConfig.account || !homeConfig.region)) {
+      throw new StageConfigError(
+        `Invalid configuration: stages.${homeConfig.stage}.${homeConfig.account ? 'region' : 'account'}: the pipeline's stage must set account and region when a stage it deploys is in another account or region`,
+      );
+    }
 
     const source = pipelines.CodePipelineSource.connection(settings.repository, settings.branch, {
       connectionArn: settings.connectionArn,
@@ -270,6 +276,9 @@ export class DeploymentPipelineStack extends Stack {
       },
     ];
     acknowledgeIamWildcards(this, pipelineAllowances);
+    // cfn-lint E3703 asks for Fn::Sub instead of the Fn::Join CDK Pipelines writes for the deploy actions' RoleArn;
+    // both resolve to the same ARN string, so the style rule is ignored on this one resource.
+    (this.pipeline.pipeline.node.defaultChild as CfnResource).addMetadata('cfn-lint', { config: { ignore_checks: ['E3703'] } });
     const synthProject = this.synthStep.project.node.defaultChild as codebuild.CfnProject;
     Validations.of(synthProject).acknowledge({
       id: 'AwsSolutions-CB5',
