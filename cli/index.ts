@@ -46,7 +46,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
 
   program
     .command('submit')
-    .description('start one job run built by the job-request builder; job arguments follow "--" as the job CLI takes them')
+    .description('start one job run built by the job-request builder (with --local: run it here with spark-submit); job arguments follow "--" as the job CLI takes them')
     .argument('<job>', 'job name (etl, train, evaluate, drift, …)')
     .argument('[args...]', 'job arguments, e.g. -- --input s3://… --output s3://… (drift: the action first)')
     .option('-w, --wait', 'wait for the job run to finish and print its cost', false)

@@ -103,3 +103,67 @@ export async function runLocalPipeline(
   const detail = result.error ? ` (${result.error}${result.cause ? `: ${result.cause.slice(0, 300)}` : ''})` : '';
   throw new CliError(`Local execution of ${pipeline} ended ${result.status}${detail}.`);
 }
+
+/** A single job run on this machine, through the local runner's EMR Serverless adapter. */
+export interface LocalJobRequest {
+  readonly job: string;
+  readonly step: string;
+  readonly args: Record<string, unknown>;
+  readonly stage: string;
+  readonly cwd: string;
+  readonly executionName: string;
+}
+
+export interface LocalJobResult {
+  /** The `.sync`-shaped job run (State, JobRunId, TotalExecutionDurationSeconds, Local.cpuSeconds, …). */
+  readonly jobRun: Record<string, unknown>;
+  readonly logFile: string;
+  readonly resultUri: string;
+}
+
+export type LocalJobRunner = (request: LocalJobRequest) => Promise<LocalJobResult>;
+
+/**
+ * Builds the request with the job-request builder from the locally "deployed" app (the build-job-request
+ * function's environment and the published manifest) and runs it with local spark-submit.
+ */
+export async function loadLocalJobRunner(): Promise<LocalJobRunner> {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const runtime = require('../local/runtime') as typeof import('../local/runtime');
+  const emrAdapter = require('../local/emr-adapter') as typeof import('../local/emr-adapter');
+  const builder = require('../lib/jobs/job-request-builder') as typeof import('../lib/jobs/job-request-builder');
+  const context = require('../lambda/shared/job-run-context') as typeof import('../lambda/shared/job-run-context');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const path = await import('node:path');
+  return async (request) => {
+    const local = runtime.LocalRuntime.create({ projectRoot: request.cwd, stage: request.stage });
+    try {
+      const fn = local.deployment.functions.find((f) => f.environment.APPLICATION_ID && f.environment.JOB_ROLE_ARN);
+      if (!fn) throw new CliError('The synthesized app has no job-request function (APPLICATION_ID / JOB_ROLE_ARN in its environment).');
+      const { env } = context.readJobRunEnvironment(fn.environment);
+      const described = builder.describeJobRun({
+        job: request.job,
+        step: request.step,
+        args: request.args,
+        execution: { id: `emrpipe-local:${request.stage}:${request.executionName}`, name: request.executionName },
+        manifest: local.artifacts.manifest,
+        env,
+      });
+      const logFile = path.join(local.layout.logsRoot, 'standalone', request.executionName, `${request.step}.log`);
+      let jobRun: Record<string, unknown>;
+      try {
+        jobRun = await local.emr.startJobRunSync(described.request, logFile);
+      } catch (err) {
+        if (!(err instanceof emrAdapter.JobRunFailedError)) throw err;
+        try {
+          jobRun = JSON.parse(err.cause) as Record<string, unknown>;
+        } catch {
+          throw new CliError(`The local job run could not start: ${err.cause}`);
+        }
+      }
+      return { jobRun, logFile, resultUri: String(described.args.resultUri) };
+    } finally {
+      local.close();
+    }
+  };
+}

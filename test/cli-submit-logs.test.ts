@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { parseJobTokens } from '../cli/commands/submit';
+import { parseJobTokens, submitCommand } from '../cli/commands/submit';
+import { CliContext } from '../cli/context';
+import type { LocalJobRequest } from '../cli/local';
 import { cli, emr, resetMocks, s3 } from './cli-harness';
 import { fixtureManifest } from './fixtures/job-manifest';
 
@@ -94,6 +96,53 @@ describe('submit', () => {
     const r = await cli(['submit', 'etl', '--', '--input', 's3://a1/b', '--output', 's3://a1/c', '--rejects', 's3://a1/d']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('emrpipe: Stage dev has no published artifacts (s3://dev-artifacts-bucket/manifests/current.json is missing); run "npm run package" and deploy first.');
+  });
+});
+
+describe('submit --local', () => {
+  function localRepo(jobRunId: string, stdout: string): string {
+    const cwd = mkdtempSync(join(tmpdir(), 'emrpipe-submit-local-'));
+    const dir = join(cwd, '.local', 's3', 'local-logs', 'emr', 'applications', '00localapp', 'jobs', jobRunId, 'SPARK_DRIVER');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'stdout.gz'), gzipSync(stdout));
+    return cwd;
+  }
+  const context = (cwd: string, out: string[]) =>
+    new CliContext({ stage: 'dev', local: true }, { out: (t) => out.push(t), err: () => undefined, sleep: async () => undefined, now: () => new Date('2026-11-21T12:00:00Z'), cwd });
+
+  test('runs the job through the local runner with the parsed arguments and prints state, CPU time and stdout', async () => {
+    const cwd = localRepo('00run1', 'rows=42\n');
+    const out: string[] = [];
+    const requests: LocalJobRequest[] = [];
+    const code = await submitCommand(context(cwd, out), 'drift', ['detect', '--kl-threshold', '0.2'], { showStdout: true }, async (request) => {
+      requests.push(request);
+      return {
+        jobRun: { JobRunId: '00run1', State: 'SUCCESS', TotalExecutionDurationSeconds: 75, Local: { cpuSeconds: 121.25 } },
+        logFile: '/x/.local/logs/standalone/cli-20261121-120000/drift-detect.log',
+        resultUri: 's3://local-lake/runs/standalone/cli-20261121-120000/drift-detect.json',
+      };
+    });
+    expect(code).toBe(0);
+    expect(requests).toEqual([{ job: 'drift', step: 'drift-detect', args: { action: 'detect', klThreshold: 0.2 }, stage: 'dev', cwd, executionName: 'cli-20261121-120000' }]);
+    expect(out).toEqual([
+      'Running drift locally (stage dev settings, no AWS)…',
+      'Job run 00run1: SUCCESS in 1m15s (121.3 CPU seconds; local runs cost $0).',
+      'Result: s3://local-lake/runs/standalone/cli-20261121-120000/drift-detect.json',
+      'Log: /x/.local/logs/standalone/cli-20261121-120000/drift-detect.log',
+      '--- driver stdout ---',
+      'rows=42\n',
+    ]);
+  });
+
+  test('a failed local job run is an error naming its log file', async () => {
+    const out: string[] = [];
+    await expect(
+      submitCommand(context(mkdtempSync(join(tmpdir(), 'x-')), out), 'etl', ['--input', 's3://a1/b'], {}, async () => ({
+        jobRun: { JobRunId: '00run2', State: 'FAILED', StateDetails: 'ValueError: bad input' },
+        logFile: '/x/etl.log',
+        resultUri: 's3://l/r.json',
+      })),
+    ).rejects.toThrow('Local job run 00run2 ended FAILED: ValueError: bad input. Its driver output is in /x/etl.log.');
   });
 });
 

@@ -12,7 +12,8 @@ import type { CliContext } from '../context';
 import { formatSeconds } from '../duration';
 import { CliError } from '../errors';
 import { requireOutput } from '../stage-outputs';
-import { fetchDriverLog } from './logs';
+import { loadLocalJobRunner, type LocalJobRunner } from '../local';
+import { fetchDriverLog, localDriverLog } from './logs';
 
 export interface SubmitOptions {
   readonly wait?: boolean;
@@ -71,11 +72,42 @@ function readStageConfig(cwd: string, stage: string) {
 
 const TERMINAL = new Set(['SUCCESS', 'FAILED', 'CANCELLED']);
 
-export async function submitCommand(ctx: CliContext, job: string, tokens: readonly string[], options: SubmitOptions): Promise<number> {
-  if (ctx.options.local) {
-    throw new CliError('submit --local is not available: run a job locally with "python -m jobs.<name> …" or a whole pipeline with "emrpipe run <pipeline> --local".', 2);
+function runName(ctx: CliContext, options: SubmitOptions): string {
+  const stamp = ctx.io.now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  return options.name ?? `cli-${stamp}`;
+}
+
+/** `submit --local`: the same request, run to completion by local spark-submit (always waits). */
+async function submitLocally(ctx: CliContext, job: string, args: Record<string, unknown>, options: SubmitOptions, runner?: LocalJobRunner): Promise<number> {
+  const run = runner ?? (await loadLocalJobRunner());
+  const executionName = runName(ctx, options);
+  const step = args.action ? `${job}-${String(args.action)}` : job;
+  ctx.io.out(`Running ${job} locally (stage ${ctx.stage} settings, no AWS)…`);
+  const { jobRun, logFile, resultUri } = await run({ job, step, args, stage: ctx.stage, cwd: ctx.io.cwd, executionName });
+  const jobRunId = String(jobRun.JobRunId ?? '');
+  const state = String(jobRun.State ?? 'UNKNOWN');
+  const seconds = Number(jobRun.TotalExecutionDurationSeconds ?? 0);
+  const cpuSeconds = Number((jobRun.Local as { cpuSeconds?: number } | undefined)?.cpuSeconds ?? 0);
+  ctx.io.out(`Job run ${jobRunId}: ${state} in ${formatSeconds(seconds)} (${cpuSeconds.toFixed(1)} CPU seconds; local runs cost $0).`);
+  ctx.io.out(`Result: ${resultUri}`);
+  ctx.io.out(`Log: ${logFile}`);
+  if (options.showStdout && jobRunId) {
+    ctx.io.out('--- driver stdout ---');
+    ctx.io.out(localDriverLog(ctx.io.cwd, jobRunId, 'stdout'));
   }
+  if (state === 'SUCCESS') return 0;
+  throw new CliError(`Local job run ${jobRunId} ended ${state}${jobRun.StateDetails ? `: ${String(jobRun.StateDetails).slice(0, 300)}` : ''}. Its driver output is in ${logFile}.`);
+}
+
+export async function submitCommand(
+  ctx: CliContext,
+  job: string,
+  tokens: readonly string[],
+  options: SubmitOptions,
+  localRunner?: LocalJobRunner,
+): Promise<number> {
   const args = parseJobTokens(job, tokens);
+  if (ctx.options.local) return submitLocally(ctx, job, args, options, localRunner);
   const outputs = await ctx.outputs();
   const config = readStageConfig(ctx.io.cwd, ctx.stage);
   const artifactsBucket = requireOutput(outputs, 'artifactsBucket');
@@ -90,8 +122,7 @@ export async function submitCommand(ctx: CliContext, job: string, tokens: readon
     throw err;
   }
   const manifest = parseManifest(JSON.parse(manifestText), `s3://${artifactsBucket}/${CURRENT_MANIFEST_KEY}`);
-  const stamp = ctx.io.now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
-  const executionName = options.name ?? `cli-${stamp}`;
+  const executionName = runName(ctx, options);
   const step = args.action ? `${job}-${String(args.action)}` : job;
   const described = describeJobRun({
     job,
