@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLocalPipeline } from '../cli/local';
 import { CliContext } from '../cli/context';
-import { cfn, cli, resetMocks, sfn, smArn } from './cli-harness';
+import { GetApplicationCommand, GetJobRunCommand } from '@aws-sdk/client-emr-serverless';
+import { cfn, cli, emr, resetMocks, sfn, smArn } from './cli-harness';
 
 const EXEC = 'arn:aws:states:us-east-1:123456789012:execution:dev-recommender-training:run-1';
 const t = (s: number) => new Date(Date.UTC(2026, 10, 21, 12, 0, s));
@@ -64,6 +65,34 @@ test('run --wait starts the state machine with the input file and streams each t
     'Execution run-1 SUCCEEDED.',
   ]);
   expect(cfn.commandCalls(DescribeStacksCommand).map((c) => c.args[0].input.StackName)).toEqual(['emr-ml-dev']);
+});
+
+test('without costs in the output, the job runs of the execution are priced from GetJobRun (also when it failed)', async () => {
+  sfn.on(StartExecutionCommand).resolves({ executionArn: EXEC, startDate: t(0) });
+  sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXEC, status: 'FAILED', name: 'run-1', error: 'States.TaskFailed', cause: 'train failed' } as never);
+  const sync = { resourceType: 'emr-serverless', resource: 'startJobRun.sync' };
+  sfn.on(GetExecutionHistoryCommand).resolves({
+    events: [
+      entered(1, 'Run etl-train', 0),
+      { id: 2, previousEventId: 1, type: 'TaskScheduled', timestamp: t(0) },
+      { id: 3, previousEventId: 2, type: 'TaskSucceeded', timestamp: t(30), taskSucceededEventDetails: { ...sync, output: JSON.stringify({ JobRun: { ApplicationId: '00fabc123def', JobRunId: 'jr-a', State: 'SUCCESS' } }) } },
+      exited(4, 'Run etl-train', 30),
+      entered(5, 'Run train', 31),
+      { id: 6, previousEventId: 5, type: 'TaskScheduled', timestamp: t(31) },
+      { id: 7, previousEventId: 6, type: 'TaskFailed', timestamp: t(90), taskFailedEventDetails: { ...sync, error: 'States.TaskFailed', cause: JSON.stringify({ ApplicationId: '00fabc123def', JobRunId: 'jr-b', State: 'FAILED' }) } },
+    ],
+  });
+  emr.on(GetApplicationCommand).resolves({ application: { architecture: 'X86_64' } } as never);
+  emr.on(GetJobRunCommand, { jobRunId: 'jr-a' }).resolves({ jobRun: { billedResourceUtilization: { vCPUHour: 1, memoryGBHour: 4 } } } as never);
+  emr.on(GetJobRunCommand, { jobRunId: 'jr-b' }).resolves({ jobRun: { billedResourceUtilization: { vCPUHour: 0.5, memoryGBHour: 2 } } } as never);
+  const r = await cli(['run', 'recommender-training', '--wait']);
+  expect(r.code).toBe(1);
+  expect(r.out.filter((l) => /cost/i.test(l))).toEqual([
+    '  cost Run etl-train: $0.0757 (1.000 vCPU-h, job run jr-a)',
+    '  cost Run train: $0.0379 (0.500 vCPU-h, job run jr-b)',
+    'Cost of this execution: $0.1136 across 2 job runs.',
+  ]);
+  expect(r.stderr).toBe('emrpipe: Execution run-1 ended FAILED (States.TaskFailed: train failed).');
 });
 
 test('a failed execution prints the failure and exits 1 with a plain sentence', async () => {

@@ -175,21 +175,89 @@ export async function costCommand(ctx: CliContext, options: CostOptions): Promis
 }
 
 /** Prints the `costs` an execution's output carries (one record per job step), if any. */
-export function printCostOfExecutionOutput(ctx: CliContext, output: string | undefined): void {
-  if (!output) return;
+export function printCostOfExecutionOutput(ctx: CliContext, output: string | undefined): boolean {
+  if (!output) return false;
   let parsed: unknown;
   try {
     parsed = JSON.parse(output);
   } catch {
-    return;
+    return false;
   }
   const costs = (parsed as { costs?: Record<string, { costUsd?: number | null; vCPUHour?: number }> } | null)?.costs;
-  if (!costs || typeof costs !== 'object') return;
+  if (!costs || typeof costs !== 'object') return false;
   const entries = Object.entries(costs).filter(([, c]) => c && typeof c === 'object');
-  if (entries.length === 0) return;
+  if (entries.length === 0) return false;
   for (const [step, c] of entries) {
     ctx.io.out(`  cost ${step}: ${c.costUsd === null || c.costUsd === undefined ? 'unpriced' : money(c.costUsd)} (${num(c.vCPUHour ?? 0)} vCPU-h)`);
   }
   const total = entries.reduce((sum, [, c]) => sum + (c.costUsd ?? 0), 0);
   ctx.io.out(`Cost of this execution: ${money(total)} across ${entries.length} job runs.`);
+  return true;
+}
+
+/** A job run an execution started (from its `startJobRun.sync` task events). */
+export interface ExecutionJobRun {
+  readonly state: string;
+  readonly applicationId: string;
+  readonly jobRunId: string;
+}
+
+function findKey(value: unknown, key: string): string | undefined {
+  if (!value || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (k.toLowerCase() === key && typeof v === 'string') return v;
+  }
+  for (const v of Object.values(value as Record<string, unknown>)) {
+    const found = findKey(v, key);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** The job run named by a `.sync` task's output (or by a failure cause that holds the job run JSON). */
+export function jobRunOf(state: string, text: string | undefined): ExecutionJobRun | undefined {
+  if (!text) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const applicationId = findKey(parsed, 'applicationid');
+  const jobRunId = findKey(parsed, 'jobrunid');
+  return applicationId && jobRunId ? { state, applicationId, jobRunId } : undefined;
+}
+
+/**
+ * Prices the job runs of an execution straight from GetJobRun (billed utilization × the price table), one line per
+ * job run and the total — for executions whose output carries no `costs`.
+ */
+export async function printCostOfJobRuns(ctx: CliContext, runs: readonly ExecutionJobRun[]): Promise<void> {
+  if (runs.length === 0) return;
+  const region = await ctx.region();
+  const architectures = new Map<string, string>();
+  let total = 0;
+  let priced = 0;
+  for (const run of runs) {
+    if (!architectures.has(run.applicationId)) {
+      const { application } = await ctx.emr.send(new GetApplicationCommand({ applicationId: run.applicationId }));
+      architectures.set(run.applicationId, application?.architecture ?? 'X86_64');
+    }
+    const { jobRun } = await ctx.emr.send(new GetJobRunCommand({ applicationId: run.applicationId, jobRunId: run.jobRunId }));
+    const billed = jobRun?.billedResourceUtilization;
+    if (!billed) {
+      ctx.io.out(`  cost ${run.state}: not billed yet (job run ${run.jobRunId})`);
+      continue;
+    }
+    try {
+      const c = cost(billed, region, architectures.get(run.applicationId)!);
+      total += c.costUsd;
+      priced += 1;
+      ctx.io.out(`  cost ${run.state}: ${money(c.costUsd)} (${num(c.vCPUHour)} vCPU-h, job run ${run.jobRunId})`);
+    } catch (err) {
+      if (!(err instanceof UnknownPriceError)) throw err;
+      ctx.io.out(`  cost ${run.state}: unpriced (${region} has no price in lib/cost/price-table.ts)`);
+    }
+  }
+  ctx.io.out(`Cost of this execution: ${money(Math.round(total * 1e6) / 1e6)} across ${priced} job runs.`);
 }

@@ -12,7 +12,7 @@ import { formatSeconds } from '../duration';
 import { CliError } from '../errors';
 import { runLocalPipeline } from '../local';
 import { requireStateMachine } from '../stage-outputs';
-import { printCostOfExecutionOutput } from './cost';
+import { jobRunOf, printCostOfExecutionOutput, printCostOfJobRuns, type ExecutionJobRun } from './cost';
 
 export interface RunOptions {
   readonly input?: string;
@@ -73,10 +73,38 @@ export function describeEvent(event: HistoryEvent, enteredAt: Map<string, Date>)
   return undefined;
 }
 
-/** Streams an execution's state transitions until it ends; returns its final description. */
-export async function followExecution(ctx: CliContext, executionArn: string): Promise<DescribeExecutionCommandOutput> {
+/** The job runs a history's `emr-serverless:startJobRun.sync` tasks started, in order. */
+export function jobRunsOfEvents(events: readonly HistoryEvent[]): ExecutionJobRun[] {
+  const byId = new Map<number, HistoryEvent>();
+  for (const e of events) if (e.id !== undefined) byId.set(e.id, e);
+  const stateOf = (event: HistoryEvent): string => {
+    // walk back to the TaskStateEntered event of the same task
+    let cursor: HistoryEvent | undefined = event;
+    while (cursor && !cursor.stateEnteredEventDetails && cursor.previousEventId !== undefined) cursor = byId.get(cursor.previousEventId);
+    return cursor?.stateEnteredEventDetails?.name ?? 'job run';
+  };
+  const runs: ExecutionJobRun[] = [];
+  for (const e of events) {
+    const details = e.taskSucceededEventDetails ?? e.taskFailedEventDetails;
+    if (!details || details.resourceType !== 'emr-serverless' || !details.resource?.startsWith('startJobRun')) continue;
+    const text = e.taskSucceededEventDetails?.output ?? e.taskFailedEventDetails?.cause;
+    const run = jobRunOf(stateOf(e), text);
+    if (run && !runs.some((r) => r.jobRunId === run.jobRunId)) runs.push(run);
+  }
+  return runs;
+}
+
+/** Prints the cost of an ended execution: its output's `costs`, else its job runs priced from GetJobRun. */
+export async function printExecutionCost(ctx: CliContext, output: string | undefined, events: readonly HistoryEvent[]): Promise<void> {
+  if (printCostOfExecutionOutput(ctx, output)) return;
+  await printCostOfJobRuns(ctx, jobRunsOfEvents(events));
+}
+
+/** Streams an execution's state transitions until it ends; returns its final description and full history. */
+export async function followExecution(ctx: CliContext, executionArn: string): Promise<DescribeExecutionCommandOutput & { events: HistoryEvent[] }> {
   const seen = new Set<number>();
   const enteredAt = new Map<string, Date>();
+  const events: HistoryEvent[] = [];
   for (;;) {
     const description = await ctx.sfn.send(new DescribeExecutionCommand({ executionArn }));
     let nextToken: string | undefined;
@@ -85,12 +113,13 @@ export async function followExecution(ctx: CliContext, executionArn: string): Pr
       for (const event of page.events ?? []) {
         if (event.id === undefined || seen.has(event.id)) continue;
         seen.add(event.id);
+        events.push(event);
         const line = describeEvent(event, enteredAt);
         if (line) ctx.io.out(line);
       }
       nextToken = page.nextToken;
     } while (nextToken);
-    if (description.status && TERMINAL.has(description.status)) return description;
+    if (description.status && TERMINAL.has(description.status)) return { ...description, events };
     await ctx.io.sleep(ctx.pollMs);
   }
 }
@@ -110,8 +139,8 @@ export async function runCommand(ctx: CliContext, pipeline: string, options: Run
     return 0;
   }
   const final = await followExecution(ctx, executionArn);
+  await printExecutionCost(ctx, final.output, final.events);
   if (final.status === 'SUCCEEDED') {
-    printCostOfExecutionOutput(ctx, final.output);
     ctx.io.out(`Execution ${final.name ?? executionArn} SUCCEEDED.`);
     return 0;
   }

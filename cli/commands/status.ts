@@ -1,11 +1,11 @@
 import { GetApplicationCommand, GetJobRunCommand, ListJobRunsCommand } from '@aws-sdk/client-emr-serverless';
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListExecutionsCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { cost, UnknownPriceError } from '../../lib/cost/cost';
 import type { CliContext } from '../context';
 import { formatSeconds } from '../duration';
 import { CliError } from '../errors';
 import { PIPELINES, requireOutput } from '../stage-outputs';
-import { printCostOfExecutionOutput } from './cost';
+import { printExecutionCost } from './run';
 
 const time = (d: Date | undefined) => (d ? d.toISOString().slice(0, 19).replace('T', ' ') : '-');
 
@@ -27,7 +27,14 @@ async function executionStatus(ctx: CliContext, executionArn: string): Promise<n
   ctx.io.out(`  started: ${time(d.startDate)}   stopped: ${time(d.stopDate)}`);
   if (d.status === 'RUNNING') ctx.io.out(`  current state: ${(await currentState(ctx, executionArn)) ?? '-'}`);
   if (d.error || d.cause) ctx.io.out(`  error: ${d.error ?? ''}${d.cause ? ` — ${d.cause.slice(0, 500)}` : ''}`);
-  printCostOfExecutionOutput(ctx, d.output);
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await ctx.sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken, includeExecutionData: true, maxResults: 1000 }));
+    events.push(...(page.events ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  await printExecutionCost(ctx, d.output, events);
   return 0;
 }
 
