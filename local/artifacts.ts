@@ -20,11 +20,13 @@ import { LocalLayout } from './layout';
  * `artifacts/<sha256>/<file>`, `manifests/<sha256>.json`, `manifests/current.json`), so the build-job-request
  * Lambda reads a real manifest and the job requests name real objects.
  *
- * Source: `artifacts/manifest.json` from `npm run package` when it exists and its files are there (the very
- * artifacts a deploy ships); otherwise a host build made here in seconds: the entry-point scripts, `pyfiles.zip`
+ * Source (`source` option): `host` (default) — a build of the working tree made here in seconds, so a local run
+ * always executes the current code: the entry-point scripts, `pyfiles.zip`
  * of the `jobs` package, the models archive (`assets/models`), the JDBC uber-JAR when built, and as the
  * `python-deps` artifact an archive of the pinned requirement files. Locally the Python environment is the
  * `.venv` built from those same files, so the EMR adapter never unpacks that archive (see emr-adapter.ts).
+ * `packaged` — `artifacts/manifest.json` and its files from `npm run package` (the artifacts a deploy ships;
+ * they are as current as the last packaging run).
  */
 export interface PublishedArtifacts {
   readonly manifest: Manifest;
@@ -33,8 +35,16 @@ export interface PublishedArtifacts {
   readonly source: 'packaged' | 'host';
 }
 
-export function publishArtifacts(layout: LocalLayout, artifactsBucket: string, projectRoot: string): PublishedArtifacts {
-  const packaged = readPackagedManifest(projectRoot);
+export function publishArtifacts(
+  layout: LocalLayout,
+  artifactsBucket: string,
+  projectRoot: string,
+  preferred: 'host' | 'packaged' = 'host',
+): PublishedArtifacts {
+  const packaged = preferred === 'packaged' ? readPackagedManifest(projectRoot) : undefined;
+  if (preferred === 'packaged' && !packaged) {
+    throw new Error('artifacts/manifest.json is missing, invalid or names missing files: run npm run package first');
+  }
   const { manifest, files, source } = packaged ?? buildHostArtifacts(layout, projectRoot);
   for (const artifact of manifest.artifacts) {
     const target = layout.objectPath(artifactsBucket, artifact.key);

@@ -66,6 +66,8 @@ export interface LocalTopic {
 export interface DeploymentOptions {
   readonly region?: string;
   readonly accountId?: string;
+  /** Repository root (for handler sources). @default process.cwd() */
+  readonly projectRoot?: string;
 }
 
 export const LOCAL_REGION = 'us-east-1';
@@ -83,6 +85,7 @@ export class LocalDeployment {
 
   private readonly exports = new Map<string, { stack: StackTemplate; value: Json }>();
   private readonly resolving = new Set<string>();
+  private readonly projectRoot: string;
 
   /** Reads a cloud assembly directory (`cdk.out`): its `manifest.json` names the stack templates. */
   static fromAssembly(assemblyDir: string, options: DeploymentOptions = {}): LocalDeployment {
@@ -114,6 +117,7 @@ export class LocalDeployment {
   constructor(stacks: StackTemplate[], private readonly assemblyDir: string, options: DeploymentOptions = {}) {
     this.region = options.region ?? LOCAL_REGION;
     this.accountId = options.accountId ?? LOCAL_ACCOUNT;
+    this.projectRoot = path.resolve(options.projectRoot ?? process.cwd());
     this.stacks = stacks;
     for (const stack of stacks) {
       for (const [, output] of Object.entries(stack.template.Outputs ?? {})) {
@@ -192,12 +196,7 @@ export class LocalDeployment {
     const dot = handler.lastIndexOf('.');
     const moduleName = handler.slice(0, dot);
     const exportName = handler.slice(dot + 1);
-    const assetPath = resource.Metadata?.['aws:asset:path'];
-    let codeFile = '';
-    if (typeof assetPath === 'string') {
-      const base = path.resolve(this.assemblyDir, assetPath, moduleName);
-      codeFile = ['.js', '.cjs', '.mjs'].map((ext) => base + ext).find((f) => existsSync(f)) ?? `${base}.js`;
-    }
+    const codeFile = this.handlerSource(resource, moduleName);
     const variables = (this.resolve(stack, (props.Environment as { Variables?: Json } | undefined)?.Variables ?? {}) ?? {}) as Record<string, Json>;
     const environment = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
     return {
@@ -212,6 +211,35 @@ export class LocalDeployment {
       memoryMb: Number(props.MemorySize ?? 128),
       runtime: String(props.Runtime ?? 'nodejs22.x'),
     };
+  }
+
+  /**
+   * The module a function runs. The bundles inline their own AWS SDK (`externalModules: []`), which no
+   * in-process adapter can reach, so the runner loads the handler's *source* entry — the file the synthesized
+   * bundle was built from, named first in the bundle's source map — and the SDK it imports resolves to the
+   * project's `node_modules`, where aws-sdk-client-mock routes it. A bundle without a source map falls back to
+   * `lambda/<kebab-case construct id>/index.ts`, then to the bundle itself.
+   */
+  private handlerSource(resource: CfnResource, moduleName: string): string {
+    const assetPath = resource.Metadata?.['aws:asset:path'];
+    const projectRoot = this.projectRoot;
+    if (typeof assetPath === 'string') {
+      const assetDir = path.resolve(this.assemblyDir, assetPath);
+      const bundle = ['.js', '.cjs', '.mjs'].map((ext) => path.join(assetDir, moduleName + ext)).find((f) => existsSync(f));
+      const map = bundle && existsSync(`${bundle}.map`) ? (JSON.parse(readFileSync(`${bundle}.map`, 'utf8')) as { sources?: string[] }) : undefined;
+      const entry = map?.sources
+        ?.map((src) => path.resolve(assetDir, src))
+        .find((src) => /\/lambda\/(?!shared\/)[^/]+\/index\.[cm]?[jt]s$/.test(src) && !src.includes('node_modules') && existsSync(src));
+      if (entry) return entry;
+      const constructPath = resource.Metadata?.['aws:cdk:path'];
+      if (typeof constructPath === 'string') {
+        const id = constructPath.split('/')[1] ?? '';
+        const guess = path.join(projectRoot, 'lambda', kebab(id), 'index.ts');
+        if (existsSync(guess)) return guess;
+      }
+      if (bundle) return bundle;
+    }
+    return '';
   }
 
   private localStateMachine(stack: StackTemplate, logicalId: string, resource: CfnResource): LocalStateMachine {

@@ -28,6 +28,8 @@ export interface LocalRuntimeOptions {
   readonly spark?: Partial<Omit<LocalSparkOptions, 'projectRoot'>>;
   /** Secret values by ARN, served to the handlers' Secrets Manager client and to jobs' `--db-secret-arn`. */
   readonly secrets?: Record<string, string>;
+  /** Which job artifacts to publish: a build of the working tree (default) or `npm run package`'s. */
+  readonly artifacts?: 'host' | 'packaged';
   /** Progress callback for every state transition. */
   readonly onEvent?: (event: ProgressEvent) => void;
 }
@@ -103,7 +105,7 @@ export class LocalRuntime {
       assemblyDir = path.join(projectRoot, '.local', 'cdk.out');
       synthesize({ projectRoot, outdir: assemblyDir, context: { ...(options.stage ? { stage: options.stage } : {}), ...options.context } });
     }
-    const deployment = LocalDeployment.fromAssembly(assemblyDir);
+    const deployment = LocalDeployment.fromAssembly(assemblyDir, { projectRoot });
     return new LocalRuntime(projectRoot, layout, deployment, options);
   }
 
@@ -122,7 +124,7 @@ export class LocalRuntime {
       { projectRoot, secrets, ...options.spark },
     );
     const artifactsBucket = this.bucketFromEnv('ARTIFACTS_BUCKET');
-    this.artifacts = publishArtifacts(layout, artifactsBucket, projectRoot);
+    this.artifacts = publishArtifacts(layout, artifactsBucket, projectRoot, options.artifacts ?? 'host');
   }
 
   /** The bucket a function environment variable names (e.g. `LAKE_BUCKET`). */
@@ -179,6 +181,7 @@ export class LocalRuntime {
       lambdas: this.lambdas,
       emr: this.emr,
       alertsFile: this.layout.alertsFile,
+      executionArn,
       logFileFor,
     });
     const execution = machine.run(input as never, {
@@ -277,6 +280,8 @@ export class LocalRuntime {
       }
     }
     await consume;
+    // Step Functions stops the job runs of an ended execution (e.g. the other branch of a failed Parallel).
+    this.emr.cancelScope(executionArn);
     record.endedAt = Date.now();
     record.durationMs = record.endedAt - record.startedAt;
     for (const step of open.values()) if (step.status === 'running') finishStep(step, record.endedAt, logFiles);
@@ -300,15 +305,20 @@ function finishStep(step: StepRecord, at: number, logFiles: Map<string, string>)
 }
 
 /**
- * The definition as deployed, with one engine difference bridged: aws-local-stepfunctions gives a Task state
- * without `TimeoutSeconds` a 60-second timeout, Step Functions gives it none (99999999 s); such states get the
- * largest timeout a Node timer can hold (~24.8 days), and larger ones are capped to it.
+ * The definition as deployed, with two differences of aws-local-stepfunctions 3.0 from Step Functions bridged
+ * (each rewrite keeps the ASL meaning):
+ * - `ResultPath: "$"` (on a state or a catcher) must replace the state data with the result; the engine instead
+ *   stores the result under a key named `$`. `"$"` is also the ASL default, so the field is removed.
+ * - a Task state without `TimeoutSeconds` gets a 60-second timeout from the engine, none (99999999 s) from Step
+ *   Functions; such states get the largest timeout a Node timer can hold (~24.8 days), larger ones are capped.
  */
 export function prepareDefinition(sm: LocalStateMachine): Record<string, unknown> {
   const definition = JSON.parse(JSON.stringify(sm.definition)) as Record<string, unknown>;
   const MAX = 2_147_483;
   const visit = (def: Record<string, unknown>) => {
     for (const state of Object.values((def.States ?? {}) as Record<string, Record<string, unknown>>)) {
+      if (state.ResultPath === '$') delete state.ResultPath;
+      for (const catcher of (state.Catch ?? []) as Array<Record<string, unknown>>) if (catcher.ResultPath === '$') delete catcher.ResultPath;
       if (state.Type === 'Task') {
         if (state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = MAX;
         else if (typeof state.TimeoutSeconds === 'number' && state.TimeoutSeconds > MAX) state.TimeoutSeconds = MAX;

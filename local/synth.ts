@@ -34,7 +34,8 @@ export function synthesize(options: SynthOptions): SynthResult {
     app: string;
     context?: Record<string, unknown>;
   };
-  const context = { ...(cdkJson.context ?? {}), ...(options.context ?? {}) };
+  // as the CDK CLI does by default: asset metadata names each function's bundle directory
+  const context = { 'aws:cdk:enable-asset-metadata': true, 'aws:cdk:enable-path-metadata': true, ...(cdkJson.context ?? {}), ...(options.context ?? {}) };
   const contextJson = JSON.stringify(context);
   const stampFile = path.join(options.outdir, '.local-synth.json');
   const newest = newestMtime(INPUTS.map((p) => path.join(options.projectRoot, p)));

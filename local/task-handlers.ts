@@ -23,6 +23,8 @@ export interface TaskContext {
   readonly lambdas: LocalLambdaHost;
   readonly emr: LocalEmrServerless;
   readonly alertsFile: string;
+  /** The execution the handlers belong to (job runs are cancelled with it). */
+  readonly executionArn: string;
   /** Log file of the state about to run (one per state entry). */
   logFileFor(stateName: string): string;
 }
@@ -82,7 +84,7 @@ function handlerFor(stateName: string, resource: string, ctx: TaskContext): Task
   if (/^arn:aws[a-z-]*:states:::emr-serverless:startJobRun\.sync$/.test(resource)) {
     return async (input) => {
       try {
-        return await ctx.emr.startJobRunSync(input as StartJobRunRequest, ctx.logFileFor(stateName));
+        return await ctx.emr.startJobRunSync(input as StartJobRunRequest, ctx.logFileFor(stateName), ctx.executionArn);
       } catch (error) {
         if (error instanceof JobRunFailedError) throw new TaskError(error.name, error.cause);
         throw new TaskError('States.TaskFailed', (error as Error).message);
