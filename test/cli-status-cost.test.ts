@@ -88,6 +88,35 @@ describe('cost', () => {
   });
 });
 
+describe('status --local', () => {
+  test('lists local executions newest first and shows one with its steps', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'emrpipe-status-'));
+    const dir = join(cwd, '.local', 'executions', 'emr-ml-dev-news-enrichment');
+    mkdirSync(dir, { recursive: true });
+    const record = (name: string, startedAt: string, status: string, steps: unknown[] = []) =>
+      writeFileSync(join(dir, `${name}.json`), JSON.stringify({ stateMachine: 'emr-ml-dev-news-enrichment', executionName: name, status, startedAt: Date.parse(startedAt), durationMs: 65000, steps }));
+    record('n1', '2026-11-21T10:00:00Z', 'SUCCEEDED');
+    record('n2', '2026-11-21T11:00:00Z', 'FAILED', [
+      { name: 'Validate input', status: 'succeeded', durationMs: 300 },
+      { name: 'Run ml-processing', status: 'failed', durationMs: 60000, error: 'States.TaskFailed', logFile: '.local/logs/n2/03-run-ml-processing.log' },
+    ]);
+    const list = await cli(['--local', 'status'], cwd);
+    expect(list.out).toEqual([
+      'FAILED    2026-11-21 11:00:00  emr-ml-dev-news-enrichment/n2 in 1m05s',
+      'SUCCEEDED 2026-11-21 10:00:00  emr-ml-dev-news-enrichment/n1 in 1m05s',
+    ]);
+    const one = await cli(['--local', 'status', 'n2'], cwd);
+    expect(one.out).toEqual([
+      'Local execution emr-ml-dev-news-enrichment/n2: FAILED in 1m05s',
+      '  succeeded Validate input in 0.3s',
+      '  failed    Run ml-processing in 1m00s States.TaskFailed  (.local/logs/n2/03-run-ml-processing.log)',
+    ]);
+    const missing = await cli(['--local', 'status', 'n9'], cwd);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe('emrpipe: No local execution named "n9" under .local/executions/.');
+  });
+});
+
 describe('status', () => {
   test('an execution ARN shows its status, current state and costs', async () => {
     sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXEC, name: 'daily-1', status: 'RUNNING', stateMachineArn: smArn('drift-retrain'), startDate: new Date('2026-11-21T11:00:00Z') } as never);

@@ -1,5 +1,7 @@
 import { GetApplicationCommand, GetJobRunCommand, ListJobRunsCommand } from '@aws-sdk/client-emr-serverless';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListExecutionsCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cost, UnknownPriceError } from '../../lib/cost/cost';
 import type { CliContext } from '../context';
 import { formatSeconds } from '../duration';
@@ -93,8 +95,50 @@ async function overview(ctx: CliContext): Promise<number> {
   return 0;
 }
 
+interface LocalExecutionFile {
+  stateMachine: string;
+  executionName: string;
+  status: string;
+  startedAt: number;
+  durationMs?: number;
+  error?: string;
+  cause?: string;
+  logDir?: string;
+  steps?: Array<{ name: string; status: string; durationMs?: number; error?: string; logFile?: string }>;
+}
+
+/** Local executions: the records the local runner writes to `.local/executions/<state machine>/<execution>.json`. */
+export function localStatus(ctx: CliContext, id: string | undefined): number {
+  const root = join(ctx.io.cwd, '.local', 'executions');
+  const records: LocalExecutionFile[] = [];
+  for (const machine of existsSync(root) ? readdirSync(root) : []) {
+    for (const file of readdirSync(join(root, machine)).filter((f) => f.endsWith('.json'))) {
+      try {
+        records.push(JSON.parse(readFileSync(join(root, machine, file), 'utf8')) as LocalExecutionFile);
+      } catch {
+        // a record being written concurrently; skip it
+      }
+    }
+  }
+  records.sort((a, b) => b.startedAt - a.startedAt);
+  const took = (ms: number | undefined) => (ms === undefined ? '' : ` in ${formatSeconds(ms / 1000)}`);
+  if (!id) {
+    if (records.length === 0) ctx.io.out('No local executions yet (.local/executions/ is empty).');
+    for (const r of records.slice(0, 20)) ctx.io.out(`${r.status.padEnd(9)} ${time(new Date(r.startedAt))}  ${r.stateMachine}/${r.executionName}${took(r.durationMs)}`);
+    return 0;
+  }
+  const record = records.find((r) => r.executionName === id || `${r.stateMachine}/${r.executionName}` === id);
+  if (!record) throw new CliError(`No local execution named "${id}" under .local/executions/.`);
+  ctx.io.out(`Local execution ${record.stateMachine}/${record.executionName}: ${record.status}${took(record.durationMs)}`);
+  if (record.error || record.cause) ctx.io.out(`  error: ${record.error ?? ''}${record.cause ? ` — ${record.cause.slice(0, 500)}` : ''}`);
+  for (const step of record.steps ?? []) {
+    ctx.io.out(`  ${step.status.padEnd(9)} ${step.name}${took(step.durationMs)}${step.error ? ` ${step.error}` : ''}${step.logFile ? `  (${step.logFile})` : ''}`);
+  }
+  return 0;
+}
+
 export async function statusCommand(ctx: CliContext, id: string | undefined): Promise<number> {
-  if (ctx.options.local) throw new CliError('status reads a deployed stage; a local run reports its status while it runs.', 2);
+  if (ctx.options.local) return localStatus(ctx, id);
   if (!id) return overview(ctx);
   if (id.startsWith('arn:') && id.includes(':execution:')) return executionStatus(ctx, id);
   if (id.startsWith('arn:')) throw new CliError(`"${id}" is not an execution ARN (arn:aws:states:…:execution:…) or a job run id.`, 2);
