@@ -1,8 +1,12 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { loadStageConfig, parseStageConfig } from '../lib/config/stage-config';
+import { writeArtifacts } from './support/artifacts-fixture';
 import { synthPlatform } from './support/cdk-platform';
 
 const ctx = (values: Record<string, unknown>) => (key: string) => values[key];
@@ -142,7 +146,16 @@ describe('platform stack (dev)', () => {
 
   test('Lambdas: Node.js 24, ARM64, tracing, JSON logs, bundled; handler env per contract', () => {
     const fns = template.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^ML pipelines: ') } });
-    expect(Object.keys(fns)).toHaveLength(7);
+    expect(Object.values(fns).map((f) => String(f.Properties.Description).replace(/^ML pipelines: ([a-z-]+).*$/, '$1')).sort()).toEqual([
+      'build-job-request',
+      'check-articles',
+      'evaluation-gate',
+      'ingest-taxi-month',
+      'package-dependencies',
+      'promote-model',
+      'read-result',
+      'validate-input',
+    ]);
     for (const f of Object.values(fns)) {
       expect(f.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' }, LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN', LogGroup: expect.anything() } });
     }
@@ -150,6 +163,53 @@ describe('platform stack (dev)', () => {
       Description: 'ML pipelines: build-job-request',
       Environment: { Variables: Match.objectLike({ STAGE: 'dev', JOB_TIMEOUT_MINUTES: '120', MANIFEST_KEY: 'manifests/current.json', APPLICATION_ID: Match.anyValue(), JOB_ROLE_ARN: Match.anyValue() }) },
     });
+  });
+});
+
+describe('job artifacts', () => {
+  const buildJobRequest = (template: Template) =>
+    Object.entries(template.findResources('AWS::Lambda::Function', { Properties: { Description: 'ML pipelines: build-job-request' } }))[0]!;
+
+  test('fresh clone (never packaged): synth works, build-job-request reads manifests/current.json, deploy fails with the reason', () => {
+    const { stack, template } = synthPlatform('dev', { destroyDataOnDelete: true });
+    expect(stack.artifacts.manifestKey).toBe('manifests/current.json');
+    template.resourceCountIs('Custom::JobArtifacts', 1);
+    template.hasResourceProperties('Custom::JobArtifacts', {
+      ArtifactsBucket: { Ref: Match.stringLikeRegexp('^StorageArtifacts') },
+      RemovalPolicy: 'destroy',
+      MissingArtifacts: Match.stringLikeRegexp('not built .*run `npm run package` before `cdk deploy`'),
+    });
+    const [, fn] = buildJobRequest(template);
+    expect(fn.Properties.Environment.Variables.MANIFEST_KEY).toBe('manifests/current.json');
+  });
+
+  test('packaged: assets + the manifest of this build; build-job-request pins manifests/<sha256>.json and deploys after it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'platform-artifacts-'));
+    try {
+      const { manifest, text, sha256 } = writeArtifacts(dir);
+      const { stack, template } = synthPlatform('dev', {}, { artifactsDir: dir });
+      expect(stack.artifacts.manifestKey).toBe(`manifests/${sha256}.json`);
+      template.hasResourceProperties('Custom::JobArtifacts', {
+        ArtifactsBucket: { Ref: Match.stringLikeRegexp('^StorageArtifacts') },
+        Manifest: text,
+        ManifestSha256: sha256,
+        Sources: manifest.artifacts.map((a) => Match.objectLike({ File: a.file })),
+      });
+      const [, fn] = buildJobRequest(template);
+      expect(fn.Properties.Environment.Variables.MANIFEST_KEY).toBe(`manifests/${sha256}.json`);
+      const customResourceId = Object.keys(template.findResources('Custom::JobArtifacts'))[0]!;
+      expect(fn.DependsOn).toEqual(expect.arrayContaining([customResourceId]));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('outside dev the published artifacts are retained on stack deletion', () => {
+    const { template } = synthPlatform('prod', { destroyDataOnDelete: false });
+    template.hasResourceProperties('Custom::JobArtifacts', { RemovalPolicy: 'retain' });
+    const publisherPolicies = template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^JobArtifacts') } });
+    expect(Object.keys(publisherPolicies)).toHaveLength(1);
+    expect(JSON.stringify(publisherPolicies)).not.toContain('s3:DeleteObject');
   });
 });
 

@@ -7,32 +7,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { JobArtifacts } from '../lib/constructs/job-artifacts';
-import { artifactKey, Manifest, serializeManifest } from '../lib/jobs/manifest';
-
-function writeArtifacts(dir: string): { manifest: Manifest; text: string } {
-  fs.mkdirSync(dir, { recursive: true });
-  const files: Array<[Manifest['artifacts'][number]['kind'], string, string, string?]> = [
-    ['python-deps', 'python-deps.tar.gz', 'deps-bytes', 'environment'],
-    ['pyfiles', 'pyfiles.zip', 'pyfiles-bytes'],
-    ['entry-point', 'etl.py', 'print("etl")\n'],
-  ];
-  const artifacts = files.map(([kind, file, content, alias]) => {
-    fs.writeFileSync(path.join(dir, file), content);
-    const sha256 = createHash('sha256').update(content).digest('hex');
-    return { kind, file, key: artifactKey(sha256, file), sha256, size: Buffer.byteLength(content), ...(alias ? { archiveAlias: alias } : {}) };
-  });
-  const manifest: Manifest = {
-    schemaVersion: 1,
-    builtFor: { releaseLabel: 'emr-spark-8.0.0', sparkVersion: '4.0.2', pythonVersion: '3.11', architecture: 'x86_64', platforms: ['manylinux2014_x86_64'], implementation: 'cp' },
-    inputs: { requirements: '0'.repeat(64) },
-    pythonPackages: {},
-    artifacts,
-    sparkConf: { 'spark.executorEnv.PYSPARK_PYTHON': './environment/bin/python' },
-  };
-  const text = serializeManifest(manifest);
-  fs.writeFileSync(path.join(dir, 'manifest.json'), text);
-  return { manifest, text };
-}
+import { writeArtifacts } from './support/artifacts-fixture';
 
 function synth(artifactsDir: string, removalPolicy?: RemovalPolicy) {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'job-artifacts-'));

@@ -7,6 +7,7 @@ import type { Construct } from 'constructs';
 import type { StageConfig } from '../config/stage-config';
 import { AlertsTopic } from '../constructs/alerts-topic';
 import { DataLakeStorage } from '../constructs/data-lake-storage';
+import { JobArtifacts } from '../constructs/job-artifacts';
 import { JobExecutionRole } from '../constructs/job-execution-role';
 import { PipelineDatabase } from '../constructs/pipeline-database';
 import { PipelineFunction } from '../constructs/pipeline-function';
@@ -21,6 +22,11 @@ import type { PipelineFunctions } from '../pipelines/kit';
 
 export interface PlatformStackProps extends StackProps {
   readonly config: StageConfig;
+  /**
+   * Directory holding the output of `npm run package` (`manifest.json` and its files).
+   * @default <repository>/artifacts
+   */
+  readonly artifactsDir?: string;
 }
 
 /** Physical name of a pipeline's state machine (it appears in result URIs: `runs/<state machine>/…`). */
@@ -37,6 +43,8 @@ export class PlatformStack extends Stack {
   public readonly alerts: AlertsTopic;
   public readonly sparkApplication: SparkApplication;
   public readonly jobRole: JobExecutionRole;
+  /** The job artifacts (`npm run package`) and the custom resource publishing them with their manifest. */
+  public readonly artifacts: JobArtifacts;
   public readonly database?: PipelineDatabase;
   public readonly functions: PipelineFunctions;
   public readonly stateMachines: Record<PipelineName, PipelineStateMachine>;
@@ -108,6 +116,16 @@ export class PlatformStack extends Stack {
       logRetention,
       logRemovalPolicy,
     };
+
+    // Publishes the packaged artifacts + manifest at deploy time. The job-request Lambda reads the immutable
+    // manifests/<sha256>.json of this build (manifests/current.json before `npm run package` has run).
+    const artifacts = new JobArtifacts(this, 'JobArtifacts', {
+      bucket: storage.artifactsBucket,
+      artifactsDir: props.artifactsDir,
+      removalPolicy: config.destroyDataOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      ...fnDefaults,
+    });
+    this.artifacts = artifacts;
     const fn = (id: string, handler: string, extra: Partial<ConstructorParameters<typeof PipelineFunction>[2]> = {}) =>
       new PipelineFunction(this, id, { handler, ...fnDefaults, ...extra }).function;
 
@@ -127,12 +145,14 @@ export class PlatformStack extends Stack {
         LOGS_BUCKET: storage.logsBucket.bucketName,
         LAKE_BUCKET: storage.lakeBucket.bucketName,
         MODELS_BUCKET: storage.modelsBucket.bucketName,
-        MANIFEST_KEY: 'manifests/current.json',
+        MANIFEST_KEY: artifacts.manifestKey,
         JOB_TIMEOUT_MINUTES: String(config.jobTimeoutMinutes),
         ...(this.database ? { DB_SECRET_ARN: this.database.secret.secretArn } : {}),
       },
     });
     grantObjects(buildJobRequest, storage.artifactsBucket, { read: ['manifests/'] });
+    // The manifest it names is written by the custom resource: update that first.
+    buildJobRequest.node.addDependency(artifacts);
 
     const readResult = fn('ReadResult', 'read-result', { environment: { LAKE_BUCKET: storage.lakeBucket.bucketName } });
     grantObjects(readResult, storage.lakeBucket, { read: ['runs/'] });
@@ -222,9 +242,6 @@ export class PlatformStack extends Stack {
       dashboardName: `emr-ml-${config.stage}`,
       stateMachines: Object.fromEntries(Object.entries(this.stateMachines).map(([k, v]) => [k, v.stateMachine])),
     });
-
-    // Extension point: the packaging issue's job-artifacts construct (deploys artifacts + manifest) is
-    // instantiated here once lib/constructs/job-artifacts.ts exists.
   }
 }
 

@@ -19,12 +19,13 @@ export interface Platform {
 }
 
 /** Adds the platform of one stage to `scope` (an App, or a Stage of a deployment pipeline). */
-export function addPlatform(scope: Construct, config: StageConfig): Platform {
+export function addPlatform(scope: Construct, config: StageConfig, options: { readonly artifactsDir?: string } = {}): Platform {
   const env = config.account || config.region ? { account: config.account, region: config.region } : undefined;
   const stack = new PlatformStack(scope, platformStackName(config.stage), {
     // explicit, so inside a deployment-pipeline Stage the name stays emr-ml-<stage> (the CLI finds stages by it)
     stackName: platformStackName(config.stage),
     config,
+    artifactsDir: options.artifactsDir,
     env,
     tags: { project: 'emr-ml-pipelines', stage: config.stage },
     description: `ML pipelines on EMR Serverless (${config.stage}): storage, Spark application, state machines, schedules, alerts`,

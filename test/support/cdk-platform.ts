@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
@@ -6,15 +7,22 @@ import type { PipelineName } from '../../lib/pipelines/common';
 import { addPlatform } from '../../lib/stacks/platform';
 import type { PlatformStack } from '../../lib/stacks/platform-stack';
 
-/** Synthesizes the platform for a stage config (Lambda bundling skipped unless `bundle`), optionally with cdk-nag. */
+/** An artifacts directory `npm run package` never wrote to: the state of a fresh clone. */
+export const UNPACKAGED_ARTIFACTS_DIR = join(__dirname, 'never-packaged');
+
+/**
+ * Synthesizes the platform for a stage config (Lambda bundling skipped unless `bundle`), optionally with cdk-nag.
+ * The job artifacts come from `artifactsDir` (default: none built, as on a fresh clone), never from the
+ * repository's own `artifacts/`, so the templates do not depend on whether `npm run package` has run.
+ */
 export function synthPlatform(
   stage: string,
   raw: StageConfigInput = {},
-  options: { readonly nag?: boolean; readonly bundle?: boolean } = {},
+  options: { readonly nag?: boolean; readonly bundle?: boolean; readonly artifactsDir?: string } = {},
 ): { app: App; stack: PlatformStack; template: Template } {
   const app = new App({ context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] } });
   const config = parseStageConfig(stage, raw);
-  const { stack } = addPlatform(app, config);
+  const { stack } = addPlatform(app, config, { artifactsDir: options.artifactsDir ?? UNPACKAGED_ARTIFACTS_DIR });
   if (options.nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
   const template = Template.fromStack(stack);
   return { app, stack, template };
