@@ -1,8 +1,9 @@
 import './polyfill';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import { CURRENT_MANIFEST_KEY } from '../lib/jobs/manifest';
 import { installAwsAdapters, AwsAdapters } from './aws-adapters';
 import { publishArtifacts, PublishedArtifacts } from './artifacts';
 import { LocalDeployment, LocalStateMachine } from './deployment';
@@ -125,6 +126,14 @@ export class LocalRuntime {
     );
     const artifactsBucket = this.bucketFromEnv('ARTIFACTS_BUCKET');
     this.artifacts = publishArtifacts(layout, artifactsBucket, projectRoot, options.artifacts ?? 'host');
+    // The job-request Lambdas pin the manifest of the build that was synthesized (MANIFEST_KEY =
+    // manifests/<sha256>.json when `npm run package` had run, see JobArtifacts): serve the published one there too.
+    for (const key of new Set(deployment.functions.map((fn) => fn.environment.MANIFEST_KEY))) {
+      if (!key || key === CURRENT_MANIFEST_KEY) continue;
+      const target = layout.objectPath(artifactsBucket, key);
+      mkdirSync(path.dirname(target), { recursive: true });
+      copyFileSync(layout.objectPath(artifactsBucket, CURRENT_MANIFEST_KEY), target);
+    }
   }
 
   /** The bucket a function environment variable names (e.g. `LAKE_BUCKET`). */
