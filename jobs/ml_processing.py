@@ -229,7 +229,7 @@ def run_postgres(spark, args, config: ModelConfig, ctx: JobContext, conn: DbConn
         sql.execute(staging_ddl(staging))
         try:
             (enriched.write.format("jdbc").options(**conn.jdbc_options()).option("dbtable", staging)
-             .option("batchsize", "1000").option("numPartitions", str(partitions)).mode("append").save())
+             .option("batchsize", "5000").option("numPartitions", str(partitions)).mode("append").save())
             processed, failed, versions = sql.query(
                 f"SELECT count(*) FILTER (WHERE ml_error IS NULL), count(*) FILTER (WHERE ml_error IS NOT NULL), "
                 f"max(ml_model_version) FROM {staging}")[0]

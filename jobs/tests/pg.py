@@ -42,7 +42,9 @@ def free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self, database: str = "news", user: str = "news_app"):
+    def __init__(self, database: str = "news", user: str = "news_app", durable: bool = False):
+        """`durable=False` (tests) turns off fsync and synchronous commit; benchmarks use PostgreSQL's defaults."""
+        self.durable = durable
         self.database = database
         self.user = user
         self.password = secrets.token_urlsafe(18)
@@ -75,11 +77,12 @@ class PostgresServer:
         )
         for attempt in range(5):
             self.port = free_port()
+            speed = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                                              "-c", "full_page_writes=off"]
             self._process = subprocess.Popen(
                 self._run_as([str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.port),
                               "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sockets}",
-                              "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                              "-c", "max_connections=50", "-c", "shared_buffers=128MB"]),
+                              *speed, "-c", "max_connections=50", "-c", "shared_buffers=128MB"]),
                 stdout=subprocess.DEVNULL, stderr=open(self._dir / "server.log", "wb"),
                 start_new_session=True,
             )
