@@ -113,7 +113,11 @@ export class PipelineKit {
     return this.scope;
   }
 
-  /** `$$`-derived execution context passed to Lambdas (CONTRACTS.md `execution`). */
+  /**
+   * `$$`-derived execution context passed to Lambdas (CONTRACTS.md `execution`). `$$.Execution.RedriveCount` is
+   * left out: aws-local-stepfunctions 3.0 fills only `Execution.Input`/`StartTime` of the context object, and a
+   * path to a field it lacks fails the state with States.Runtime, so the local runner could not run it.
+   */
   public executionContext(): Record<string, string> {
     return {
       'id.$': '$$.Execution.Id',
