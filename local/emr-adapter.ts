@@ -165,7 +165,7 @@ export class LocalEmrServerless {
     const driver = request.JobDriver.SparkSubmit;
     const spec = parseSparkSubmitParameters(driver.SparkSubmitParameters ?? '');
     const projectRoot = this.options.projectRoot;
-    const cwd = path.join(this.layout.root, 'emr', request.ApplicationId, jobRunId);
+    const cwd = path.join(this.layout.root, 'emr', 'runs', request.ApplicationId, jobRunId);
     mkdirSync(cwd, { recursive: true });
 
     const localFile = (uri: string, what: string): string => {
@@ -203,7 +203,8 @@ export class LocalEmrServerless {
     conf.push(['spark.driver.memory', this.options.driverMemory ?? '2g']);
     const javaOptions = [`-Djava.io.tmpdir=${path.join(cwd, 'tmp')}`];
     if (this.options.fastStartup ?? true) {
-      javaOptions.push('-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto');
+      // C1-compiled frames are larger: a bigger thread stack keeps deep RDD lineages (ALS iterations) from overflowing.
+      javaOptions.push('-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xss16m', '-Xshare:auto');
       const archive = this.classDataArchive(projectRoot);
       if (existsSync(archive)) javaOptions.push(`-XX:SharedArchiveFile=${archive}`);
       else if (!this.archiveInProgress) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Local demo (filled by the local runner): for now synthesizes the CDK app.
+# Local demo: synthesizes the CDK app and runs the four pipelines' state machines end to end on this machine
+# (handlers in-process, PySpark jobs on local Spark; no AWS account, no Docker). See local/README.md.
+#   npm run demo [-- --sequential]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npx cdk synth --quiet
-ls -1 cdk.out/*.template.json
+exec npx tsx local/demo-main.ts "$@"

@@ -1,0 +1,200 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { ExecutionRecord } from './runtime';
+import { formatSeconds } from './progress';
+
+/**
+ * The demo's summary (terminal table) and HTML report (metrics, drift decisions, counts, output locations,
+ * rating histograms original vs new batches as inline SVG), built from the execution records and the job
+ * results the state machines read (`$.results`).
+ */
+export interface DemoRun {
+  /** What this run shows, e.g. "drift-retrain (drifted batch)". */
+  readonly title: string;
+  readonly execution: ExecutionRecord;
+  /** What the run is expected to show (checked by the demo; a mismatch fails it). */
+  readonly expect?: { readonly status?: 'SUCCEEDED' | 'FAILED'; readonly finalState?: string };
+}
+
+export interface Histogram {
+  readonly label: string;
+  /** Counts of ratings 1..5. */
+  readonly counts: number[];
+}
+
+type Json = Record<string, any>;
+
+export function results(execution: ExecutionRecord): Json {
+  const data = (execution.output ?? execution.lastData ?? {}) as Json;
+  return (data.results ?? {}) as Json;
+}
+
+/** Every job result of an execution, flattening Parallel groups: step key → result JSON. */
+export function jobResults(execution: ExecutionRecord): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  const visit = (obj: Json) => {
+    for (const [key, value] of Object.entries(obj ?? {})) {
+      if (value && typeof value === 'object' && 'job' in value && 'status' in value) out[key] = value;
+      else if (value && typeof value === 'object') visit(value);
+    }
+  };
+  visit(results(execution));
+  return out;
+}
+
+export function finalState(execution: ExecutionRecord): string | undefined {
+  return execution.steps.at(-1)?.name;
+}
+
+/** One line per noteworthy value of a run. */
+export function highlights(run: DemoRun): string[] {
+  const ex = run.execution;
+  const out: string[] = [];
+  const data = (ex.output ?? ex.lastData ?? {}) as Json;
+  const r = jobResults(ex);
+  const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : String(v));
+  if (r.etlTrain) out.push(`ETL train: ${fmt(r.etlTrain.counts?.valid)} valid lines, ${fmt(r.etlTrain.counts?.rejected)} rejected, ${fmt(r.etlTrain.counts?.written)} ratings`);
+  if (r.createFutures) out.push(`Futures: ${fmt(r.createFutures.counts?.written ?? r.createFutures.counts?.valid)} rows → ${r.createFutures.outputs?.dataset ?? ''}`);
+  if (r.driftProcess) out.push(`Batch: ${fmt(r.driftProcess.counts?.valid)} valid, ${fmt(r.driftProcess.counts?.rejected)} rejected (train ${fmt(r.driftProcess.counts?.train)} / test ${fmt(r.driftProcess.counts?.test)})`);
+  if (r.driftDetect) {
+    const d = r.driftDetect.decision ?? {};
+    out.push(`Drift decision: retrain=${d.retrain} score=${fmt(d.score)}${d.reasons?.length ? ` (${d.reasons.join('; ')})` : ''}`);
+  }
+  if (r.driftMerge) out.push(`Merged: train ${fmt(r.driftMerge.counts?.train)} / test ${fmt(r.driftMerge.counts?.test)} ratings`);
+  if (r.train) out.push(`Model: ${r.train.outputs?.model ?? ''}`);
+  if (r.evaluate) {
+    const m = r.evaluate.metrics ?? {};
+    const metrics = ['rmse', 'mae', 'precisionAtK', 'recallAtK', 'ndcgAtK', 'map']
+      .filter((k) => typeof m[k] === 'number')
+      .map((k) => `${k}=${fmt(m[k])}`);
+    out.push(`Evaluation: ${metrics.join(' ') || JSON.stringify(m).slice(0, 160)}`);
+    const current = r.evaluate.currentModelMetrics;
+    if (current && typeof current.rmse === 'number') out.push(`Current model: rmse=${fmt(current.rmse)}`);
+  }
+  if (data.gate) out.push(`Gate: promote=${data.gate.promote} (${data.gate.reason ?? ''})`);
+  if (data.promotion) out.push(`Promoted: ${data.promotion.modelUri ?? data.promotion.version ?? JSON.stringify(data.promotion).slice(0, 120)}`);
+  if (data.check) out.push(`Pending articles: ${fmt(data.check.pending)} (${data.check.mode}${data.check.reason ? `, ${data.check.reason}` : ''})`);
+  if (r.mlProcessing) out.push(`Enriched: ${Object.entries(r.mlProcessing.counts ?? {}).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')} → ${r.mlProcessing.outputs?.dataset ?? ''}`);
+  if (data.ingest) out.push(`Ingested: ${(data.ingest.objects ?? []).length} month file(s), ${fmt(data.ingest.bytes)} bytes over HTTP`);
+  if (r.taxiPreprocess) out.push(`Taxi silver: ${Object.entries(r.taxiPreprocess.counts ?? {}).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')}`);
+  if (r.taxiFeatures) out.push(`Taxi gold: ${Object.entries(r.taxiFeatures.counts ?? {}).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')} → ${r.taxiFeatures.outputs?.dataset ?? ''}`);
+  if (ex.status === 'FAILED') out.push(`Error: ${ex.error}: ${(ex.cause ?? '').slice(0, 200)}`);
+  return out;
+}
+
+export function summaryTable(runs: DemoRun[]): string {
+  const rows = runs.map((run) => [
+    run.title,
+    run.execution.status,
+    finalState(run.execution) ?? '',
+    formatSeconds((run.execution.durationMs ?? 0) / 1000),
+    String(run.execution.steps.filter((s) => s.name.startsWith('Run ')).length),
+  ]);
+  const header = ['pipeline run', 'status', 'ended in', 'time', 'spark jobs'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `│ ${cells.map((c, i) => c.padEnd(widths[i])).join(' │ ')} │`;
+  const rule = (l: string, m: string, r: string) => `${l}${widths.map((w) => '─'.repeat(w + 2)).join(m)}${r}`;
+  const out = [rule('┌', '┬', '┐'), line(header), rule('├', '┼', '┤'), ...rows.map(line), rule('└', '┴', '┘')];
+  for (const run of runs) {
+    out.push('', `${run.title} — ${run.execution.executionName}`);
+    for (const h of highlights(run)) out.push(`  • ${h}`);
+  }
+  return out.join('\n');
+}
+
+/** Rating histograms: Netflix text (`cust,rating,date` under `movie:` lines) or CSV `DATE,CUST_ID,MOVIE_ID,RATING`. */
+export function ratingHistogram(file: string, label: string): Histogram {
+  const counts = [0, 0, 0, 0, 0];
+  const text = readFileSync(file, 'utf8');
+  const csv = text.startsWith('DATE,');
+  for (const line of text.split('\n')) {
+    const parts = line.trim().split(',');
+    const rating = Number(csv ? parts[3] : parts.length === 3 ? parts[1] : NaN);
+    if (Number.isInteger(rating) && rating >= 1 && rating <= 5) counts[rating - 1] += 1;
+  }
+  return { label, counts };
+}
+
+/** Grouped bar chart of rating shares (1..5) as inline SVG. */
+export function histogramSvg(histograms: Histogram[]): string {
+  const width = 560;
+  const height = 260;
+  const left = 44;
+  const bottom = 34;
+  const colors = ['#4e79a7', '#59a14f', '#e15759', '#f28e2b'];
+  const shares = histograms.map((h) => {
+    const total = h.counts.reduce((a, b) => a + b, 0) || 1;
+    return h.counts.map((c) => c / total);
+  });
+  const max = Math.max(0.05, ...shares.flat());
+  const plotH = height - bottom - 20;
+  const group = (width - left - 10) / 5;
+  const bar = (group - 12) / histograms.length;
+  const parts: string[] = [];
+  for (let tick = 0; tick <= 4; tick += 1) {
+    const v = (max * tick) / 4;
+    const y = 20 + plotH - (v / max) * plotH;
+    parts.push(`<line x1="${left}" x2="${width - 10}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${left - 6}" y="${(y + 4).toFixed(1)}" font-size="11" text-anchor="end">${(v * 100).toFixed(0)}%</text>`);
+  }
+  for (let r = 0; r < 5; r += 1) {
+    const x0 = left + r * group + 6;
+    shares.forEach((s, i) => {
+      const h = (s[r] / max) * plotH;
+      const x = x0 + i * bar;
+      parts.push(
+        `<rect x="${x.toFixed(1)}" y="${(20 + plotH - h).toFixed(1)}" width="${(bar - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${colors[i % colors.length]}"><title>${escapeHtml(histograms[i].label)}: rating ${r + 1}: ${(s[r] * 100).toFixed(1)}% (${histograms[i].counts[r]})</title></rect>`,
+      );
+    });
+    parts.push(`<text x="${(x0 + (group - 12) / 2).toFixed(1)}" y="${height - bottom + 16}" font-size="12" text-anchor="middle">★${r + 1}</text>`);
+  }
+  const legend = histograms
+    .map((h, i) => `<rect x="${left + i * 180}" y="${height - 12}" width="10" height="10" fill="${colors[i % colors.length]}"/><text x="${left + i * 180 + 14}" y="${height - 3}" font-size="11">${escapeHtml(h.label)}</text>`)
+    .join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" role="img" aria-label="rating histograms">${parts.join('')}${legend}</svg>`;
+}
+
+export function writeHtmlReport(file: string, runs: DemoRun[], histograms: Histogram[], meta: { readonly totalSeconds: number; readonly root: string }): void {
+  const sections = runs.map((run) => {
+    const r = jobResults(run.execution);
+    const jobRows = Object.entries(r)
+      .map(([key, res]) => {
+        const metrics = Object.entries(res.metrics ?? {}).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k}=${formatNumber(v as number)}`).join(', ');
+        const counts = Object.entries(res.counts ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+        const outputs = Object.values(res.outputs ?? {}).filter((v) => typeof v === 'string').join('<br>');
+        return `<tr><td>${escapeHtml(key)}</td><td>${escapeHtml(res.status)}</td><td>${formatNumber(res.durationSeconds)}s</td><td>${escapeHtml(counts)}</td><td>${escapeHtml(metrics)}</td><td class="uri">${outputs}</td></tr>`;
+      })
+      .join('');
+    const steps = run.execution.steps
+      .map((s) => `<tr><td>${escapeHtml(s.name)}</td><td class="${s.status}">${s.status}</td><td>${formatSeconds((s.durationMs ?? 0) / 1000)}</td><td>${escapeHtml(s.error ?? '')}</td></tr>`)
+      .join('');
+    return `<section><h2>${escapeHtml(run.title)} <small>${escapeHtml(run.execution.executionName)} · <span class="${run.execution.status === 'SUCCEEDED' ? 'succeeded' : 'failed'}">${run.execution.status}</span> · ${formatSeconds((run.execution.durationMs ?? 0) / 1000)}</small></h2>
+<ul>${highlights(run).map((h) => `<li>${escapeHtml(h)}</li>`).join('')}</ul>
+${jobRows ? `<table><tr><th>step</th><th>status</th><th>time</th><th>counts</th><th>metrics</th><th>outputs</th></tr>${jobRows}</table>` : ''}
+<details><summary>states (${run.execution.steps.length})</summary><table><tr><th>state</th><th>status</th><th>time</th><th>error</th></tr>${steps}</table></details></section>`;
+  });
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ML pipelines — local run report</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:.5rem 0;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}.uri{font-family:monospace;font-size:11px}.succeeded{color:#2a7d2a}.failed,.caught{color:#b22}small{font-weight:normal;color:#666}section{margin-bottom:2rem}</style></head><body>
+<h1>ML pipelines on EMR Serverless — local run</h1>
+<p>The synthesized state machines, executed by aws-local-stepfunctions with the Lambda handlers in-process and the PySpark jobs on local Spark. Total ${formatSeconds(meta.totalSeconds)}. Local S3 root: <code>${escapeHtml(meta.root)}</code>.</p>
+<h2>Rating distributions: original training data vs new batches</h2>
+${histogramSvg(histograms)}
+<table><tr><th>data</th>${[1, 2, 3, 4, 5].map((r) => `<th>★${r}</th>`).join('')}<th>mean</th></tr>${histograms
+    .map((h) => {
+      const total = h.counts.reduce((a, b) => a + b, 0) || 1;
+      const mean = h.counts.reduce((a, c, i) => a + c * (i + 1), 0) / total;
+      return `<tr><td>${escapeHtml(h.label)}</td>${h.counts.map((c) => `<td>${c}</td>`).join('')}<td>${mean.toFixed(3)}</td></tr>`;
+    })
+    .join('')}</table>
+${sections.join('\n')}
+</body></html>`;
+  writeFileSync(file, html);
+}
+
+function formatNumber(v: number | undefined): string {
+  if (typeof v !== 'number') return '';
+  return Number.isInteger(v) ? String(v) : v.toFixed(4);
+}
+
+function escapeHtml(text: unknown): string {
+  return String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
