@@ -276,7 +276,8 @@ def run_lake(spark, args, config: ModelConfig, ctx: JobContext) -> None:
     source_df = datasets.read_dataset(spark, source_root)
     previous_sink = datasets.read_dataset(spark, args.sink, required=False)
     work, carry, skipped = lake_work(source_df, previous_sink, args.max_attempts)
-    work = work.persist()
+    # Spread the work over every core (a small source may be a single Parquet file = a single partition).
+    work = work.repartition(max(1, spark.sparkContext.defaultParallelism)).persist()
     pending = work.count()
     started = time.time()
     results = enrich(work, config).persist()

@@ -4,6 +4,10 @@ Each article is built from topic-specific sentences (so its topic is knowable) a
 negative framing sentence (so its sentiment is knowable). Deterministic for a given seed.
 
     python -m jobs.news.sample --count 400 --output data/sample/news/articles.jsonl
+    python -m jobs.news.sample --input data/sample/news/articles.jsonl --dataset s3://lake/bronze/news/articles
+
+`--dataset` writes a new version of a versioned Parquet dataset (the lake-mode source of ml_processing) with the
+row count in its `_CURRENT` pointer; s3:// URIs map under LOCAL_S3_ROOT as everywhere locally.
 """
 from __future__ import annotations
 
@@ -114,13 +118,40 @@ def generate(count: int, seed: int = 7, start_id: int = 1) -> list[dict]:
     return articles
 
 
+def write_dataset(articles: list[dict], root: str) -> str:
+    """Writes `articles` (without labels) as a new committed version of the Parquet dataset at `root`."""
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jobs.common import datasets, uris
+
+    version, version_uri = datasets.new_version_uri(root)
+    target = uris.local_path(version_uri)
+    os.makedirs(target, exist_ok=True)
+    table = pa.Table.from_pylist([{k: a[k] for k in ("id", "title", "content", "source", "url")}
+                                  | {"published_at": datetime.fromisoformat(a["published_at"])} for a in articles])
+    pq.write_table(table, os.path.join(target, "part-00000.parquet"))
+    datasets.commit_version(root, version_uri, version, rows=len(articles))
+    return version_uri
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Writes synthetic labelled news articles as JSON lines.")
+    parser = argparse.ArgumentParser(description="Writes synthetic labelled news articles as JSON lines or a dataset.")
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--start-id", type=int, default=1)
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--input", type=Path, help="JSON lines to publish instead of generating (with --dataset)")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--output", type=Path, help="JSON lines file to write")
+    target.add_argument("--dataset", help="versioned Parquet dataset root to publish a new version to")
     args = parser.parse_args(argv)
+    if args.dataset:
+        articles = ([json.loads(line) for line in args.input.read_text().splitlines() if line.strip()]
+                    if args.input else generate(args.count, args.seed, args.start_id))
+        print(f"wrote {len(articles)} articles to {write_dataset(articles, args.dataset)}")
+        return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_suffix(args.output.suffix + ".tmp")
     with open(tmp, "w") as handle:
