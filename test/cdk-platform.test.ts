@@ -154,6 +154,7 @@ describe('platform stack (dev)', () => {
       'package-dependencies',
       'promote-model',
       'read-result',
+      'record-job-cost',
       'validate-input',
     ]);
     for (const f of Object.values(fns)) {
@@ -164,6 +165,27 @@ describe('platform stack (dev)', () => {
       Environment: { Variables: Match.objectLike({ STAGE: 'dev', JOB_TIMEOUT_MINUTES: '120', MANIFEST_KEY: 'manifests/current.json', APPLICATION_ID: Match.anyValue(), JOB_ROLE_ARN: Match.anyValue() }) },
     });
   });
+});
+
+test('record-job-cost: GetJobRun on the application\'s job runs, the lake\'s runs/ only, the application architecture', () => {
+  const { template } = synthPlatform('dev', { architecture: 'ARM64' });
+  template.hasResourceProperties('AWS::Lambda::Function', {
+    Description: 'ML pipelines: record-job-cost',
+    Environment: { Variables: Match.objectLike({ ARCHITECTURE: 'ARM64' }) },
+  });
+  const policy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^RecordJobCost') } }))[0]!;
+  const statements = policy.Properties.PolicyDocument.Statement as any[];
+  expect(statements).toContainEqual({
+    Action: 'emr-serverless:GetJobRun',
+    Effect: 'Allow',
+    Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^Spark/), 'Arn'] }, '/jobruns/*']] },
+  });
+  const s3 = statements.filter((s) => JSON.stringify(s.Action).includes('s3:'));
+  expect(s3.map((s) => s.Action)).toEqual(['s3:GetObject', 's3:ListBucket', 's3:PutObject']);
+  for (const s of s3.filter((x) => x.Action !== 's3:ListBucket')) {
+    expect(s.Resource).toEqual({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^StorageLake/), 'Arn'] }, '/runs/*']] });
+  }
+  expect(JSON.stringify(statements)).not.toMatch(/StartJobRun|CancelJobRun|DeleteObject/);
 });
 
 describe('job artifacts', () => {

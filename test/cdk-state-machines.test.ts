@@ -85,15 +85,43 @@ describe('state machines', () => {
     expect(def.States['Validate input'].Parameters).toMatchObject({ pipeline: name, 'input.$': '$' });
   });
 
+  test.each(Object.keys(defs))('%s: a cost step after every job run, whose failure never fails the pipeline', (name) => {
+    const states = allStates(defs[name as keyof typeof defs]);
+    const runs = Object.keys(states).filter((n) => states[n].Resource === START_JOB_RUN_SYNC);
+    for (const run of runs) {
+      const step = run.replace(/^Run /, '');
+      const key = step.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+      expect(states[run].Next).toBe(`Record ${step} cost`);
+      const cost = states[`Record ${step} cost`];
+      expect(cost).toMatchObject({
+        Type: 'Task',
+        Resource: expect.stringMatching(/:function:RecordJobCostFunction/),
+        ResultPath: `$.costs.${key}`,
+        Next: `Read ${step} result`,
+        TimeoutSeconds: 60,
+      });
+      expect(cost.Parameters).toEqual({ 'jobRun.$': '$.work.jobRun', 'resultUri.$': `$.plan.steps.${key}.args.resultUri`, step });
+      expect(cost.Retry[0].ErrorEquals).toEqual(LAMBDA_TRANSIENT_ERRORS);
+      // any error → on to reading the result (not the failure path), keeping the error out of $.error
+      expect(cost.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.work.costError', Next: `Read ${step} result` }]);
+    }
+    expect(defs[name as keyof typeof defs].States['Validate input'].ResultSelector).toEqual({ 'plan.$': '$', costs: {} });
+  });
+
   test('recommender-training: validate → ETL (train ‖ test) → (futures ‖ train) → evaluate → gate → promote?', () => {
     const def = defs['recommender-training'];
     expect(path(def, { 'Promote?': 0 })).toEqual([
       'Validate input',
       'ETL',
+      'Collect ETL results',
+      'Collect ETL costs',
       'Futures and training',
+      'Collect Futures and training results',
+      'Collect Futures and training costs',
       'Prepare evaluate args',
       'Build evaluate request',
       'Run evaluate',
+      'Record evaluate cost',
       'Read evaluate result',
       'Evaluation gate',
       'Promote?',
@@ -104,9 +132,14 @@ describe('state machines', () => {
     expect(def.States['ETL'].Branches.map((b: any) => b.StartAt)).toEqual(['Build etl-train request', 'Build etl-test request']);
     expect(def.States['Futures and training'].Branches.map((b: any) => b.StartAt)).toEqual(['Build create-futures request', 'Build train request']);
     expect(def.States['Futures and training'].ResultSelector).toEqual({
-      'createFutures.$': '$[0].results.createFutures',
-      'train.$': '$[1].results.train',
+      results: { 'createFutures.$': '$[0].results.createFutures', 'train.$': '$[1].results.train' },
+      'costs.$': 'States.JsonMerge($[0].costs, $[1].costs, false)',
     });
+    expect(def.States['Futures and training'].ResultPath).toBe('$.work.parallel');
+    expect(def.States['Collect Futures and training results']).toMatchObject({ Type: 'Pass', InputPath: '$.work.parallel.results', ResultPath: '$.results.model' });
+    expect(def.States['Collect Futures and training costs']).toMatchObject({ Type: 'Pass', InputPath: '$.work.parallel.costs', ResultPath: '$.costs' });
+    const trainBranch = def.States['Futures and training'].Branches[1];
+    expect(path(trainBranch)).toEqual(['Build train request', 'Run train', 'Record train cost', 'Read train result']);
     // branch failures keep their error and the Parallel state routes them to the failure path
     expect(def.States['ETL'].Catch[0].Next).toBe('Notify failure');
     expect(def.States['ETL'].Branches[0].States['Run etl-train'].Catch[0].Next).toBe('etl-train failed');
@@ -133,16 +166,16 @@ describe('state machines', () => {
     expect(def.States['Read drift-detect result'].Parameters.require).toEqual(['decision.retrain', 'decision.score']);
     expect(path(def, { 'Drift detected?': 0, 'Promote?': 0 })).toEqual([
       'Validate input',
-      'Build drift-process request', 'Run drift-process', 'Read drift-process result',
-      'Build drift-detect request', 'Run drift-detect', 'Read drift-detect result',
+      'Build drift-process request', 'Run drift-process', 'Record drift-process cost', 'Read drift-process result',
+      'Build drift-detect request', 'Run drift-detect', 'Record drift-detect cost', 'Read drift-detect result',
       'Drift detected?',
-      'Build drift-merge request', 'Run drift-merge', 'Read drift-merge result',
-      'Build train request', 'Run train', 'Read train result',
-      'Prepare evaluate args', 'Build evaluate request', 'Run evaluate', 'Read evaluate result',
+      'Build drift-merge request', 'Run drift-merge', 'Record drift-merge cost', 'Read drift-merge result',
+      'Build train request', 'Run train', 'Record train cost', 'Read train result',
+      'Prepare evaluate args', 'Build evaluate request', 'Run evaluate', 'Record evaluate cost', 'Read evaluate result',
       'Evaluation gate', 'Promote?', 'Promote model', 'Model promoted',
     ]);
     expect(path(def).slice(-3)).toEqual(['Drift detected?', 'No-drift report', 'No drift']);
-    expect(def.States['No-drift report'].Parameters).toMatchObject({ status: 'NO_DRIFT', 'decision.$': '$.results.driftDetect.decision' });
+    expect(def.States['No-drift report'].Parameters).toMatchObject({ status: 'NO_DRIFT', 'decision.$': '$.results.driftDetect.decision', 'costs.$': '$.costs' });
   });
 
   test('news-enrichment: check-articles → nothing to do, or the ml_processing job', () => {
@@ -151,7 +184,7 @@ describe('state machines', () => {
     expect(def.States['Any pending articles?'].Choices).toEqual([{ Variable: '$.check.pending', NumericEquals: 0, Next: 'Nothing to do' }]);
     expect(path(def)).toEqual([
       'Validate input', 'Check articles', 'Any pending articles?',
-      'Build ml-processing request', 'Run ml-processing', 'Read ml-processing result', 'Articles enriched',
+      'Build ml-processing request', 'Run ml-processing', 'Record ml-processing cost', 'Read ml-processing result', 'Articles enriched',
     ]);
     expect(path(def, { 'Any pending articles?': 0 })).toEqual(['Validate input', 'Check articles', 'Any pending articles?', 'Nothing to do']);
   });
@@ -160,8 +193,8 @@ describe('state machines', () => {
     const def = defs['taxi-medallion'];
     expect(path(def)).toEqual([
       'Validate input', 'Ingest?', 'Ingest taxi months',
-      'Build taxi-preprocess request', 'Run taxi-preprocess', 'Read taxi-preprocess result',
-      'Build taxi-features request', 'Run taxi-features', 'Read taxi-features result', 'Features written',
+      'Build taxi-preprocess request', 'Run taxi-preprocess', 'Record taxi-preprocess cost', 'Read taxi-preprocess result',
+      'Build taxi-features request', 'Run taxi-features', 'Record taxi-features cost', 'Read taxi-features result', 'Features written',
     ]);
     expect(def.States['Ingest taxi months'].TimeoutSeconds).toBe(900);
   });

@@ -85,6 +85,11 @@ export class SparkApplication extends Construct {
     this.applicationArn = this.application.attrArn;
   }
 
+  /** Allow `grantee` to read this application's job runs (`emr-serverless:GetJobRun`, e.g. for their cost). */
+  public grantReadJobRuns(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['emr-serverless:GetJobRun'], resourceArns: [`${this.applicationArn}/jobruns/*`] });
+  }
+
   /**
    * Allow `grantee` to start job runs on this application with `jobRole` (`iam:PassRole` only to EMR
    * Serverless), to read and cancel them, and — for Step Functions' `startJobRun.sync` — to manage the

@@ -128,11 +128,12 @@ export function definition(kit: PipelineKit): sfn.IChainable {
     .next(kit.sparkStep('train', { require: ['outputs.model'] }))
     .next(evaluateGatePromote(kit, '$.results.train.outputs.model'));
   const noDrift = new sfn.Pass(scope, 'No-drift report', {
-    comment: 'Ends with the drift decision (score, reasons, metrics) as the execution output.',
+    comment: 'Ends with the drift decision (score, reasons, metrics) and the job runs\' costs as the execution output.',
     parameters: {
       status: 'NO_DRIFT',
       'decision.$': '$.results.driftDetect.decision',
       'detectResultUri.$': '$.plan.steps.driftDetect.args.resultUri',
+      'costs.$': '$.costs',
     },
   }).next(new sfn.Succeed(scope, 'No drift'));
   const decide = new sfn.Choice(scope, 'Drift detected?', { comment: 'Reads decision.retrain of the drift detect result.' })

@@ -15,6 +15,7 @@ export interface PipelineFunctions {
   readonly promoteModel: lambda.IFunction;
   readonly checkArticles: lambda.IFunction;
   readonly ingestTaxiMonth: lambda.IFunction;
+  readonly recordJobCost: lambda.IFunction;
 }
 
 export interface PipelineKitProps {
@@ -57,6 +58,7 @@ export const EMR_TRANSIENT_ERRORS = [
  * - `$.plan`: the validated plan (output of `validate-input`)
  * - `$.work`: scratch space of the current step (job request, runtime args)
  * - `$.results.<stepKey>`: parsed result JSON of a Spark step (Parallel groups: `$.results.<group>.<stepKey>`)
+ * - `$.costs.<stepKey>`: cost record of a Spark step's job run (flat, also for Parallel groups)
  * - `$.error`: the caught error (`Error`, `Cause`) on the failure path
  */
 export class PipelineKit {
@@ -139,9 +141,10 @@ export class PipelineKit {
         'input.$': '$',
         execution: this.executionContext(),
       }),
-      // No ResultPath: the default ("$") replaces the state with { plan }. (An explicit "$" is mis-handled by
-      // aws-local-stepfunctions 3.0, which stores the result under a key named "$".)
-      resultSelector: { 'plan.$': '$' },
+      // No ResultPath: the default ("$") replaces the state with { plan, costs }. (An explicit "$" is mis-handled
+      // by aws-local-stepfunctions 3.0, which stores the result under a key named "$".) `costs` starts empty so
+      // Parallel states can merge their branches' cost records into it.
+      resultSelector: { 'plan.$': '$', costs: {} },
       taskTimeout: sfn.Timeout.duration(Duration.seconds(60)),
     });
     this.lambdaRetry(task);
@@ -159,25 +162,35 @@ export class PipelineKit {
     /** Payload object (JSONPath fields end in `.$`), or a JSONPath selecting the whole payload. */
     payload: Record<string, unknown> | string,
     resultPath: string,
-    options: { readonly comment?: string; readonly timeout?: Duration; readonly catchTo?: sfn.IChainable } = {},
+    options: {
+      readonly comment?: string;
+      readonly timeout?: Duration;
+      readonly catchTo?: sfn.IChainable;
+      /** Where a caught error goes. @default '$.error' */
+      readonly errorPath?: string;
+    } = {},
   ): sfn.TaskStateBase {
     const task = new tasks.LambdaInvoke(this.scope, id, {
       comment: options.comment,
       lambdaFunction: this.props.functions[fn],
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,
-      payload: typeof payload === 'string' ? sfn.TaskInput.fromJsonPathAt(payload) : sfn.TaskInput.fromObject(payload),
+      // A JSONPath payload must be the task's InputPath: with payloadResponseOnly, fromJsonPathAt renders
+      // `"Parameters": "$.x"`, a literal string the Lambda receives as is (found by the local runner).
+      ...(typeof payload === 'string' ? { inputPath: payload } : { payload: sfn.TaskInput.fromObject(payload) }),
       resultPath,
       taskTimeout: sfn.Timeout.duration(options.timeout ?? Duration.seconds(60)),
     });
     this.lambdaRetry(task);
-    task.addCatch(options.catchTo ?? this.failurePath, { errors: ['States.ALL'], resultPath: '$.error' });
+    task.addCatch(options.catchTo ?? this.failurePath, { errors: ['States.ALL'], resultPath: options.errorPath ?? '$.error' });
     return task;
   }
 
   /**
    * One Spark step: `Build <step> request` (Lambda → StartJobRun request) → `Run <step>` (`startJobRun.sync`)
-   * → `Read <step> result` (Lambda → `resultPath`). The job arguments are `$.plan.steps.<key>.args`, merged with
+   * → `Record <step> cost` (Lambda → `$.costs.<key>`, also written into the result JSON as `resources`; its
+   * failure is caught and the step goes on, so a cost record never fails a pipeline) → `Read <step> result`
+   * (Lambda → `resultPath`). The job arguments are `$.plan.steps.<key>.args`, merged with
    * `runtimeArgs` (JSONPaths into the state, e.g. a model URI produced by an earlier step).
    */
   public sparkStep(
@@ -249,24 +262,41 @@ export class PipelineKit {
       { comment: `Reads ${step}'s result JSON; a missing or FAILED result raises JobResultError.`, catchTo },
     );
 
+    const recordCost = this.lambdaStep(
+      `Record ${step} cost`,
+      'recordJobCost',
+      { 'jobRun.$': '$.work.jobRun', 'resultUri.$': `${planStep}.args.resultUri`, step },
+      `$.costs.${key}`,
+      {
+        comment: `Prices ${step}'s job run (GetJobRun billedResourceUtilization); a failure here only loses the record.`,
+        catchTo: read,
+        errorPath: '$.work.costError',
+      },
+    );
+
     const chain = prepare ? sfn.Chain.start(prepare).next(build) : sfn.Chain.start(build);
-    return chain.next(run).next(read);
+    return chain.next(run).next(recordCost).next(read);
   }
 
   /**
    * Runs branches in parallel. Each branch is built with its own catch target (a Fail state that keeps the
-   * error), the Parallel state itself catches into the failure path, and the branches' results are collected
-   * at `$.results.<group>.<stepKey>`.
+   * error), the Parallel state itself catches into the failure path. The branches' results are collected at
+   * `$.results.<group>.<stepKey>` and their cost records merged into `$.costs` by two Pass states that follow
+   * (a state has one ResultPath; the Parallel leaves both in `$.work.parallel`).
    */
   public parallel(
     id: string,
     group: string,
     branches: ReadonlyArray<{ readonly key: string; readonly build: (catchTo: sfn.IChainable) => sfn.IChainable }>,
-  ): sfn.Parallel {
-    const selector: Record<string, string> = {};
+  ): sfn.Chain {
+    const results: Record<string, string> = {};
+    // Each branch's output is the whole state: `costs` holds the earlier records plus that branch's.
+    const costs = branches
+      .map((_, index) => `$[${index}].costs`)
+      .reduce((merged, next) => `States.JsonMerge(${merged}, ${next}, false)`);
     const parallel = new sfn.Parallel(this.scope, id, {
-      resultPath: `$.results.${group}`,
-      resultSelector: selector,
+      resultPath: '$.work.parallel',
+      resultSelector: { results, 'costs.$': costs },
     });
     branches.forEach((branch, index) => {
       const failed = new sfn.Fail(this.scope, `${stepName(branch.key)} failed`, {
@@ -274,10 +304,18 @@ export class PipelineKit {
         causePath: '$.error.Cause',
       });
       parallel.branch(branch.build(failed));
-      selector[`${branch.key}.$`] = `$[${index}].results.${branch.key}`;
+      results[`${branch.key}.$`] = `$[${index}].results.${branch.key}`;
     });
     parallel.addCatch(this.failurePath, { errors: ['States.ALL'], resultPath: '$.error' });
-    return parallel;
+    const collectResults = new sfn.Pass(this.scope, `Collect ${id} results`, {
+      inputPath: '$.work.parallel.results',
+      resultPath: `$.results.${group}`,
+    });
+    const collectCosts = new sfn.Pass(this.scope, `Collect ${id} costs`, {
+      inputPath: '$.work.parallel.costs',
+      resultPath: '$.costs',
+    });
+    return sfn.Chain.start(parallel).next(collectResults).next(collectCosts);
   }
 
   private lambdaRetry(task: sfn.TaskStateBase): void {

@@ -181,16 +181,27 @@ export class PlatformStack extends Stack {
     });
     grantObjects(ingestTaxiMonth, storage.lakeBucket, { read: ['bronze/taxi/'], write: ['bronze/taxi/'], multipart: true });
 
+    // Prices each job run after its .sync task and adds the record to the job's result JSON.
+    const recordJobCost = fn('RecordJobCost', 'record-job-cost', {
+      environment: { ARCHITECTURE: config.architecture },
+    });
+    this.sparkApplication.grantReadJobRuns(recordJobCost);
+    grantObjects(recordJobCost, storage.lakeBucket, { read: ['runs/'], write: ['runs/'] });
+
     acknowledgeIamWildcards(this, [
+      {
+        finding: /^Resource::<Spark[0-9A-F]+\.Arn>\/jobruns\/\*$/,
+        reason: 'record-job-cost reads (GetJobRun) job runs of the one pipeline application only; job-run ids are generated at run time.',
+      },
       {
         finding: /^Resource::.+\/(runs|manifests|bronze\/news|gold\/news|bronze\/taxi)\/\*$/,
         reason:
-          'Handler object access is limited to one key prefix (read-result: runs/, build-job-request: manifests/, ' +
+          'Handler object access is limited to one key prefix (read-result, record-job-cost: runs/, build-job-request: manifests/, ' +
           'check-articles: bronze|gold/news/, ingest-taxi-month: bronze/taxi/) whose keys are generated per run/month.',
       },
     ]);
 
-    this.functions = { validateInput, buildJobRequest, readResult, evaluationGate, promoteModel, checkArticles, ingestTaxiMonth };
+    this.functions = { validateInput, buildJobRequest, readResult, evaluationGate, promoteModel, checkArticles, ingestTaxiMonth, recordJobCost };
 
     // ---- State machines ------------------------------------------------------------------------------
     const machine = (id: string, name: PipelineName) =>
