@@ -155,6 +155,7 @@ describe('platform stack (dev)', () => {
       'promote-model',
       'read-result',
       'record-job-cost',
+      'start-job-run',
       'validate-input',
     ]);
     for (const f of Object.values(fns)) {
@@ -187,6 +188,104 @@ test('record-job-cost: GetJobRun on the application\'s job runs, the lake\'s run
   }
   expect(JSON.stringify(statements)).not.toMatch(/StartJobRun|CancelJobRun|DeleteObject/);
 });
+
+const NIGHTLY_ETL = {
+  job: 'etl' as const,
+  expression: 'cron(0 2 * * ? *)',
+  args: {
+    input: 's3://{lakeBucket}/bronze/netflix/raw/train*.txt',
+    output: 's3://{lakeBucket}/silver/netflix/ratings/train/',
+    rejects: 's3://{lakeBucket}/silver/netflix/rejects/',
+  },
+  overrides: { sizing: { maxExecutors: 4 } },
+};
+
+describe('standalone job runs (start-job-run + EventBridge Scheduler)', () => {
+  const { stack, template } = synthPlatform('dev', { schedules: { jobs: { 'nightly-etl': NIGHTLY_ETL } } });
+  const fnId = (description: string) =>
+    Object.keys(template.findResources('AWS::Lambda::Function', { Properties: { Description: `ML pipelines: ${description}` } }))[0]!;
+
+  test('start-job-run: the environment of build-job-request, StartJobRun on the application, PassRole to EMR Serverless only', () => {
+    const fns = template.findResources('AWS::Lambda::Function');
+    const startEnv = fns[fnId('start-job-run')]!.Properties.Environment.Variables;
+    const buildEnv = fns[fnId('build-job-request')]!.Properties.Environment.Variables;
+    expect({ ...startEnv, POWERTOOLS_SERVICE_NAME: undefined }).toEqual({ ...buildEnv, POWERTOOLS_SERVICE_NAME: undefined });
+    expect(stack.resolve((stack.startJobRun as any).functionArn)).toEqual({ 'Fn::GetAtt': [fnId('start-job-run'), 'Arn'] });
+    expect(fns[fnId('start-job-run')]!.DependsOn).toEqual(expect.arrayContaining([Object.keys(template.findResources('Custom::JobArtifacts'))[0]]));
+    const policy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('^StartJobRunRole') } }))[0]!;
+    const statements = policy.Properties.PolicyDocument.Statement as any[];
+    expect(statements).toContainEqual({ Action: 'emr-serverless:StartJobRun', Effect: 'Allow', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^Spark/), 'Arn'] } });
+    expect(statements).toContainEqual({
+      Action: 'iam:PassRole',
+      Effect: 'Allow',
+      Condition: { StringEquals: { 'iam:PassedToService': 'emr-serverless.amazonaws.com' } },
+      Resource: { 'Fn::GetAtt': [expect.stringMatching(/^JobRole/), 'Arn'] },
+    });
+    expect(statements).toContainEqual({ Action: 's3:GetObject', Effect: 'Allow', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^StorageArtifacts/), 'Arn'] }, '/manifests/*']] } });
+    expect(JSON.stringify(statements)).not.toMatch(/events:PutRule|s3:PutObject/);
+  });
+
+  test('start-job-run: async invocations that still fail go to the alerts topic', () => {
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fnId('start-job-run') },
+      DestinationConfig: { OnFailure: { Destination: { Ref: Match.stringLikeRegexp('^AlertsTopic') } } },
+    });
+  });
+
+  test('a configured job schedule: named, DISABLED in dev, invokes start-job-run with the job, args (bucket placeholders resolved) and the scheduled time', () => {
+    const schedules = template.findResources('AWS::Scheduler::Schedule', { Properties: { Name: 'emr-ml-dev-nightly-etl' } });
+    expect(Object.keys(schedules)).toHaveLength(1);
+    const p = Object.values(schedules)[0]!.Properties;
+    expect(p).toMatchObject({ ScheduleExpression: 'cron(0 2 * * ? *)', ScheduleExpressionTimezone: 'UTC', State: 'DISABLED' });
+    expect(p.Target.Arn).toEqual({ 'Fn::GetAtt': [fnId('start-job-run'), 'Arn'] });
+    expect(p.Target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 });
+    const input = JSON.stringify(stack.resolve(p.Target.Input));
+    for (const expected of ['\\"job\\":\\"etl\\"', '\\"step\\":\\"nightly-etl\\"', '\\"maxExecutors\\":4', '\\"name\\":\\"emr-ml-dev-nightly-etl\\"', '<aws.scheduler.scheduled-time>', '/bronze/netflix/raw/train*.txt']) {
+      expect(input).toContain(expected);
+    }
+    expect(input).toMatch(/StorageLake[0-9A-F]+/);
+    expect(input).not.toContain('{lakeBucket}');
+  });
+
+  test('the schedule input is exactly what the start-job-run handler accepts', () => {
+    const { ScheduledRunEventSchema } = require('../lambda/start-job-run/index') as typeof import('../lambda/start-job-run/index');
+    const p = Object.values(template.findResources('AWS::Scheduler::Schedule', { Properties: { Name: 'emr-ml-dev-nightly-etl' } }))[0]!.Properties;
+    const input = renderInput(p.Target.Input).replace('<aws.scheduler.scheduled-time>', '2026-11-21T02:00:00Z');
+    const event = JSON.parse(input);
+    expect(ScheduledRunEventSchema.safeParse(event).success).toBe(true);
+    expect(event.args.input).toBe('s3://lake-bucket/bronze/netflix/raw/train*.txt');
+  });
+
+  test('no job schedules by default; prod enables configured ones with the stage switch', () => {
+    expect(Object.keys(synthPlatform('dev').template.findResources('AWS::Scheduler::Schedule', { Properties: { Target: { Arn: Match.objectLike({}) } } }))).toHaveLength(2);
+    const prod = synthPlatform('prod', { schedules: { enabled: true, jobs: { 'nightly-etl': NIGHTLY_ETL } } }).template;
+    prod.hasResourceProperties('AWS::Scheduler::Schedule', { Name: 'emr-ml-prod-nightly-etl', State: 'ENABLED' });
+  });
+
+  test('invalid job schedules fail synth naming the field', () => {
+    expect(() => parseStageConfig('dev', { schedules: { jobs: { 'nightly-etl': { ...NIGHTLY_ETL, job: 'etll' } } } })).toThrow(/stages\.dev\.schedules\.jobs\.nightly-etl\.job: must be one of etl/);
+    expect(() => parseStageConfig('dev', { schedules: { jobs: { 'nightly-etl': { ...NIGHTLY_ETL, args: { input: 'not-a-uri' } } } } })).toThrow(
+      /stages\.dev\.schedules\.jobs\.nightly-etl\.args: Invalid arguments for job "etl": args\.input\[0\]: must be an s3:\/\/bucket\/key URI/,
+    );
+    expect(() => parseStageConfig('dev', { schedules: { jobs: { 'nightly-etl': { ...NIGHTLY_ETL, expression: 'nightly' } } } })).toThrow(/stages\.dev\.schedules\.jobs\.nightly-etl\.expression/);
+    expect(() => parseStageConfig('dev', { schedules: { jobs: { Nightly: NIGHTLY_ETL } } })).toThrow(/stages\.dev\.schedules\.jobs\.Nightly: Invalid key in record/);
+  });
+});
+
+/** The resolved schedule input with the lake/models bucket references rendered as plain names. */
+function renderInput(input: unknown): string {
+  const render = (node: unknown): string => {
+    if (typeof node === 'string') return node;
+    const o = node as Record<string, unknown>;
+    if (o['Fn::Join']) {
+      const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
+      return parts.map(render).join(sep);
+    }
+    if (o.Ref) return String(o.Ref).startsWith('StorageLake') ? 'lake-bucket' : String(o.Ref).startsWith('StorageModels') ? 'models-bucket' : String(o.Ref);
+    throw new Error(`unexpected intrinsic ${JSON.stringify(node)}`);
+  };
+  return render(input);
+}
 
 describe('job artifacts', () => {
   const buildJobRequest = (template: Template) =>
@@ -269,7 +368,7 @@ describe('prod and database variants', () => {
 describe('cdk-nag (AwsSolutions + Serverless)', () => {
   const variants: Array<[string, Record<string, unknown>]> = [
     ['dev', {}],
-    ['prod', { destroyDataOnDelete: false, schedules: { enabled: true }, alertEmail: 'ops@example.com' }],
+    ['prod', { destroyDataOnDelete: false, schedules: { enabled: true, jobs: { 'nightly-etl': NIGHTLY_ETL } }, alertEmail: 'ops@example.com' }],
     ['dbprov', { database: { mode: 'provisioned' } }],
     [
       'dbexisting',

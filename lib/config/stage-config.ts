@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { getJobDefinition, JobArgumentsError, JobNameSchema, parseJobArgs } from '../jobs/catalog';
 
 /**
  * Typed stage configuration, read from `cdk.json` context (`stages.<name>`), one object per stage.
@@ -20,6 +21,54 @@ export const ScheduleSchema = z
     input: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
+
+/**
+ * Placeholders a scheduled job's `args` may use for bucket names CloudFormation generates; replaced at synth
+ * (`s3://{lakeBucket}/bronze/netflix/stream/incoming/`).
+ */
+export const JOB_ARG_PLACEHOLDERS = ['lakeBucket', 'modelsBucket'] as const;
+
+/** Replaces `{lakeBucket}`/`{modelsBucket}` in every string of `value` (deeply). */
+export function substituteJobArgPlaceholders(value: unknown, buckets: Record<(typeof JOB_ARG_PLACEHOLDERS)[number], string>): unknown {
+  if (typeof value === 'string') return value.replace(/\{(lakeBucket|modelsBucket)\}/g, (_m, name: keyof typeof buckets) => buckets[name]);
+  if (Array.isArray(value)) return value.map((v) => substituteJobArgPlaceholders(v, buckets));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteJobArgPlaceholders(v, buckets)]));
+  }
+  return value;
+}
+
+/**
+ * A standalone job run on a schedule (EventBridge Scheduler → the `start-job-run` Lambda → StartJobRun), e.g.
+ * `"nightly-etl": {"job": "etl", "expression": "cron(0 2 * * ? *)", "args": {"input": "s3://{lakeBucket}/…", …}}`.
+ * The job arguments are checked against the job catalog at synth; `resultUri` defaults to
+ * `s3://<lake>/runs/standalone/<schedule>-<time>/<step>.json`.
+ */
+export const JobScheduleSchema = z
+  .object({
+    /** Job of the catalog (`etl`, `train`, `drift`, …). */
+    job: JobNameSchema,
+    /** Step id (ClientToken, job-run name, result file). @default the schedule's key */
+    step: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be kebab-case (a-z, 0-9, -)').optional(),
+    expression: cronOrRate,
+    /** Created enabled when true. @default the stage's `schedules.enabled` */
+    enabled: z.boolean().optional(),
+    /** Job arguments (camelCase of the CLI flags), `{lakeBucket}`/`{modelsBucket}` placeholders allowed. */
+    args: z.record(z.string(), z.unknown()).default({}),
+    /** Per-run overrides (sizing, sparkConf, executionTimeoutMinutes, tags), as for build-job-request. */
+    overrides: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict()
+  .superRefine((schedule, ctx) => {
+    const args = substituteJobArgPlaceholders(schedule.args, { lakeBucket: 'lake-bucket', modelsBucket: 'models-bucket' }) as Record<string, unknown>;
+    try {
+      parseJobArgs(getJobDefinition(schedule.job), { resultUri: 's3://lake-bucket/runs/standalone/x/y.json', ...args });
+    } catch (error) {
+      if (!(error instanceof JobArgumentsError)) throw error;
+      ctx.addIssue({ code: 'custom', path: ['args'], message: error.message });
+    }
+  });
+export type JobSchedule = z.output<typeof JobScheduleSchema>;
 
 /** Retention values CloudWatch Logs accepts (days). */
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
@@ -75,9 +124,11 @@ export const StageConfigSchema = z
         enabled: z.boolean().default(false),
         newsEnrichment: ScheduleSchema.default({}),
         driftRetrain: ScheduleSchema.default({}),
+        /** Standalone job runs on a schedule, by schedule key (`[a-z0-9-]`, part of the schedule name). */
+        jobs: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'schedule keys must be kebab-case, at most 40 characters'), JobScheduleSchema).default({}),
       })
       .strict()
-      .default({ enabled: false, newsEnrichment: {}, driftRetrain: {} }),
+      .default({ enabled: false, newsEnrichment: {}, driftRetrain: {}, jobs: {} }),
     /** Lambda CPU architecture of the pipeline handlers. */
     lambdaArchitecture: z.enum(['X86_64', 'ARM64']).default('ARM64'),
     alertEmail: z.string().email().optional(),

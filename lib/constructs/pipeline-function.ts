@@ -3,8 +3,10 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { XRAY_ALLOWANCE, acknowledgeIamWildcards } from './nag-acknowledgements';
 
@@ -25,6 +27,12 @@ export interface PipelineFunctionProps {
   readonly logRetention?: logs.RetentionDays;
   /** @default RemovalPolicy.RETAIN */
   readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * For a function invoked asynchronously (e.g. by EventBridge Scheduler): where an invocation that still fails
+   * after Lambda's retries is sent (on-failure destination, with the event and the error).
+   * @default - none: the function is only invoked synchronously (by Step Functions)
+   */
+  readonly asyncFailureTopic?: sns.ITopic;
   /** Run inside this VPC (e.g. to reach the database). @default - no VPC */
   readonly vpc?: { readonly vpc: ec2.IVpc; readonly subnets: ec2.ISubnet[]; readonly securityGroups: ec2.ISecurityGroup[] };
 }
@@ -74,6 +82,7 @@ export class PipelineFunction extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
+      onFailure: props.asyncFailureTopic ? new destinations.SnsDestination(props.asyncFailureTopic) : undefined,
       vpc: props.vpc?.vpc,
       vpcSubnets: props.vpc ? { subnets: props.vpc.subnets } : undefined,
       securityGroups: props.vpc?.securityGroups,
@@ -97,13 +106,23 @@ export class PipelineFunction extends Construct {
         { finding: /^Resource::\*$/, reason: 'X-Ray actions and the ec2 ENI actions Lambda needs in a VPC support no resource-level permissions.' },
       ]);
     }
-    Validations.of(this.function).acknowledge({
-      id: 'Serverless-LambdaDLQ',
-      reason: `${props.handler} is only invoked synchronously by Step Functions (RequestResponse); failures surface as task errors that Retry/Catch handle, so there is no async event to dead-letter.`,
-    });
-    Validations.of(this.function).acknowledge({
-      id: 'Serverless-LambdaAsyncFailureDestination',
-      reason: `${props.handler} is never invoked asynchronously (only by Step Functions tasks), so an on-failure destination would never fire.`,
-    });
+    if (props.asyncFailureTopic) {
+      Validations.of(this.function).acknowledge({
+        id: 'Serverless-LambdaDLQ',
+        reason: `${props.handler}: asynchronous invocations that fail after Lambda's retries go to its on-failure destination (the alerts topic, with the event and the error); a DLQ would only duplicate them.`,
+      });
+      acknowledgeIamWildcards(this, [
+        { finding: /^Action::kms:GenerateDataKey\*$/, reason: `${props.handler}: publishing failures to the KMS-encrypted alerts topic needs kms:GenerateDataKey* on that topic's key only.` },
+      ]);
+    } else {
+      Validations.of(this.function).acknowledge({
+        id: 'Serverless-LambdaDLQ',
+        reason: `${props.handler} is only invoked synchronously by Step Functions (RequestResponse); failures surface as task errors that Retry/Catch handle, so there is no async event to dead-letter.`,
+      });
+      Validations.of(this.function).acknowledge({
+        id: 'Serverless-LambdaAsyncFailureDestination',
+        reason: `${props.handler} is never invoked asynchronously (only by Step Functions tasks), so an on-failure destination would never fire.`,
+      });
+    }
   }
 }

@@ -4,11 +4,12 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import type { StageConfig } from '../config/stage-config';
+import { type StageConfig, substituteJobArgPlaceholders } from '../config/stage-config';
 import { AlertsTopic } from '../constructs/alerts-topic';
 import { DataLakeStorage } from '../constructs/data-lake-storage';
 import { JobArtifacts } from '../constructs/job-artifacts';
 import { JobExecutionRole } from '../constructs/job-execution-role';
+import { JobSchedules } from '../constructs/job-schedules';
 import { PipelineDatabase } from '../constructs/pipeline-database';
 import { PipelineFunction } from '../constructs/pipeline-function';
 import { acknowledgeIamWildcards } from '../constructs/nag-acknowledgements';
@@ -47,6 +48,13 @@ export class PlatformStack extends Stack {
   public readonly artifacts: JobArtifacts;
   public readonly database?: PipelineDatabase;
   public readonly functions: PipelineFunctions;
+  /**
+   * Starts one standalone job run (EventBridge Scheduler target): input `{job, step, args, overrides?,
+   * schedule: {name, scheduledTime}}`, the same builder and environment as `build-job-request`.
+   */
+  public readonly startJobRun: lambda.IFunction;
+  /** Standalone job schedules of `stages.<stage>.schedules.jobs`. */
+  public readonly jobSchedules: JobSchedules;
   public readonly stateMachines: Record<PipelineName, PipelineStateMachine>;
   public readonly schedules: PipelineSchedules;
   public readonly monitoring: PipelineMonitoring;
@@ -136,23 +144,38 @@ export class PlatformStack extends Stack {
     const validateInput = fn('ValidateInput', 'validate-input', {
       environment: { STAGE: config.stage, PLAN_ENVIRONMENT: Stack.of(this).toJsonString(planEnvironment) },
     });
-    const buildJobRequest = fn('BuildJobRequest', 'build-job-request', {
-      environment: {
-        STAGE: config.stage,
-        APPLICATION_ID: this.sparkApplication.applicationId,
-        JOB_ROLE_ARN: this.jobRole.roleArn,
-        ARTIFACTS_BUCKET: storage.artifactsBucket.bucketName,
-        LOGS_BUCKET: storage.logsBucket.bucketName,
-        LAKE_BUCKET: storage.lakeBucket.bucketName,
-        MODELS_BUCKET: storage.modelsBucket.bucketName,
-        MANIFEST_KEY: artifacts.manifestKey,
-        JOB_TIMEOUT_MINUTES: String(config.jobTimeoutMinutes),
-        ...(this.database ? { DB_SECRET_ARN: this.database.secret.secretArn } : {}),
-      },
-    });
+    // CONTRACTS.md "Job-request Lambda": the environment of every Lambda that builds StartJobRun requests.
+    const jobRunEnvironment = {
+      STAGE: config.stage,
+      APPLICATION_ID: this.sparkApplication.applicationId,
+      JOB_ROLE_ARN: this.jobRole.roleArn,
+      ARTIFACTS_BUCKET: storage.artifactsBucket.bucketName,
+      LOGS_BUCKET: storage.logsBucket.bucketName,
+      LAKE_BUCKET: storage.lakeBucket.bucketName,
+      MODELS_BUCKET: storage.modelsBucket.bucketName,
+      MANIFEST_KEY: artifacts.manifestKey,
+      JOB_TIMEOUT_MINUTES: String(config.jobTimeoutMinutes),
+      ...(this.database ? { DB_SECRET_ARN: this.database.secret.secretArn } : {}),
+    };
+    const buildJobRequest = fn('BuildJobRequest', 'build-job-request', { environment: jobRunEnvironment });
     grantObjects(buildJobRequest, storage.artifactsBucket, { read: ['manifests/'] });
     // The manifest it names is written by the custom resource: update that first.
     buildJobRequest.node.addDependency(artifacts);
+
+    // Standalone (scheduled) job runs: invoked asynchronously by EventBridge Scheduler; a run that still fails
+    // after Lambda's retries is published to the alerts topic. Throttled StartJobRun calls are retried inside
+    // (same ClientToken), so the timeout leaves room for them.
+    const startJobRun = new PipelineFunction(this, 'StartJobRun', {
+      handler: 'start-job-run',
+      ...fnDefaults,
+      environment: jobRunEnvironment,
+      timeout: Duration.minutes(2),
+      asyncFailureTopic: this.alerts.topic,
+    }).function;
+    grantObjects(startJobRun, storage.artifactsBucket, { read: ['manifests/'] });
+    this.sparkApplication.grantStartJobRun(startJobRun, this.jobRole);
+    startJobRun.node.addDependency(artifacts);
+    this.startJobRun = startJobRun;
 
     const readResult = fn('ReadResult', 'read-result', { environment: { LAKE_BUCKET: storage.lakeBucket.bucketName } });
     grantObjects(readResult, storage.lakeBucket, { read: ['runs/'] });
@@ -190,13 +213,17 @@ export class PlatformStack extends Stack {
 
     acknowledgeIamWildcards(this, [
       {
+        finding: /^Resource::<StartJobRunFunction[0-9A-F]+\.Arn>:\*$/,
+        reason: 'The job schedules\' Scheduler role may invoke the start-job-run Lambda (and its versions, "<arn>:*", as the Scheduler Lambda target grants it) and nothing else.',
+      },
+      {
         finding: /^Resource::<Spark[0-9A-F]+\.Arn>\/jobruns\/\*$/,
-        reason: 'record-job-cost reads (GetJobRun) job runs of the one pipeline application only; job-run ids are generated at run time.',
+        reason: 'record-job-cost (GetJobRun) and start-job-run (GetJobRun/CancelJobRun of the runs it starts) act on job runs of the one pipeline application only; job-run ids are generated at run time.',
       },
       {
         finding: /^Resource::.+\/(runs|manifests|bronze\/news|gold\/news|bronze\/taxi)\/\*$/,
         reason:
-          'Handler object access is limited to one key prefix (read-result, record-job-cost: runs/, build-job-request: manifests/, ' +
+          'Handler object access is limited to one key prefix (read-result, record-job-cost: runs/, build-job-request, start-job-run: manifests/, ' +
           'check-articles: bronze|gold/news/, ingest-taxi-month: bronze/taxi/) whose keys are generated per run/month.',
       },
     ]);
@@ -244,6 +271,23 @@ export class PlatformStack extends Stack {
           description: 'drift-retrain: process new rating batches, retrain on drift',
         },
       ],
+    });
+
+    this.jobSchedules = new JobSchedules(this, 'JobSchedules', {
+      startJobRun,
+      schedules: Object.entries(s.jobs).map(([key, job]) => ({
+        id: `Job-${key}`,
+        scheduleName: `emr-ml-${config.stage}-${key}`,
+        expression: job.expression,
+        enabled: job.enabled ?? s.enabled,
+        job: job.job,
+        step: job.step ?? key,
+        args: substituteJobArgPlaceholders(job.args, {
+          lakeBucket: storage.lakeBucket.bucketName,
+          modelsBucket: storage.modelsBucket.bucketName,
+        }) as Record<string, unknown>,
+        overrides: job.overrides,
+      })),
     });
 
     // ---- Monitoring ----------------------------------------------------------------------------------
