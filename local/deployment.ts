@@ -70,6 +70,11 @@ export interface DeploymentOptions {
   readonly projectRoot?: string;
 }
 
+/** The pipeline / state machine asked for is not in the synthesized app. */
+export class UnknownStateMachineError extends Error {
+  override readonly name = 'UnknownStateMachineError';
+}
+
 export const LOCAL_REGION = 'us-east-1';
 export const LOCAL_ACCOUNT = '000000000000';
 
@@ -175,8 +180,8 @@ export class LocalDeployment {
     const matches = this.stateMachines.filter((sm) => normalize(sm.name).includes(wanted) || normalize(sm.logicalId).includes(wanted));
     if (matches.length === 1) return matches[0];
     const known = this.stateMachines.map((sm) => sm.name).join(', ') || '(none)';
-    if (matches.length > 1) throw new Error(`"${nameOrPipeline}" matches several state machines: ${matches.map((m) => m.name).join(', ')}`);
-    throw new Error(`No state machine "${nameOrPipeline}" in the synthesized app; state machines: ${known}`);
+    if (matches.length > 1) throw new UnknownStateMachineError(`"${nameOrPipeline}" matches several state machines: ${matches.map((m) => m.name).join(', ')}`);
+    throw new UnknownStateMachineError(`No state machine "${nameOrPipeline}" in the synthesized app; state machines: ${known}`);
   }
 
   /** A function by ARN (qualified or not), name, or `stack/logicalId`. */

@@ -54,7 +54,7 @@ export interface LocalSparkOptions {
   readonly maxConcurrentRuns?: number;
   /**
    * Start the driver JVM for short local jobs: C1 compiler only, serial GC, and a class-data-sharing archive of
-   * Spark's classes made by the first job run and reused after (`<root>/emr/cds/`). Halves a job's start-up CPU.
+   * Spark's classes made by the first job run and reused after (`<projectRoot>/.local/emr/cds/`). Halves a job's start-up CPU.
    * @default true
    */
   readonly fastStartup?: boolean;
@@ -250,7 +250,8 @@ export class LocalEmrServerless {
       // keyed without the JDK path
     }
     const key = createHash('sha256').update(`${home}\n${jars}\n${java}`).digest('hex').slice(0, 16);
-    const dir = path.join(this.layout.root, 'emr', 'cds');
+    // shared by every local tree of the project (demo, tests): the archive depends only on the JDK and Spark
+    const dir = path.join(projectRoot, '.local', 'emr', 'cds');
     mkdirSync(dir, { recursive: true });
     this.archivePath = path.join(dir, `spark-${key}.jsa`);
     return this.archivePath;

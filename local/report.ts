@@ -55,11 +55,12 @@ export function highlights(run: DemoRun): string[] {
   if (r.etlTrain) out.push(`ETL train: ${fmt(r.etlTrain.counts?.valid)} valid lines, ${fmt(r.etlTrain.counts?.rejected)} rejected, ${fmt(r.etlTrain.counts?.written)} ratings`);
   if (r.createFutures) out.push(`Futures: ${fmt(r.createFutures.counts?.written ?? r.createFutures.counts?.valid)} rows → ${r.createFutures.outputs?.dataset ?? ''}`);
   if (r.driftProcess) out.push(`Batch: ${fmt(r.driftProcess.counts?.valid)} valid, ${fmt(r.driftProcess.counts?.rejected)} rejected (train ${fmt(r.driftProcess.counts?.train)} / test ${fmt(r.driftProcess.counts?.test)})`);
+  if (!r.driftDetect && data.decision) out.push(`Drift decision: retrain=${data.decision.retrain} score=${fmt(data.decision.score)} (${data.status ?? 'no drift'})`);
   if (r.driftDetect) {
     const d = r.driftDetect.decision ?? {};
     out.push(`Drift decision: retrain=${d.retrain} score=${fmt(d.score)}${d.reasons?.length ? ` (${d.reasons.join('; ')})` : ''}`);
   }
-  if (r.driftMerge) out.push(`Merged: train ${fmt(r.driftMerge.counts?.train)} / test ${fmt(r.driftMerge.counts?.test)} ratings`);
+  if (r.driftMerge) out.push(`Merged: train ${fmt(r.driftMerge.counts?.trainWritten ?? r.driftMerge.counts?.train)} / test ${fmt(r.driftMerge.counts?.testWritten ?? r.driftMerge.counts?.test)} ratings`);
   if (r.train) out.push(`Model: ${r.train.outputs?.model ?? ''}`);
   if (r.evaluate) {
     const m = r.evaluate.metrics ?? {};
@@ -167,8 +168,14 @@ export function writeHtmlReport(file: string, runs: DemoRun[], histograms: Histo
     const steps = run.execution.steps
       .map((s) => `<tr><td>${escapeHtml(s.name)}</td><td class="${s.status}">${s.status}</td><td>${formatSeconds((s.durationMs ?? 0) / 1000)}</td><td>${escapeHtml(s.error ?? '')}</td></tr>`)
       .join('');
+    const decision = (r.driftDetect?.decision ?? ((run.execution.output ?? {}) as Json).decision) as Json | undefined;
+    const dm = decision?.metrics ?? {};
+    const driftChart = Array.isArray(dm.baselineHistogram) && Array.isArray(dm.newHistogram)
+      ? `<p>What drift detection compared (test split of the current data vs the batch's):</p>${histogramSvg([{ label: 'baseline test', counts: dm.baselineHistogram }, { label: 'new batch test', counts: dm.newHistogram }])}`
+      : '';
     return `<section><h2>${escapeHtml(run.title)} <small>${escapeHtml(run.execution.executionName)} · <span class="${run.execution.status === 'SUCCEEDED' ? 'succeeded' : 'failed'}">${run.execution.status}</span> · ${formatSeconds((run.execution.durationMs ?? 0) / 1000)}</small></h2>
 <ul>${highlights(run).map((h) => `<li>${escapeHtml(h)}</li>`).join('')}</ul>
+${driftChart}
 ${jobRows ? `<table><tr><th>step</th><th>status</th><th>time</th><th>counts</th><th>metrics</th><th>outputs</th></tr>${jobRows}</table>` : ''}
 <details><summary>states (${run.execution.steps.length})</summary><table><tr><th>state</th><th>status</th><th>time</th><th>error</th></tr>${steps}</table></details></section>`;
   });

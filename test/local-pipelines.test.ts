@@ -1,0 +1,173 @@
+/**
+ * The four synthesized state machines executed end to end by the local runner on tiny data: the ASL from the
+ * CDK app, the Lambda handlers in-process, the PySpark jobs on local Spark. Slow (≈ 15 short Spark jobs), so the
+ * scenarios share one runtime and run in order: recommender-training first (it creates the baseline data and
+ * the promoted model the drift runs compare against).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { failureMessage } from '../local/index';
+import { LocalRuntime } from '../local/runtime';
+import { generateTaxiMonths, serveDirectory } from '../local/sample-data';
+
+const projectRoot = path.resolve(__dirname, '..');
+const root = path.join(projectRoot, '.local', 'test-pipelines');
+const python = path.join(projectRoot, '.venv', 'bin', 'python');
+const MODEL = { rank: 4, maxIter: 5, seed: 7 };
+
+let runtime: LocalRuntime;
+let lake: string;
+let models: string;
+
+const stepNames = (execution: { steps: Array<{ name: string }> }) => execution.steps.map((s) => s.name);
+const lastState = (execution: { steps: Array<{ name: string }> }) => execution.steps.at(-1)?.name;
+const readJson = (bucket: string, key: string) => JSON.parse(readFileSync(runtime.layout.objectPath(bucket, key), 'utf8'));
+const alerts = () =>
+  existsSync(runtime.layout.alertsFile)
+    ? readFileSync(runtime.layout.alertsFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    : [];
+
+beforeAll(() => {
+  rmSync(root, { recursive: true, force: true });
+  runtime = LocalRuntime.create({ projectRoot, root });
+  lake = runtime.bucketFromEnv('LAKE_BUCKET');
+  models = runtime.bucketFromEnv('MODELS_BUCKET');
+  // Tiny Netflix-format data from the planted-model generator: bronze raw files and two stream batches.
+  const generated = path.join(root, 'generated');
+  execFileSync(python, ['-m', 'jobs.generate', '--output', generated, '--movies', '40', '--customers', '150', '--ratings', '3000',
+    '--seed', '11', '--shift', '1.5', '--result-uri', path.join(root, 'generate.json')], { cwd: projectRoot, stdio: 'pipe' });
+  const put = (file: string, key: string) => {
+    const target = runtime.layout.objectPath(lake, key);
+    mkdirSync(path.dirname(target), { recursive: true });
+    writeFileSync(target, readFileSync(file));
+  };
+  for (const name of ['train.txt', 'test.txt', 'future.txt']) put(path.join(generated, name), `bronze/netflix/raw/${name}`);
+  put(path.join(generated, 'stream', 'batch-clean.csv'), 'bronze/netflix/stream/incoming/clean/batch.csv');
+  put(path.join(generated, 'stream', 'batch-drifted.csv'), 'bronze/netflix/stream/incoming/drifted/batch.csv');
+  // 12 sample articles as the lake-mode news source (a committed dataset version).
+  const articles = path.join(root, 'articles.jsonl');
+  writeFileSync(articles, readFileSync(path.join(projectRoot, 'data', 'sample', 'news', 'articles.jsonl'), 'utf8').split('\n').slice(0, 12).join('\n'));
+  execFileSync(python, [path.join(projectRoot, 'local', 'seed_news.py'), '--input', articles, '--root', runtime.layout.objectPath(lake, 'bronze/news/articles'),
+    '--uri', `s3://${lake}/bronze/news/articles`], { stdio: 'pipe' });
+});
+
+afterAll(() => runtime?.close());
+
+describe('execution input', () => {
+  it('rejects a bad execution input in the first state with a message naming the field, and alerts', async () => {
+    const execution = await runtime.run('recommender-training', { rank: 'eight', k: 0 }, { executionName: 'bad-input' });
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error).toBe('ValidationError');
+    const message = failureMessage(execution)!;
+    expect(message).toContain('input.rank');
+    expect(message).toContain('input.k');
+    expect(stepNames(execution)).toEqual(['Validate input', 'Notify failure', 'Pipeline failed']);
+    expect(alerts().at(-1)).toMatchObject({ subject: '[recommender-training] execution bad-input failed' });
+  });
+});
+
+describe('recommender-training and drift-retrain', () => {
+  it('trains, evaluates and promotes the first model', async () => {
+    const execution = await runtime.run('recommender-training', MODEL, { executionName: 'train-1' });
+    expect(failureMessage(execution)).toBeUndefined();
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(lastState(execution)).toBe('Model promoted');
+    const output = execution.output as any;
+    expect(output.results.etl.etlTrain.counts.ratings).toBe(2400);
+    expect(output.results.etl.etlTest.counts.ratings).toBe(600);
+    expect(output.results.evaluate.metrics.rmse).toBeGreaterThan(0.2);
+    expect(output.results.evaluate.metrics.rmse).toBeLessThan(2);
+    const pointer = readJson(models, 'recommender/current.json');
+    expect(pointer.modelUri).toBe(output.results.model.train.outputs.model);
+    expect(pointer.promotedBy.executionName).toBe('train-1');
+    // the model the pointer names exists in the local models bucket
+    expect(existsSync(runtime.layout.uriToPath(pointer.modelUri))).toBe(true);
+  });
+
+  it('takes the no-drift branch for a batch from the same distribution', async () => {
+    const execution = await runtime.run('drift-retrain', { incoming: `s3://${lake}/bronze/netflix/stream/incoming/clean/`, ...MODEL }, { executionName: 'drift-clean' });
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(lastState(execution)).toBe('No drift');
+    expect(stepNames(execution)).not.toContain('Run drift-merge');
+    const output = execution.output as any;
+    expect(output.decision.retrain).toBe(false);
+  });
+
+  it('takes the retrain branch for a drifted batch: merge → train → evaluate → gate', async () => {
+    const before = readJson(models, 'recommender/current.json');
+    const execution = await runtime.run('drift-retrain', { incoming: `s3://${lake}/bronze/netflix/stream/incoming/drifted/`, ...MODEL }, { executionName: 'drift-drifted' });
+    expect(failureMessage(execution)).toBeUndefined();
+    expect(execution.status).toBe('SUCCEEDED');
+    const names = stepNames(execution);
+    for (const state of ['Run drift-process', 'Run drift-detect', 'Run drift-merge', 'Run train', 'Run evaluate', 'Evaluation gate']) expect(names).toContain(state);
+    const output = execution.output as any;
+    expect(output.results.driftDetect.decision.retrain).toBe(true);
+    expect(output.results.driftDetect.decision.score).toBeGreaterThan(1);
+    expect(output.results.driftMerge.counts.trainWritten).toBeGreaterThan(2400);
+    const after = readJson(models, 'recommender/current.json');
+    if (lastState(execution) === 'Model promoted') expect(after.modelUri).toBe(output.results.train.outputs.model);
+    else {
+      expect(lastState(execution)).toBe('Model not promoted');
+      expect(after).toEqual(before);
+    }
+  });
+
+  it('turns a failing job into States.TaskFailed, caught → SNS alert → Failed', async () => {
+    const execution = await runtime.run('drift-retrain', { incoming: `s3://${lake}/bronze/netflix/stream/incoming/no-such-batch/` }, { executionName: 'drift-broken' });
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error).toBe('States.TaskFailed');
+    const cause = JSON.parse(execution.cause!);
+    expect(cause.State).toBe('FAILED');
+    expect(cause.StateDetails).toMatch(/ExitCode: [12]\./);
+    expect(stepNames(execution)).toEqual(['Validate input', 'Build drift-process request', 'Run drift-process', 'Notify failure', 'Pipeline failed']);
+    expect(execution.steps.find((s) => s.name === 'Run drift-process')!.status).toBe('caught');
+    const alert = alerts().at(-1);
+    expect(alert.subject).toBe('[drift-retrain] execution drift-broken failed');
+    expect(alert.message).toContain('Error: States.TaskFailed');
+  });
+});
+
+describe('news-enrichment (lake mode)', () => {
+  it('short-circuits when the source has no committed version', async () => {
+    const execution = await runtime.run('news-enrichment', { source: `s3://${lake}/bronze/news/empty/` }, { executionName: 'news-empty' });
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(stepNames(execution)).toEqual(['Validate input', 'Check articles', 'Any pending articles?', 'Nothing to do']);
+  });
+
+  it('enriches the pending articles, then has nothing to process', async () => {
+    const first = await runtime.run('news-enrichment', {}, { executionName: 'news-1' });
+    expect(failureMessage(first)).toBeUndefined();
+    expect(lastState(first)).toBe('Articles enriched');
+    expect((first.output as any).results.mlProcessing.counts.processed).toBe(12);
+    const second = await runtime.run('news-enrichment', {}, { executionName: 'news-2' });
+    expect(second.status).toBe('SUCCEEDED');
+    expect(lastState(second)).toBe('Nothing to do');
+    expect((second.output as any).check.pending).toBe(0);
+  });
+});
+
+describe('taxi-medallion', () => {
+  it('streams the months over HTTP into bronze, then builds silver and gold', async () => {
+    const source = path.join(root, 'taxi-source');
+    generateTaxiMonths(runtime, source, ['2024-11'], 400);
+    const server = await serveDirectory(source);
+    try {
+      const execution = await runtime.run(
+        'taxi-medallion',
+        { months: ['2024-11'], sourceUrlTemplate: `${server.url}/year={year}/month={mm}/yellow_tripdata_{month}.parquet` },
+        { executionName: 'taxi-1' },
+      );
+      expect(failureMessage(execution)).toBeUndefined();
+      expect(lastState(execution)).toBe('Features written');
+      const output = execution.output as any;
+      expect(output.ingest.objects[0].uri).toBe(`s3://${lake}/bronze/taxi/yellow/year=2024/month=11/yellow_tripdata_2024-11.parquet`);
+      expect(readFileSync(runtime.layout.uriToPath(output.ingest.objects[0].uri)).subarray(0, 4).toString()).toBe('PAR1');
+      const silver = output.results.taxiPreprocess.counts;
+      expect(silver.valid + silver.rejected).toBe(400);
+      expect(output.results.taxiFeatures.counts.written).toBe(silver.valid);
+    } finally {
+      await server.close();
+    }
+  });
+});
