@@ -15,7 +15,7 @@ import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Client } from 'pg';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const logger = new Logger({ serviceName: 'check-articles' });
 

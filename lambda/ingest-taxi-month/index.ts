@@ -15,7 +15,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const logger = new Logger({ serviceName: 'ingest-taxi-month' });
 

@@ -1,5 +1,5 @@
 import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import { createLogger, parseEvent, parseS3Uri, ValidationError } from '../shared/handler-kit';
 
 /**

@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EMRServerlessClient, GetJobRunCommand } from '@aws-sdk/client-emr-serverless';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import { cost, localResourceUse, UnknownPriceError, type JobCost } from '../../lib/cost/cost';
 
 /**

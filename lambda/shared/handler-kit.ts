@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { ValidationError, parseOrThrow } from '../../lib/pipelines/common';
 
 /**

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { planEnvironmentSchema } from '../../lib/pipelines/common';
 import { planFor } from '../../lib/pipelines';
 import { createLogger, parseEvent, requireEnv } from '../shared/handler-kit';

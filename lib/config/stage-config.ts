@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { getJobDefinition, JobArgumentsError, JobNameSchema, parseJobArgs } from '../jobs/catalog';
 
 /**

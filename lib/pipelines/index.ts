@@ -1,5 +1,5 @@
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { type ExecutionContext, type PipelineName, type PlanEnvironment, PIPELINE_NAMES, ValidationError, parseExecution } from './common';
 import * as driftRetrain from './drift-retrain';
 import type { PipelineKit } from './kit';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import {
   type ExecutionContext,
