@@ -20,7 +20,11 @@ export function synthPlatform(
   raw: StageConfigInput = {},
   options: { readonly nag?: boolean; readonly bundle?: boolean; readonly artifactsDir?: string } = {},
 ): { app: App; stack: PlatformStack; template: Template } {
-  const app = new App({ context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] } });
+  // Skip Lambda bundling (unless `bundle`) and asset staging: templates are identical (asset hashes still come
+  // from the sources), but no asset is copied into a temporary assembly per synth.
+  const app = new App({
+    context: { 'aws:cdk:disable-asset-staging': true, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
+  });
   const config = parseStageConfig(stage, raw);
   const { stack } = addPlatform(app, config, { artifactsDir: options.artifactsDir ?? UNPACKAGED_ARTIFACTS_DIR });
   if (options.nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
