@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Synthesizes the app for stage dev, stage prod and a provisioned-database variant, and runs cfn-lint over every
-# template: any cfn-lint error fails (warnings are printed, not fatal). cdk-nag runs inside each synth.
+# Synthesizes the app for stage dev, stage prod (with the CDK CLI) and a provisioned-database variant (a stage not in
+# cdk.json: scripts/synth.sh runs the app directly with the extra context), and runs cfn-lint over every template:
+# any cfn-lint error fails (warnings are printed, not fatal). cdk-nag runs inside each synth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=cdk.out.lint
