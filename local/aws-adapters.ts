@@ -37,6 +37,11 @@ import {
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import {
+  EMRServerlessClient,
+  GetJobRunCommand,
+  ResourceNotFoundException as EmrResourceNotFoundException,
+} from '@aws-sdk/client-emr-serverless';
 import { sdkStreamMixin } from '@smithy/core/serde';
 import { mockClient } from 'aws-sdk-client-mock';
 import { LocalLayout, parseS3Uri } from './layout';
@@ -53,6 +58,9 @@ export interface LocalSecrets {
   readonly [secretIdOrArn: string]: string;
 }
 
+/** GetJobRun of the local EMR Serverless adapter: the job run (camelCase, as the SDK returns it) or undefined. */
+export type LocalJobRunLookup = (applicationId: string, jobRunId: string) => Record<string, unknown> | undefined;
+
 export interface AwsAdapters {
   /** Remove the routing (the SDK clients behave normally again). */
   restore(): void;
@@ -62,10 +70,11 @@ export interface AwsAdapters {
 
 const meta404 = { httpStatusCode: 404, attempts: 1, totalRetryDelay: 0 };
 
-export function installAwsAdapters(layout: LocalLayout, secrets: LocalSecrets = {}): AwsAdapters {
+export function installAwsAdapters(layout: LocalLayout, secrets: LocalSecrets = {}, getJobRun?: LocalJobRunLookup): AwsAdapters {
   const calls: AwsAdapters['calls'] = [];
   const s3 = mockClient(S3Client);
   const sm = mockClient(SecretsManagerClient);
+  const emr = mockClient(EMRServerlessClient);
   const uploads = new Map<string, { bucket: string; key: string; parts: Map<number, Buffer> }>();
   const record = (service: string, command: string, target: string) => calls.push({ service, command, target });
 
@@ -272,11 +281,23 @@ export function installAwsAdapters(layout: LocalLayout, secrets: LocalSecrets = 
     return { ARN: input.SecretId, Name: input.SecretId, SecretString: value, VersionId: 'local', $metadata: { httpStatusCode: 200 } };
   });
 
+  // EMR Serverless control plane: GetJobRun of the job runs the local adapter ran (e.g. for cost records).
+  emr.rejects(new Error('This EMR Serverless operation is not served by the local runner (see local/aws-adapters.ts)'));
+  emr.on(GetJobRunCommand).callsFake(async (input) => {
+    record('emr-serverless', 'GetJobRun', `${input.applicationId}/${input.jobRunId}`);
+    const jobRun = getJobRun?.(input.applicationId, input.jobRunId);
+    if (!jobRun) {
+      throw new EmrResourceNotFoundException({ message: `Job run ${input.jobRunId} of application ${input.applicationId} does not exist`, $metadata: meta404 });
+    }
+    return { jobRun, $metadata: { httpStatusCode: 200 } };
+  });
+
   return {
     calls,
     restore() {
       s3.restore();
       sm.restore();
+      emr.restore();
     },
   };
 }

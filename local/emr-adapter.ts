@@ -113,6 +113,7 @@ export class LocalEmrServerless {
   private readonly children = new Map<string, Set<import('node:child_process').ChildProcess>>();
   private readonly cancelled = new WeakSet<import('node:child_process').ChildProcess>();
   readonly history: JobRunRecord[] = [];
+  private readonly requests = new Map<string, { request: StartJobRunRequest; releaseLabel: string }>();
   private archiveInProgress = false;
   private archivePath?: string;
 
@@ -143,6 +144,7 @@ export class LocalEmrServerless {
       this.runsByToken.set(request.ClientToken, run);
     }
     const record = await run;
+    this.requests.set(record.jobRunId, { request, releaseLabel: app.releaseLabel });
     const jobRun = describeJobRun(record, request, app.releaseLabel);
     if (record.state !== 'SUCCESS') throw new JobRunFailedError(JSON.stringify(jobRun), record);
     return jobRun;
@@ -158,6 +160,13 @@ export class LocalEmrServerless {
       this.running -= 1;
       this.waiting.shift()?.();
     }
+  }
+
+  /** GetJobRun for the AWS adapters: a job run this adapter ran. */
+  getJobRun(applicationId: string, jobRunId: string): Record<string, unknown> | undefined {
+    const record = this.history.find((r) => r.applicationId === applicationId && r.jobRunId === jobRunId);
+    const known = this.requests.get(jobRunId);
+    return record ? getJobRunShape(record, known?.releaseLabel ?? 'local', known?.request) : undefined;
   }
 
   /** The spark-submit command line and environment for a request (exported for tests and `--dry-run`). */
@@ -440,6 +449,29 @@ export function describeJobRun(record: JobRunRecord, request: StartJobRunRequest
       StorageGBHour: 0,
     },
     Local: { logFile: record.logFile, exitCode: record.exitCode, cpuSeconds: round6(record.cpuSeconds) },
+  };
+}
+
+/** The job run as `GetJobRun` returns it (SDK camelCase, dates as Date): billed use 0 locally, total use measured. */
+export function getJobRunShape(record: JobRunRecord, releaseLabel: string, request?: StartJobRunRequest): Record<string, unknown> {
+  const seconds = Math.max(60, Math.ceil(record.durationSeconds));
+  return {
+    applicationId: record.applicationId,
+    jobRunId: record.jobRunId,
+    arn: record.arn,
+    name: record.name,
+    state: record.state,
+    stateDetails: record.stateDetails,
+    releaseLabel,
+    executionRole: request?.ExecutionRoleArn,
+    createdAt: record.createdAt,
+    updatedAt: record.endedAt,
+    startedAt: record.createdAt,
+    endedAt: record.endedAt,
+    totalExecutionDurationSeconds: Math.round(record.durationSeconds),
+    billedResourceUtilization: { vCPUHour: 0, memoryGBHour: 0, storageGBHour: 0 },
+    totalResourceUtilization: { vCPUHour: round6(record.cpuSeconds / 3600), memoryGBHour: round6((seconds / 3600) * 2), storageGBHour: 0 },
+    tags: request?.Tags ?? {},
   };
 }
 

@@ -117,13 +117,13 @@ export class LocalRuntime {
     this.onEvent = options.onEvent;
     deployment.provision(layout);
     const secrets = options.secrets ?? {};
-    this.adapters = installAwsAdapters(layout, secrets);
     this.lambdas = new LocalLambdaHost(deployment.region);
     this.emr = new LocalEmrServerless(
       layout,
       new Map(deployment.applications.map((a) => [a.applicationId, { releaseLabel: a.releaseLabel, name: a.name }])),
       { projectRoot, secrets, ...options.spark },
     );
+    this.adapters = installAwsAdapters(layout, secrets, (applicationId, jobRunId) => this.emr.getJobRun(applicationId, jobRunId));
     const artifactsBucket = this.bucketFromEnv('ARTIFACTS_BUCKET');
     this.artifacts = publishArtifacts(layout, artifactsBucket, projectRoot, options.artifacts ?? 'host');
     // The job-request Lambdas pin the manifest of the build that was synthesized (MANIFEST_KEY =
