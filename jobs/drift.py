@@ -32,8 +32,8 @@ from jobs.common import cli, datasets, uris
 from jobs.recommender import drift, evaluation, models, netflix
 
 JOB = "drift"
-# Columns in the batch order DATE,CUST_ID,MOVIE_ID,RATING (the header line is skipped).
-CSV_SCHEMA = "raw_date string, raw_customer string, raw_movie string, raw_rating string"
+CSV_HEADER = ("DATE", "CUST_ID", "MOVIE_ID", "RATING")
+CSV_SCHEMA_COLUMNS = ("raw_date", "raw_customer", "raw_movie", "raw_rating")
 
 
 def _weights(text: str) -> tuple[float, float, float]:
@@ -88,6 +88,14 @@ def build_parser():
 
 # --- process -------------------------------------------------------------------------------------------------
 
+def read_batches(spark, uri: str) -> DataFrame:
+    """CSV batches as strings; the header must be DATE,CUST_ID,MOVIE_ID,RATING (any case)."""
+    df = spark.read.option("header", True).option("inferSchema", False).csv(uris.to_physical(uri))
+    if [c.upper() for c in df.columns] != list(CSV_HEADER):
+        raise ValueError(f"argument --input: CSV header must be {','.join(CSV_HEADER)}, got {','.join(df.columns)}")
+    return df.toDF(*CSV_SCHEMA_COLUMNS).withColumn("source_file", F.col("_metadata.file_path"))
+
+
 def parse_batch(raw: DataFrame) -> DataFrame:
     """CSV strings → ``movie_id, customer_id, rating, date, year, month, valid`` (pure)."""
     def pos_int(c):
@@ -119,9 +127,7 @@ def process(args, ctx: cli.JobContext) -> None:
     spark = ctx.spark
     if not uris.list_files(args.input) and not any(ch in args.input for ch in "*?["):
         raise FileNotFoundError(f"no incoming batch files at {args.input}")
-    raw = (spark.read.schema(CSV_SCHEMA).option("header", True).option("mode", "PERMISSIVE")
-           .csv(uris.to_physical(args.input))
-           .withColumn("source_file", F.col("_metadata.file_path")))
+    raw = read_batches(spark, args.input)
     parsed = parse_batch(raw).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         sources = sorted(uris.to_logical(r[0]) for r in parsed.select("source_file").distinct().collect())

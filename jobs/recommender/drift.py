@@ -65,7 +65,7 @@ def median(counts: list[int]) -> float:
                 return rating
         raise AssertionError("unreachable")
 
-    return kth(n // 2) if n % 2 else (kth(n // 2 - 1) + kth(n // 2)) / 2
+    return float(kth(n // 2)) if n % 2 else (kth(n // 2 - 1) + kth(n // 2)) / 2
 
 
 @dataclass

@@ -1,18 +1,23 @@
-"""Lossless parsing of Netflix Prize text files with Spark DataFrames (no driver collection, any number of splits).
+"""Lossless parsing of Netflix Prize text files with Spark DataFrames (no shuffle, no driver collection).
 
 Format: a header line ``<movieId>:`` followed by rating rows ``<customerId>,<rating>,<YYYY-MM-DD>``; a row belongs
-to the last header before it *in the file*. Spark splits a large file into several input splits, and a split may
-start in the middle of a movie's rows, so the header of a row can live in another split (the seed project lost
-those rows). Here every line is tagged with its position: ``(source file, split start offset, id)`` where the id is
-``monotonically_increasing_id()`` taken straight after the scan — increasing in read order inside a split. Then:
+to the last header before it *in the file*. Spark splits a large file into several input splits, so the header of
+a row may live in another split (the seed project lost those rows). Approach:
 
-1. inside each split, the running header is ``last(header, ignorenulls)`` over a window ordered by that id;
-2. one small row per split (its line count and its last header) gives, by a window over the splits of a file
-   ordered by start offset, the header carried into each split and the line number of its first line;
-3. rows whose split has no header before them take the carried-in header; line number = offset + row in split.
+* The files are read with ``:`` as the record separator (Hadoop's record reader assigns every record to exactly one
+  split, whatever the split size). A colon only occurs in header lines (and in malformed lines), so a record
+  ("chunk") is essentially the rows of one movie followed by the next header's id. Chunks carry their position
+  ``(source file, split start, monotonically_increasing_id)``, increasing in file order.
+* Splitting a chunk at newlines gives pieces ``p_0 … p_m``. The middle pieces ``p_1 … p_(m-1)`` are complete lines
+  without a colon — nearly all rows — and stay where they were read: no shuffle of the data.
+* The boundary pieces (``p_0``, ``p_m``, or a whole chunk without newline) are few (about two per movie). Joined in
+  file order with ``:`` they give the lines that contained colons — the headers. Small windows over these few rows
+  give, per chunk, the current header (the movie of its middle rows) and the number of newlines before it (line
+  numbers); that small table is broadcast back to the pieces.
 
 Blank lines are ignored (but counted in line numbers). Every other line is either valid (a header or a rating) or
-rejected with a reason, so valid + rejected = non-blank lines.
+rejected with a reason, so valid + rejected = non-blank lines. Known limit: a file whose very last line ends with
+``:`` and has no final newline (a header with no ratings at EOF) reports that line without its colon, as rejected.
 """
 from __future__ import annotations
 
@@ -39,15 +44,18 @@ _MALFORMED_HEADER = -1
 _INT = r"^[0-9]{1,10}$"
 
 
-def read_lines(spark: SparkSession, inputs: list[str]) -> DataFrame:
-    """Text lines with their position: ``value, source_file, split_start, pos`` (gzip is decompressed by Hadoop)."""
-    df = spark.read.text([uris.to_physical(u) for u in inputs])
+def read_chunks(spark: SparkSession, inputs: list[str]) -> DataFrame:
+    """Colon-separated records with their position: ``chunk, source_file, split_start, pos`` (gzip accepted)."""
+    df = spark.read.option("lineSep", ":").text([uris.to_physical(u) for u in inputs])
     return df.select(
-        "value",
+        F.col("value").alias("chunk"),
         F.col("_metadata.file_path").alias("source_file"),
         F.col("_metadata.file_block_start").alias("split_start"),
         F.monotonically_increasing_id().alias("pos"),
     )
+
+
+read_lines = read_chunks  # the input of :func:`parse`
 
 
 def _positive_int(text: Column) -> Column:
@@ -55,84 +63,129 @@ def _positive_int(text: Column) -> Column:
     return F.when(value > 0, value)
 
 
-def tag_headers(lines: DataFrame) -> DataFrame:
-    """Adds ``text`` (trimmed line), ``blank`` and ``header`` (movie id; -1 for a malformed header; null on rows)."""
-    text = F.regexp_replace(F.col("value"), r"^\s+|\s+$", "")
-    return (lines
-            .withColumn("text", text)
-            .withColumn("blank", F.col("text") == "")
-            .withColumn("header", F.when(
-                F.col("text").endswith(":"),
-                F.coalesce(_positive_int(F.regexp_replace(F.col("text"), ":$", "")), F.lit(_MALFORMED_HEADER)))))
+def _header_of(text: Column) -> Column:
+    """Movie id of a header line (-1 for a malformed header: ends with ':' but is no positive id); else null."""
+    trimmed = F.regexp_replace(text, r"^\s+|\s+$", "")
+    return F.when(trimmed.endswith(":"),
+                  F.coalesce(_positive_int(F.regexp_replace(trimmed, ":$", "")), F.lit(_MALFORMED_HEADER)))
 
 
-def split_carry(tagged: DataFrame) -> DataFrame:
-    """One row per split: ``carry_in`` (last header of earlier splits of the file) and ``line_offset``."""
-    per_split = tagged.groupBy("source_file", "split_start").agg(
-        F.count(F.lit(1)).alias("n_lines"),
-        F.max_by("header", F.when(F.col("header").isNotNull(), F.col("pos"))).alias("last_header"),
-    )
-    earlier = (Window.partitionBy("source_file").orderBy("split_start")
-               .rowsBetween(Window.unboundedPreceding, -1))
-    return per_split.select(
-        "source_file", "split_start",
-        F.last("last_header", ignorenulls=True).over(earlier).alias("carry_in"),
-        F.coalesce(F.sum("n_lines").over(earlier), F.lit(0)).alias("line_offset"),
-    )
+_FILE_ORDER = ["split_start", "pos"]
 
 
-def assign_headers(tagged: DataFrame, carry: DataFrame) -> DataFrame:
-    """Adds ``movie`` (the header each line falls under, or null) and 1-based ``line_number`` in its file."""
-    in_split = (Window.partitionBy("source_file", "split_start").orderBy("pos")
-                .rowsBetween(Window.unboundedPreceding, Window.currentRow))
-    with_split_header = tagged.select(
+def chunk_table(chunks: DataFrame) -> DataFrame:
+    """One small row per chunk: newline count ``m``, first/last piece, first/last chunk of its file, line offset."""
+    newline_count = F.length("chunk") - F.length(F.replace(F.col("chunk"), F.lit("\n"), F.lit("")))
+    per_chunk = chunks.select(
+        "source_file", "split_start", "pos", newline_count.alias("m"),
+        F.substring_index("chunk", "\n", 1).alias("first_piece"),
+        F.substring_index("chunk", "\n", -1).alias("last_piece"))
+    in_file = Window.partitionBy("source_file").orderBy(*_FILE_ORDER)
+    before = in_file.rowsBetween(Window.unboundedPreceding, -1)
+    after = in_file.rowsBetween(1, Window.unboundedFollowing)
+    return per_chunk.select(
         "*",
-        F.last("header", ignorenulls=True).over(in_split).alias("split_header"),
-        F.row_number().over(Window.partitionBy("source_file", "split_start").orderBy("pos")).alias("row_in_split"),
-    )
-    joined = with_split_header.join(F.broadcast(carry), ["source_file", "split_start"], "left")
-    return (joined
-            .withColumn("movie", F.coalesce("split_header", "carry_in"))
-            .withColumn("line_number", (F.col("line_offset") + F.col("row_in_split")).cast("long"))
-            .drop("split_header", "carry_in", "line_offset", "row_in_split"))
+        F.coalesce(F.sum("m").over(before), F.lit(0)).alias("line_offset"),
+        (F.row_number().over(in_file) == 1).alias("file_first"),
+        F.coalesce(F.count(F.lit(1)).over(after), F.lit(0)).alias("_later"),
+    ).withColumn("file_last", F.col("_later") == 0).drop("_later")
+
+
+def stitched_lines(table: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Lines built from boundary pieces (all lines containing a colon, plus the first/last line of each file).
+
+    Returns ``(lines, chunk_movies)``: the stitched lines with ``value, line_number, movie`` and, per chunk, the
+    movie of its middle rows (the current header after the line that ends at its first piece).
+    """
+    first = table.select("source_file", "split_start", "pos", F.lit(0).alias("idx"),
+                         F.col("first_piece").alias("piece"), "m", "line_offset", "file_first", "file_last")
+    last = table.where(F.col("m") >= 1).select("source_file", "split_start", "pos", F.col("m").alias("idx"),
+                                                F.col("last_piece").alias("piece"), "m", "line_offset",
+                                                "file_first", "file_last")
+    pieces = first.unionByName(last)
+    order = Window.partitionBy("source_file").orderBy("split_start", "pos", "idx")
+    starts = ((F.col("idx") == F.col("m")) & (F.col("m") >= 1)) | (F.col("file_first") & (F.col("idx") == 0))
+    grouped = pieces.withColumn("group", F.sum(F.when(starts, 1).otherwise(0))
+                                .over(order.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+    lines = grouped.groupBy("source_file", "group").agg(
+        F.array_sort(F.collect_list(F.struct("split_start", "pos", "idx", "piece", "line_offset"))).alias("parts"))
+    lines = lines.select(
+        "source_file", "group",
+        F.array_join(F.transform("parts", lambda p: p["piece"]), ":").alias("value"),
+        (F.lit(1) + F.get("parts", 0)["line_offset"] + F.get("parts", 0)["idx"]).cast("long").alias("line_number"),
+    ).withColumn("header", _header_of(F.col("value")))
+    running = Window.partitionBy("source_file").orderBy("group") \
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    lines = lines.withColumn("movie", F.last("header", ignorenulls=True).over(running))
+    chunk_movies = (grouped.where(F.col("idx") == 0)
+                    .join(lines.select("source_file", "group", F.col("movie").alias("chunk_movie")),
+                          ["source_file", "group"])
+                    .select("source_file", "split_start", "pos", "chunk_movie", "line_offset"))
+    return lines.select("source_file", "line_number", "value", "movie", "header"), chunk_movies
+
+
+def middle_lines(chunks: DataFrame, chunk_movies: DataFrame) -> DataFrame:
+    """Complete colon-free lines inside chunks, with their movie and line number (the data is not shuffled)."""
+    parts = chunks.select("source_file", "split_start", "pos", F.split("chunk", "\n", -1).alias("parts"))
+    exploded = parts.select("source_file", "split_start", "pos", (F.size("parts") - 1).alias("m"),
+                            F.posexplode("parts").alias("idx", "value"))
+    inner = exploded.where((F.col("idx") > 0) & (F.col("idx") < F.col("m")))
+    joined = inner.join(F.broadcast(chunk_movies), ["source_file", "split_start", "pos"], "left")
+    return joined.select("source_file",
+                         (F.lit(1) + F.col("line_offset") + F.col("idx")).cast("long").alias("line_number"),
+                         "value", F.col("chunk_movie").alias("movie"), F.lit(None).cast("int").alias("header"))
+
+
+def lines_with_movies(chunks: DataFrame) -> DataFrame:
+    """Every line of the input with ``source_file, line_number, value, movie, header, text, blank``."""
+    stitched, chunk_movies = stitched_lines(chunk_table(chunks))
+    lines = middle_lines(chunks, chunk_movies).unionByName(stitched)
+    text = F.expr("trim(BOTH ' \\t\\r\\f' FROM value)")
+    return lines.withColumn("text", text).withColumn("blank", F.col("text") == "")
 
 
 def classify(assigned: DataFrame) -> DataFrame:
-    """Parses rating rows and sets ``kind`` (header / rating / rejected) and ``reason`` for every non-blank line."""
-    fields = F.split(F.col("text"), ",", -1)
-    cust_text = F.trim(F.get(fields, 0))
-    rating_text = F.trim(F.get(fields, 1))
-    date_text = F.trim(F.get(fields, 2))
-    customer = _positive_int(cust_text)
-    rating_int = F.when(rating_text.rlike(_INT), rating_text.try_cast("int"))
-    date = F.when(date_text.rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
-                  F.try_to_timestamp(date_text, F.lit("yyyy-MM-dd")).cast("date"))
+    """Parses rating rows and sets ``kind`` (header / rating / rejected) and ``reason`` for every non-blank line.
+
+    Field parsing uses Spark's cheap casts (``try_cast``) rather than regular expressions; each stage is its own
+    projection so the parsed values are computed once per row.
+    """
+    fields = (assigned.where(~F.col("blank"))
+              .select("source_file", "line_number", "value", "movie", "header",
+                      F.split(F.col("text"), ",", -1).alias("fields")))
+    parsed = fields.select(
+        "source_file", "line_number", "value", "movie", "header", F.size("fields").alias("n_fields"),
+        F.trim(F.get("fields", 0)).try_cast("int").alias("cust"),
+        F.trim(F.get("fields", 1)).try_cast("int").alias("rating_int"),
+        F.trim(F.get("fields", 2)).alias("date_text"))
+    parsed = parsed.withColumn("date_value", F.when(F.length("date_text") == 10,
+                                                    F.col("date_text").try_cast("date"))).drop("date_text")
     is_header = F.col("header").isNotNull()
     reason = (F.when(is_header & (F.col("header") == _MALFORMED_HEADER), F.lit(BAD_HEADER))
               .when(is_header, F.lit(None))
-              .when(F.size(fields) != 3, F.lit(FIELD_COUNT))
+              .when(F.col("n_fields") != 3, F.lit(FIELD_COUNT))
               .when(F.col("movie").isNull(), F.lit(NO_HEADER))
               .when(F.col("movie") == _MALFORMED_HEADER, F.lit(UNDER_BAD_HEADER))
-              .when(customer.isNull(), F.lit(BAD_CUSTOMER_ID))
-              .when(rating_int.isNull(), F.lit(BAD_RATING))
-              .when(~rating_int.between(1, 5), F.lit(RATING_OUT_OF_RANGE))
-              .when(date.isNull(), F.lit(BAD_DATE)))
-    return (assigned.where(~F.col("blank"))
-            .select(
-                "source_file", "line_number", "value", "movie",
-                F.when(reason.isNotNull(), F.lit("rejected")).when(is_header, F.lit("header"))
-                .otherwise(F.lit("rating")).alias("kind"),
-                reason.alias("reason"),
-                F.when(reason.isNull() & ~is_header, customer).alias("customer_id"),
-                F.when(reason.isNull() & ~is_header, rating_int).alias("rating"),
-                F.when(reason.isNull() & ~is_header, date).alias("date"),
-            ))
+              .when(F.coalesce(F.col("cust") <= 0, F.lit(True)), F.lit(BAD_CUSTOMER_ID))
+              .when(F.col("rating_int").isNull(), F.lit(BAD_RATING))
+              .when(~F.col("rating_int").between(1, 5), F.lit(RATING_OUT_OF_RANGE))
+              .when(F.col("date_value").isNull(), F.lit(BAD_DATE)))
+    with_reason = parsed.withColumn("reason", reason)
+    ok = F.col("reason").isNull() & ~is_header
+    return with_reason.select(
+        "source_file", "line_number", "value", "movie",
+        F.when(F.col("reason").isNotNull(), F.lit("rejected")).when(is_header, F.lit("header"))
+        .otherwise(F.lit("rating")).alias("kind"),
+        "reason",
+        F.when(ok, F.col("cust")).alias("customer_id"),
+        F.when(ok, F.col("rating_int")).alias("rating"),
+        F.when(ok, F.col("date_value")).alias("date"),
+    )
 
 
-def parse(lines: DataFrame) -> DataFrame:
-    """Lines with positions (see :func:`read_lines`) → classified lines (see :func:`classify`)."""
-    tagged = tag_headers(lines)
-    return classify(assign_headers(tagged, split_carry(tagged)))
+def parse(chunks: DataFrame) -> DataFrame:
+    """Chunks (see :func:`read_chunks`) → classified lines (see :func:`classify`)."""
+    return classify(lines_with_movies(chunks))
 
 
 def logical_source(column: Column) -> Column:
