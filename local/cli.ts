@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { failureMessage } from './index';
 import { terminal } from './lambda-host';
-import { ProgressDisplay, executionLine } from './progress';
+import { ProgressDisplay } from './progress';
 import { LocalRuntime } from './runtime';
 import { runDemo } from './demo';
 import { UnknownStateMachineError } from './deployment';
@@ -58,7 +58,6 @@ export function buildProgram(): Command {
         display.stop();
         if (opts.json) terminal.out(`${JSON.stringify(execution, null, 2)}\n`);
         else {
-          terminal.out(`${executionLine(execution)}\n`);
           const message = failureMessage(execution);
           if (message) terminal.out(`  ${message}\n`);
           terminal.out(`  logs: ${path.relative(process.cwd(), execution.logDir)}\n`);

@@ -29,16 +29,16 @@ export class ProgressDisplay {
   readonly onEvent = (event: ProgressEvent): void => {
     if (event.kind === 'execution-started') {
       this.executions.push(event.execution);
-      if (!this.interactive) this.write(`\n▶ ${event.execution.stateMachine} · ${event.execution.executionName}\n`);
+      if (!this.interactive) this.write(`${tag(event.execution)}▶ ${event.execution.stateMachine} · ${event.execution.executionName}\n`);
     }
     if (this.interactive) {
       this.start();
       this.render();
     } else if (event.kind === 'step' && isFinal(event.step) && !this.printed.has(event.step)) {
       this.printed.add(event.step);
-      this.write(`${stepLine(event.step, this.options.root)}\n`);
+      this.write(`${tag(event.execution)}${stepLine(event.step, this.options.root)}\n`);
     } else if (event.kind === 'execution-ended') {
-      this.write(`${executionLine(event.execution)}\n`);
+      this.write(`${tag(event.execution)}${executionLine(event.execution)}\n`);
     }
     if (event.kind === 'execution-ended' && this.interactive && this.executions.every((e) => e.status !== 'RUNNING')) {
       // nothing runs any more: freeze the block, later executions render below it
@@ -76,11 +76,18 @@ export class ProgressDisplay {
   private render(): void {
     if (!this.interactive) return;
     const lines: string[] = [];
-    const running = this.executions.some((e) => e.status === 'RUNNING');
+    const running = this.executions.filter((e) => e.status === 'RUNNING');
+    // The block is redrawn with cursor movements, so while anything runs it must fit the screen: a finished
+    // execution shows only its failures, a running one its latest states.
+    const rows = process.stdout.rows || 40;
+    const budget = running.length ? Math.max(4, Math.floor((rows - 2 - this.executions.length * 2) / running.length)) : Infinity;
     for (const execution of this.executions) {
       lines.push(`▶ ${execution.stateMachine} · ${execution.executionName}`);
-      // While others still run, a finished execution shows only its failures (the block must fit the screen).
-      const steps = execution.status !== 'RUNNING' && running ? execution.steps.filter((s) => s.status === 'failed' || s.status === 'caught') : execution.steps;
+      let steps = execution.status !== 'RUNNING' && running.length ? execution.steps.filter((s) => s.status === 'failed' || s.status === 'caught') : execution.steps;
+      if (execution.status === 'RUNNING' && steps.length > budget) {
+        lines.push(`  … ${steps.length - budget + 1} earlier states`);
+        steps = steps.slice(steps.length - budget + 1);
+      }
       for (const step of steps) lines.push(stepLine(step, this.options.root));
       if (execution.status !== 'RUNNING') lines.push(executionLine(execution));
     }
@@ -97,6 +104,12 @@ const ICONS: Record<StepRecord['status'], string> = {
   caught: '✗',
   retrying: '↻',
 };
+
+/** Line prefix naming the pipeline when lines of concurrent executions interleave (non-interactive output). */
+function tag(execution: ExecutionRecord): string {
+  const short = execution.stateMachine.replace(/^emr-ml-[a-z0-9-]+?-(?=(recommender|drift|news|taxi))/, '');
+  return `[${short}] `.padEnd(24);
+}
 
 function isFinal(step: StepRecord): boolean {
   return step.status !== 'running' && step.status !== 'retrying';
