@@ -49,8 +49,12 @@ def main(args, ctx: cli.JobContext) -> None:
         kinds = {r["kind"]: r["count"] for r in classified.groupBy("kind").count().collect()}
         version, version_uri = datasets.new_version_uri(args.output)
         # A global sort, then one partition: coalesce keeps the range partitions in order.
-        (transform(classified).coalesce(1).write.mode("errorifexists").option("header", True)
-         .csv(uris.to_physical(version_uri)))
+        try:
+            (transform(classified).coalesce(1).write.mode("errorifexists").option("header", True)
+             .csv(uris.to_physical(version_uri)))
+        except BaseException:
+            uris.delete(version_uri)  # the pointer still names the previous version
+            raise
     finally:
         classified.unpersist()
     datasets.commit_version(args.output, version_uri, version, kind="netflix-futures", format="csv")

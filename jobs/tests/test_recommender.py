@@ -214,6 +214,17 @@ def test_merge_upserts_then_deletes_consumed_batch_and_is_idempotent(spark, lake
     assert again["counts"]["deletedBatches"] == 0
 
 
+def test_process_rejects_batch_with_wrong_header(lake):
+    incoming = lake / "incoming-bad-header"
+    incoming.mkdir()
+    (incoming / "b.csv").write_text("CUST_ID,DATE,MOVIE_ID,RATING\n1,2005-01-01,1,5\n")
+    assert drift.run(["process", "--input", str(incoming), "--staging", str(lake / "staging-bad"),
+                      "--result-uri", str(lake / "bad.json")]) == 1
+    result = _result(lake / "bad.json")
+    assert result["status"] == "FAILED" and "DATE,CUST_ID,MOVIE_ID,RATING" in result["error"]
+    assert not (lake / "staging-bad" / "train" / "_CURRENT").exists()
+
+
 def test_drift_bad_arguments(lake, capsys):
     assert drift.run(["detect", "--baseline-test", "a", "--new-test", "b", "--current-pointer", "c",
                       "--weights", "1,2", "--result-uri", str(lake / "x.json")]) == 2
