@@ -29,10 +29,8 @@ describe('dependency archive on Spark executors', () => {
 
     const conf = Object.entries(manifest.sparkConf).flatMap(([k, v]) => ['--conf', `${k}=${v}`]);
     const result = spawnSync(
-      'flock',
+      path.join(ROOT, '.venv/bin/spark-submit'),
       [
-        '/tmp/spark.lock',
-        path.join(ROOT, '.venv/bin/spark-submit'),
         '--master', 'local-cluster[2,1,1024]',
         '--conf', `spark.archives=${path.join(out, 'python-deps.tar.gz')}#environment`,
         '--py-files', path.join(out, 'pyfiles.zip'),
