@@ -43,7 +43,7 @@ def pg(postgres):  # noqa: F811
     return postgres
 
 
-def test_processes_only_rows_needing_work_and_writes_back_real_predictions(spark, pg, tmp_path, monkeypatch):
+def test_processes_only_rows_needing_work_and_writes_back_real_predictions(spark, pg, tmp_path, monkeypatch, caplog):
     articles = generate(60, seed=3)
     insert_articles(pg, articles)
     done_vector = [1.0] + [0.0] * 383
@@ -99,6 +99,7 @@ def test_processes_only_rows_needing_work_and_writes_back_real_predictions(spark
     assert fetch(pg, "SELECT count(*) FROM articles WHERE ml_processed_at IS NOT NULL")[0][0] == 59
     assert not fetch(pg, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'articles_ml_staging_%'")
     assert pg.password not in json.dumps(result) and pg.password not in json.dumps(again)
+    assert "ml_processing done" in caplog.text and pg.password not in caplog.text
 
 
 def test_failed_inference_keeps_nulls_records_error_and_is_retried(spark, pg, tmp_path, monkeypatch):
@@ -107,8 +108,9 @@ def test_failed_inference_keeps_nulls_records_error_and_is_retried(spark, pg, tm
         a["content"] += " POISON"
     insert_articles(pg, articles)
 
-    code, result = run_job(pg, tmp_path, monkeypatch, "faulty", model_config=FAULTY)
+    code, result = run_job(pg, tmp_path, monkeypatch, "faulty", ["--read-partitions", "3"], model_config=FAULTY)
     assert code == 0, result
+    assert result["metrics"]["readPartitions"] == 3  # parallel JDBC read, id ranges
     assert result["counts"]["processed"] == 17 and result["counts"]["failed"] == 3
     failed = fetch(pg, "SELECT id, topic, topic_score, embedding, ml_error, ml_attempts, ml_processed_at "
                        "FROM articles WHERE id <= 3 ORDER BY id")
