@@ -45,7 +45,7 @@ export function publishArtifacts(
   if (preferred === 'packaged' && !packaged) {
     throw new Error('artifacts/manifest.json is missing, invalid or names missing files: run npm run package first');
   }
-  const { manifest, files, source } = packaged ?? buildHostArtifacts(layout, projectRoot);
+  const { manifest, files, source } = packaged ?? buildHostArtifacts(projectRoot);
   for (const artifact of manifest.artifacts) {
     const target = layout.objectPath(artifactsBucket, artifact.key);
     if (!existsSync(target) || statSync(target).size !== artifact.size) {
@@ -73,8 +73,8 @@ function readPackagedManifest(projectRoot: string): { manifest: Manifest; files:
   return undefined;
 }
 
-function buildHostArtifacts(layout: LocalLayout, projectRoot: string): { manifest: Manifest; files: Map<string, string>; source: 'host' } {
-  const outDir = path.join(layout.root, 'artifacts');
+function buildHostArtifacts(projectRoot: string): { manifest: Manifest; files: Map<string, string>; source: 'host' } {
+  const outDir = path.join(projectRoot, '.local', 'artifacts');
   mkdirSync(outDir, { recursive: true });
   const python = path.join(projectRoot, '.venv', 'bin', 'python');
   const packer = path.join(projectRoot, 'scripts', 'pack_artifacts.py');

@@ -4,6 +4,7 @@ import { ProgressDisplay, formatSeconds } from './progress';
 import { DemoRun, finalState, ratingHistogram, summaryTable, writeHtmlReport } from './report';
 import { LocalRuntime, LocalRuntimeOptions } from './runtime';
 import { generateTaxiMonths, seedSampleData, serveDirectory } from './sample-data';
+import { parseDatabaseUrl, seedDatabase } from './database';
 import { terminal } from './lambda-host';
 
 /**
@@ -24,6 +25,11 @@ export interface DemoOptions {
   readonly interactive?: boolean;
   /** Run the two chains one after the other instead of side by side. */
   readonly sequential?: boolean;
+  /**
+   * PostgreSQL URL for news-enrichment's database mode (default: `DATABASE_URL` from the environment; without
+   * one, news-enrichment runs in lake mode on the sample articles).
+   */
+  readonly databaseUrl?: string;
   /** Extra Spark settings (e.g. `{ master: 'local[4]' }`). */
   readonly spark?: LocalRuntimeOptions['spark'];
 }
@@ -49,13 +55,28 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
   display.note('⚙  Synthesizing the CDK app and deploying it locally…');
   const t0 = Date.now();
-  const runtime = LocalRuntime.create({ projectRoot, root, onEvent: display.onEvent, ...(options.spark ? { spark: options.spark } : {}) });
+  const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL;
+  const runtime = LocalRuntime.create({
+    projectRoot,
+    root,
+    onEvent: display.onEvent,
+    ...(databaseUrl ? { databaseUrl } : {}),
+    ...(options.spark ? { spark: options.spark } : {}),
+  });
   const d = runtime.deployment;
   display.note(
     `   ${d.stateMachines.length} state machines, ${d.functions.length} functions, ${d.buckets.length} buckets (${d.buckets.map((b) => b.name).join(', ')}), ` +
       `EMR Serverless application ${d.applications[0]?.applicationId ?? '(none)'} → local Spark; artifacts: ${runtime.artifacts.source} build (${formatSeconds((Date.now() - t0) / 1000)})`,
   );
   const sample = seedSampleData(runtime);
+  if (databaseUrl) {
+    const connection = parseDatabaseUrl(databaseUrl);
+    const loaded = await seedDatabase(projectRoot, connection, path.join(projectRoot, 'data', 'sample', 'news', 'articles.jsonl'));
+    display.note(`   news-enrichment in database mode: ${loaded} sample articles (re)loaded into ${connection.dbname}.articles at ${connection.host}:${connection.port}`);
+  } else {
+    display.note('   news-enrichment in lake mode (set DATABASE_URL=postgresql://… for database mode)');
+  }
+  const newsInput = databaseUrl ? {} : { source: sample.newsSource };
   const months = ['2025-01', '2025-02'];
   const taxiSource = path.join(root, 'taxi-source');
   generateTaxiMonths(runtime, taxiSource, months, 3000);
@@ -75,8 +96,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await run('drift-retrain (drifted batch)', 'drift-retrain', { incoming: sample.driftedBatch, ...MODEL }, { status: 'SUCCEEDED' });
   };
   const dataChain = async () => {
-    await run('news-enrichment', 'news-enrichment', { source: sample.newsSource }, { status: 'SUCCEEDED', finalState: 'Articles enriched' });
-    await run('news-enrichment (again)', 'news-enrichment', { source: sample.newsSource }, { status: 'SUCCEEDED', finalState: 'Nothing to do' });
+    await run('news-enrichment', 'news-enrichment', newsInput, { status: 'SUCCEEDED', finalState: 'Articles enriched' });
+    await run('news-enrichment (again)', 'news-enrichment', newsInput, { status: 'SUCCEEDED', finalState: 'Nothing to do' });
     await run('taxi-medallion', 'taxi-medallion', { months, sourceUrlTemplate: `${server.url}/year={year}/month={mm}/yellow_tripdata_{month}.parquet` }, {
       status: 'SUCCEEDED',
       finalState: 'Features written',

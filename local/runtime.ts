@@ -11,6 +11,7 @@ import { LocalEmrServerless, LocalSparkOptions } from './emr-adapter';
 import { LocalLambdaHost } from './lambda-host';
 import { LocalLayout } from './layout';
 import { synthesize } from './synth';
+import { databaseSecret, databaseStageContext, parseDatabaseUrl } from './database';
 import { buildTaskHandlers, collectTaskStates } from './task-handlers';
 
 /** Options of a local runtime (one synthesized app "deployed" to one local directory tree). */
@@ -29,6 +30,11 @@ export interface LocalRuntimeOptions {
   readonly spark?: Partial<Omit<LocalSparkOptions, 'projectRoot'>>;
   /** Secret values by ARN, served to the handlers' Secrets Manager client and to jobs' `--db-secret-arn`. */
   readonly secrets?: Record<string, string>;
+  /**
+   * A PostgreSQL connection URL (`postgresql://user:password@host:port/db`): synthesize the app with the
+   * database configured and serve its secret from this URL (database mode of news-enrichment).
+   */
+  readonly databaseUrl?: string;
   /** Which job artifacts to publish: a build of the working tree (default) or `npm run package`'s. */
   readonly artifacts?: 'host' | 'packaged';
   /** Progress callback for every state transition. */
@@ -101,13 +107,17 @@ export class LocalRuntime {
     const projectRoot = path.resolve(options.projectRoot ?? process.cwd());
     const layout = new LocalLayout(options.root ?? path.join(projectRoot, '.local')).ensure();
     let assemblyDir = options.assemblyDir;
+    const database = options.databaseUrl ? parseDatabaseUrl(options.databaseUrl) : undefined;
     if (!assemblyDir) {
-      // The assembly lives inside the project so the bundles resolve the project's node_modules (@aws-sdk/*).
-      assemblyDir = path.join(projectRoot, '.local', 'cdk.out');
-      synthesize({ projectRoot, outdir: assemblyDir, context: { ...(options.stage ? { stage: options.stage } : {}), ...options.context } });
+      // The assembly lives inside the project (so handler sources resolve the project's node_modules); one per
+      // configuration, so switching between lake and database mode does not re-synthesize each time.
+      assemblyDir = path.join(projectRoot, '.local', database ? 'cdk.out-database' : 'cdk.out');
+      const context = { ...(options.stage ? { stage: options.stage } : {}), ...(database ? databaseStageContext(projectRoot, database) : {}), ...options.context };
+      synthesize({ projectRoot, outdir: assemblyDir, context });
     }
     const deployment = LocalDeployment.fromAssembly(assemblyDir, { projectRoot });
-    return new LocalRuntime(projectRoot, layout, deployment, options);
+    const secrets = { ...(database ? databaseSecret(database) : {}), ...options.secrets };
+    return new LocalRuntime(projectRoot, layout, deployment, { ...options, secrets });
   }
 
   constructor(projectRoot: string, layout: LocalLayout, deployment: LocalDeployment, options: LocalRuntimeOptions = {}) {
