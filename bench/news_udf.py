@@ -22,7 +22,7 @@ from jobs.news.sample import generate  # noqa: E402
 
 
 def start_model_service(models: Models) -> ThreadingHTTPServer:
-    lock = threading.Lock()
+    """Concurrent requests run concurrently (onnxruntime sessions are thread-safe), one core each."""
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):  # quiet
@@ -30,15 +30,14 @@ def start_model_service(models: Models) -> ThreadingHTTPServer:
 
         def do_POST(self):
             text = json.loads(self.rfile.read(int(self.headers["content-length"])))["text"]
-            with lock:
-                if self.path == "/embed":
-                    body = {"embedding": models.embedder.embed([text])[0].tolist()}
-                elif self.path == "/topic":
-                    labels, scores = models.topic.predict(models.embedder.embed([text]))
-                    body = {"topic": labels[0], "score": float(scores[0])}
-                else:
-                    label, score = models.sentiment.score(text)
-                    body = {"sentiment": label, "score": score}
+            if self.path == "/embed":
+                body = {"embedding": models.embedder.embed([text])[0].tolist()}
+            elif self.path == "/topic":
+                labels, scores = models.topic.predict(models.embedder.embed([text]))
+                body = {"topic": labels[0], "score": float(scores[0])}
+            else:
+                label, score = models.sentiment.score(text)
+                body = {"sentiment": label, "score": score}
             payload = json.dumps(body).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
@@ -88,7 +87,7 @@ def main() -> int:
     with Timer() as ours:
         enrich(df, config).write.format("noop").mode("overwrite").save()
 
-    service = start_model_service(Models(ModelConfig(threads=os.cpu_count() or 2)))
+    service = start_model_service(Models(ModelConfig(threads=1)))
     base_url = f"http://127.0.0.1:{service.server_address[1]}"
     s0_style(df.limit(4), base_url).write.format("noop").mode("overwrite").save()
     with Timer() as s0:
