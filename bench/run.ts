@@ -1,0 +1,314 @@
+/**
+ * Benchmark harness: `npm run bench` (full) or `npm run bench -- --quick` (tiny sizes, under 3 minutes).
+ * Every figure is a ratio of two things measured in the same run, or a size/count/wall time against a goal.
+ * Writes bench/results/latest.json and BENCHMARKS.md.
+ */
+import { Command } from 'commander';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { buildSync } from 'esbuild';
+
+export const REPO = resolve(__dirname, '..');
+const PYTHON = join(REPO, '.venv', 'bin', 'python');
+
+export interface BenchRow {
+  /** Goal id from the issue table (P1a, P5:read-result…). */
+  readonly id: string;
+  readonly measure: string;
+  readonly value: number | null;
+  readonly unit: string;
+  readonly goal: string;
+  /** null when the figure could not be measured (see note). */
+  readonly pass: boolean | null;
+  readonly note?: string;
+  readonly detail?: Record<string, unknown>;
+}
+
+/** full: the issue's sizes; quick: under 3 minutes; smoke: tiny sizes for the harness's own test. */
+export type BenchProfile = 'full' | 'quick' | 'smoke';
+
+export interface BenchOptions {
+  readonly profile: BenchProfile;
+  readonly only?: readonly string[];
+  readonly out: string;
+  readonly markdown: string;
+}
+
+type Goal = { readonly op: '<=' | '>='; readonly limit: number };
+
+function judge(value: number | null, goal: Goal): boolean | null {
+  if (value === null || !Number.isFinite(value)) return null;
+  return goal.op === '<=' ? value <= goal.limit : value >= goal.limit;
+}
+
+function row(id: string, measure: string, value: number | null, unit: string, goal: Goal, extra: Partial<BenchRow> = {}): BenchRow {
+  const rounded = value === null ? null : Number(value.toPrecision(4));
+  return { id, measure, value: rounded, unit, goal: `${goal.op} ${goal.limit}${unit === '×' ? '×' : ` ${unit}`}`, pass: judge(value, goal), ...extra };
+}
+
+function failedRow(id: string, measure: string, unit: string, goal: Goal, error: unknown): BenchRow {
+  const message = error instanceof Error ? error.message : String(error);
+  return row(id, measure, null, unit, goal, { note: `not measured: ${message.split('\n').slice(-3).join(' ').slice(0, 300)}` });
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function wallSeconds(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
+  const started = process.hrtime.bigint();
+  const result = spawnSync(command, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stderr?.toString().slice(-600)}`);
+  }
+  return seconds;
+}
+
+/** Runs a Python benchmark script that prints one JSON object as its last stdout line. */
+export function runPythonBench(script: string, args: readonly string[]): Record<string, any> {
+  const stdout = execFileSync(PYTHON, [join(REPO, script), ...args], {
+    cwd: REPO,
+    env: { ...process.env, PYTHONPATH: REPO },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 256 * 1024 * 1024,
+  }).toString();
+  const lastJson = stdout.trim().split('\n').reverse().find((line) => line.trim().startsWith('{'));
+  if (!lastJson) throw new Error(`${script} printed no JSON result`);
+  return JSON.parse(lastJson);
+}
+
+/** Lambda entry points: every lambda/<name>/index.ts except shared code. */
+export function lambdaEntries(): { name: string; entry: string }[] {
+  const root = join(REPO, 'lambda');
+  return readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && d.name !== 'shared' && existsSync(join(root, d.name, 'index.ts')))
+    .map((d) => ({ name: d.name, entry: join(root, d.name, 'index.ts') }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * P5: bundles each handler as NodejsFunction does for Node 22 (minified, AWS SDK v3 external because the
+ * runtime provides it), then measures module init time (require of the bundle in a fresh process).
+ */
+export function benchLambdas(runs: number): BenchRow[] {
+  const outDir = mkdtempSync(join(REPO, 'node_modules', '.bench-lambda-'));
+  const rows: BenchRow[] = [];
+  try {
+    for (const { name, entry } of lambdaEntries()) {
+      const outfile = join(outDir, `${name}.js`);
+      try {
+        buildSync({
+          entryPoints: [entry], bundle: true, minify: true, platform: 'node', target: 'node22', format: 'cjs',
+          external: ['@aws-sdk/*'], outfile, logLevel: 'silent',
+        });
+        const bytes = statSync(outfile).size;
+        const env = { ...process.env, AWS_REGION: 'us-east-1', POWERTOOLS_SERVICE_NAME: name, LAKE_BUCKET: 'bench', ARTIFACTS_BUCKET: 'bench', LOGS_BUCKET: 'bench', MODELS_BUCKET: 'bench' };
+        const probe = `const t=process.hrtime.bigint();require(${JSON.stringify(outfile)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
+        const inits: number[] = [];
+        for (let i = 0; i < runs; i += 1) {
+          inits.push(Number(execFileSync(process.execPath, ['-e', probe], { cwd: REPO, env }).toString()));
+        }
+        rows.push(row(`P5:${name}:bytes`, `Lambda ${name}: bundle size (minified)`, bytes, 'bytes', { op: '<=', limit: 1_000_000 }));
+        rows.push(row(`P5:${name}:init`, `Lambda ${name}: module init (median of ${runs})`, median(inits), 'ms', { op: '<=', limit: 100 }));
+      } catch (error) {
+        rows.push(failedRow(`P5:${name}:bytes`, `Lambda ${name}: bundle size (minified)`, 'bytes', { op: '<=', limit: 1_000_000 }, error));
+      }
+    }
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+/** P6: `cdk synth` of the whole app (all stacks), wall time. */
+export function benchSynth(runs: number): BenchRow[] {
+  const goal: Goal = { op: '<=', limit: 15 };
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < runs; i += 1) {
+      const out = mkdtempSync(join(tmpdir(), 'bench-synth-'));
+      try {
+        times.push(wallSeconds(join(REPO, 'node_modules', '.bin', 'cdk'), ['synth', '--quiet', '--output', out]));
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    }
+    return [row('P6', `cdk synth of the whole app, wall (median of ${runs})`, median(times), 's', goal, { detail: { runs: times } })];
+  } catch (error) {
+    return [failedRow('P6', 'cdk synth of the whole app, wall', 's', goal, error)];
+  }
+}
+
+export function describeMachine(): Record<string, unknown> {
+  const version = (cmd: string, args: string[]): string => {
+    try {
+      const r = spawnSync(cmd, args, { cwd: REPO });
+      return `${r.stdout?.toString() ?? ''}${r.stderr?.toString() ?? ''}`.trim().split('\n')[0];
+    } catch {
+      return 'not found';
+    }
+  };
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
+    node: process.version,
+    python: version(PYTHON, ['--version']),
+    pyspark: version(PYTHON, ['-c', 'import pyspark; print(pyspark.__version__)']),
+    java: version('java', ['-version']),
+  };
+}
+
+export type BenchSection = (options: BenchOptions) => BenchRow[];
+
+/** P1 + P4 (ETL): bench/netflix_etl.py — ETL vs bare text scan+count and vs a seed-style RDD parser; driver RSS 1× vs 10×. */
+const NETFLIX_ARGS: Record<BenchProfile, string[]> = {
+  full: ['--ratings', '5000000', '--scale', '10'],
+  quick: ['--ratings', '50000', '--scale', '10'],
+  smoke: ['--ratings', '2000', '--scale', '10'],
+};
+
+export function benchNetflixEtl(profile: BenchProfile): BenchRow[] {
+  const goals = { scan: { op: '<=', limit: 1.5 } as Goal, seed: { op: '>=', limit: 3 } as Goal, mem: { op: '<=', limit: 1.2 } as Goal };
+  try {
+    const r = runPythonBench('bench/netflix_etl.py', NETFLIX_ARGS[profile]);
+    const t = r.timing ?? {};
+    const scale = Object.keys(r.memory ?? {}).find((k) => k !== '1x');
+    const rss = (k: string | undefined): number | undefined => (k ? r.memory?.[k]?.jvmDriverPeakRssMB : undefined);
+    const memRatio = rss('1x') && rss(scale) ? (rss(scale) as number) / (rss('1x') as number) : null;
+    const size = `${r.ratings} ratings`;
+    return [
+      row('P1a', `Netflix ETL wall / bare spark.read.text().count() (${size})`, t.ratioEtlToReadCount ?? null, '×', goals.scan, { detail: t }),
+      row('P1b', `Seed-style Python-RDD parser wall / our ETL wall (${size})`, t.speedupVsSeedStyle ?? null, '×', goals.seed,
+        { note: t.seedStyleRowsLost ? `seed-style parser also lost ${t.seedStyleRowsLost} rows` : undefined }),
+      row('P4a', `ETL driver (JVM) peak RSS at ${scale ?? '10x'} / at 1x`, memRatio, '×', goals.mem, { detail: r.memory }),
+    ];
+  } catch (error) {
+    return [
+      failedRow('P1a', 'Netflix ETL wall / bare text scan+count', '×', goals.scan, error),
+      failedRow('P1b', 'Seed-style Python-RDD parser wall / our ETL wall', '×', goals.seed, error),
+      failedRow('P4a', 'ETL driver peak RSS 10x / 1x', '×', goals.mem, error),
+    ];
+  }
+}
+
+/** P2 + P4 (news): bench/news_throughput.py — articles/s PG → models → PG vs bare model inference on the same texts. */
+const NEWS_ARTICLES: Record<BenchProfile, string[]> = { full: [], quick: ['--quick'], smoke: ['--articles', '40'] };
+
+export function benchNewsThroughput(profile: BenchProfile): BenchRow[] {
+  const goal: Goal = { op: '>=', limit: 0.6 };
+  const memGoal: Goal = { op: '<=', limit: 1.2 };
+  try {
+    const r = runPythonBench('bench/news_throughput.py', NEWS_ARTICLES[profile]);
+    const rows = [row('P2', `News enrichment articles/s end to end / bare inference articles/s (${r.articles} articles)`, r.ratio ?? null, '×', goal,
+      { detail: r, note: r.endToEndArticlesPerSecond ? `${r.endToEndArticlesPerSecond} vs ${r.bareInferenceArticlesPerSecond} articles/s` : undefined })];
+    const mem = r.memory as Record<string, { driverPeakRssMB?: number }> | undefined;
+    const keys = mem ? Object.keys(mem) : [];
+    const big = keys.find((k) => k !== '1x');
+    rows.push(row('P4b', 'News driver peak RSS at 10x / at 1x', mem && big && mem['1x']?.driverPeakRssMB && mem[big]?.driverPeakRssMB
+      ? (mem[big].driverPeakRssMB as number) / (mem['1x'].driverPeakRssMB as number) : null, '×', memGoal,
+      mem ? { detail: mem } : { note: 'not measured: news_throughput.py reports no driver memory' }));
+    return rows;
+  } catch (error) {
+    return [failedRow('P2', 'News enrichment articles/s end to end / bare inference', '×', goal, error),
+      failedRow('P4b', 'News driver peak RSS 10x / 1x', '×', memGoal, error)];
+  }
+}
+
+/** P2b (issue 4's goal): batched Arrow model inference vs an S0-style per-row HTTP UDF. */
+export function benchNewsUdf(profile: BenchProfile): BenchRow[] {
+  const goal: Goal = { op: '>=', limit: 10 };
+  try {
+    const r = runPythonBench('bench/news_udf.py', NEWS_ARTICLES[profile]);
+    return [row('P2b', `S0-style per-row UDF wall / our batched enrichment wall (${r.articles} articles)`, r.speedup ?? null, '×', goal, { detail: r })];
+  } catch (error) {
+    return [failedRow('P2b', 'S0-style per-row UDF / batched enrichment', '×', goal, error)];
+  }
+}
+
+const WRITEBACK_ROWS: Record<BenchProfile, string[]> = { full: ['--rows', '50000'], quick: ['--quick'], smoke: ['--rows', '500'] };
+
+/** P3: bench/news_writeback.py — set-based write-back vs row-by-row UPDATE. */
+export function benchWriteback(profile: BenchProfile): BenchRow[] {
+  const goal: Goal = { op: '>=', limit: 20 };
+  try {
+    const r = runPythonBench('bench/news_writeback.py', WRITEBACK_ROWS[profile]);
+    return [row('P3', `Row-by-row UPDATE wall / set-based write-back wall (${r.rows} rows)`, r.speedup ?? null, '×', goal, { detail: r })];
+  } catch (error) {
+    return [failedRow('P3', 'Row-by-row UPDATE / set-based write-back', '×', goal, error)];
+  }
+}
+
+/** P7: README line 1's demo with dependencies installed, wall time. */
+export function benchDemo(quick: boolean): BenchRow[] {
+  const goal: Goal = { op: '<=', limit: 300 };
+  try {
+    const seconds = wallSeconds('npm', ['run', 'demo', ...(quick ? ['--', '--quick'] : [])]);
+    return [row('P7', `Local demo wall (npm run demo${quick ? ' -- --quick' : ''}, deps installed)`, seconds, 's', goal,
+      quick ? { note: 'quick mode runs the demo on its quick sample; the goal applies to the full run' } : {})];
+  } catch (error) {
+    return [failedRow('P7', 'Local demo wall', 's', goal, error)];
+  }
+}
+
+export const SECTIONS: Record<string, BenchSection> = {
+  P1: (o) => benchNetflixEtl(o.profile),
+  P2: (o) => [...benchNewsThroughput(o.profile), ...benchNewsUdf(o.profile)],
+  P3: (o) => benchWriteback(o.profile),
+  P5: (o) => benchLambdas(o.profile === 'full' ? 7 : 3),
+  P6: (o) => benchSynth(o.profile === 'full' ? 3 : 1),
+  P7: (o) => benchDemo(o.profile),
+};
+
+export function renderMarkdown(results: { machine: Record<string, unknown>; mode: string; generatedAt: string; rows: readonly BenchRow[] }): string {
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Generated by \`npm run bench${results.mode === 'full' ? '' : ` -- --${results.mode}`}\` at ${results.generatedAt} (${results.mode} mode).`,
+    '',
+    `Machine: ${Object.entries(results.machine).map(([k, v]) => `${k} ${v}`).join('; ')}.`,
+    '',
+    '| id | measure | value | goal | pass | note |',
+    '|---|---|---|---|---|---|',
+    ...results.rows.map((r) => `| ${r.id} | ${r.measure} | ${r.value ?? '—'} ${r.value === null ? '' : r.unit} | ${r.goal} | ${r.pass === null ? 'not measured' : r.pass ? 'pass' : '**FAIL**'} | ${r.note ?? ''} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+export function runBenchmarks(options: BenchOptions): { rows: BenchRow[]; machine: Record<string, unknown> } {
+  const rows: BenchRow[] = [];
+  for (const [id, section] of Object.entries(SECTIONS)) {
+    if (options.only && options.only.length > 0 && !options.only.includes(id)) continue;
+    process.stderr.write(`bench: ${id}…\n`);
+    rows.push(...section(options));
+  }
+  const machine = describeMachine();
+  const results = { generatedAt: new Date().toISOString(), mode: options.profile, machine, rows };
+  mkdirSync(join(options.out, '..'), { recursive: true });
+  writeFileSync(options.out, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(options.markdown, renderMarkdown(results));
+  return { rows, machine };
+}
+
+if (require.main === module) {
+  const program = new Command()
+    .name('bench')
+    .description('Measure every performance goal side by side; writes bench/results/latest.json and BENCHMARKS.md.')
+    .option('--quick', 'small sizes, under 3 minutes', false)
+    .option('--smoke', 'tiny sizes (the harness\'s own test)', false)
+    .option('--only <ids>', 'comma-separated section ids (e.g. P1,P5)')
+    .option('--out <file>', 'JSON results file', join(REPO, 'bench', 'results', 'latest.json'))
+    .option('--markdown <file>', 'Markdown table', join(REPO, 'BENCHMARKS.md'))
+    .action((opts: { quick: boolean; smoke: boolean; only?: string; out: string; markdown: string }) => {
+      const profile: BenchProfile = opts.smoke ? 'smoke' : opts.quick ? 'quick' : 'full';
+      const { rows } = runBenchmarks({ profile, only: opts.only?.split(','), out: resolve(opts.out), markdown: resolve(opts.markdown) });
+      for (const r of rows) process.stdout.write(`${r.id.padEnd(32)} ${String(r.value ?? '—').padStart(12)} ${r.unit.padEnd(6)} goal ${r.goal.padEnd(14)} ${r.pass === null ? 'not measured' : r.pass ? 'pass' : 'FAIL'}\n`);
+    });
+  program.parse();
+}
