@@ -9,9 +9,10 @@
    and a seed-style ETL (Python RDD line parser that carries the movie id per partition, ``createDataFrame``,
    dropDuplicates, partitioned write). Ratios: ETL / bare read, seed / ETL. Also the rows the seed-style parser
    loses (those before the first header of each input split).
-3. Driver peak memory of the full ETL at 1x and ``--scale``x data, each in a fresh process: Python driver peak RSS,
-   driver JVM peak RSS (VmHWM; in local mode the JVM also runs the executors) and the peak of the JVM old
-   generation after GC (what stays live; it stays flat when nothing is collected to the driver).
+3. Driver peak memory of the full ETL at 1x and ``--scale``x data, each in a fresh process on a
+   ``local-cluster[1,2,2048]`` master (executors in their own JVM, as on a cluster; driver heap 1 GiB): Python
+   driver peak RSS, driver JVM peak RSS (VmHWM) and the peak JVM old generation after GC — flat when nothing is
+   collected to the driver.
 ``--quick``: 200 000 ratings and scale 10 (for CI smoke runs).
 """
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 
+MARKER = "BENCH_RESULT "
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
@@ -170,18 +171,37 @@ def child_memory(path: str) -> dict:
     if code != 0:
         raise RuntimeError(f"etl failed with exit code {code}")
     return {"inputBytes": os.path.getsize(path), "written": written, "etlSeconds": round(elapsed, 3),
-            "pythonDriverPeakRssMB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "master": spark.conf.get("spark.master", None),
+            "pythonDriverPeakRssMB": _vm_hwm_mb(os.getpid()),
             "jvmDriverPeakRssMB": _vm_hwm_mb(jvm_pid),
             "jvmOldGenAfterGcPeakMB": round(peak["old_after_gc"] / 2 ** 20, 1),
             "driverMemory": spark.conf.get("spark.driver.memory", None)}
 
 
-def _run_child(kind: str, path: str) -> dict:
+def _cluster_env(workdir: str) -> dict:
+    """Environment for a ``local-cluster`` master: the executors run in their own JVM, so the driver JVM's memory
+    is the driver's alone. Needs a SPARK_HOME laid out like a distribution: a throwaway one linking pyspark's files."""
+    import pyspark
+
+    home = os.path.join(workdir, "spark-home")
+    if not os.path.isdir(home):
+        os.makedirs(home)
+        root = os.path.dirname(pyspark.__file__)
+        for entry in os.listdir(root):
+            os.symlink(os.path.join(root, entry), os.path.join(home, entry))
+    return dict(os.environ, SPARK_HOME=home, SPARK_MASTER="local-cluster[1,2,2048]",
+                PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable, SPARK_DRIVER_MEMORY="1g")
+
+
+def _run_child(kind: str, path: str, env: dict | None = None) -> dict:
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", kind, "--path", path],
-                          capture_output=True, text=True, cwd=REPO)
+                          capture_output=True, text=True, cwd=REPO, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} child failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = [line[len(MARKER):] for line in proc.stdout.splitlines() if line.startswith(MARKER)]
+    if not lines:
+        raise RuntimeError(f"{kind} child printed no result:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return json.loads(lines[-1])
 
 
 def main(argv=None) -> int:
@@ -197,7 +217,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         result = child_timing(args.path) if args.child == "timing" else child_memory(args.path)
-        print(json.dumps(result))
+        print(MARKER + json.dumps(result), flush=True)
         return 0
     ratings = 200_000 if args.quick else args.ratings
     os.makedirs(args.workdir, exist_ok=True)
@@ -207,7 +227,8 @@ def main(argv=None) -> int:
               "goals": {"ratioEtlToReadCount": "<= 1.5", "speedupVsSeedStyle": ">= 3", "memory": "flat 1x -> 10x"}}
     if not args.skip_memory:
         big = ensure_data(args.workdir, ratings * args.scale)
-        report["memory"] = {"1x": _run_child("memory", path), f"{args.scale}x": _run_child("memory", big)}
+        env = _cluster_env(args.workdir)
+        report["memory"] = {"1x": _run_child("memory", path, env), f"{args.scale}x": _run_child("memory", big, env)}
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:
