@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { formatWithOptions } from 'node:util';
 
 /**
  * Runs Lambda handlers in this process, the way the Lambda Node.js runtime does: the handler module is loaded
@@ -191,8 +192,20 @@ function captureOutput(logFile: string | undefined): () => void {
   };
   process.stdout.write = sink as typeof process.stdout.write;
   process.stderr.write = sink as typeof process.stderr.write;
+  // The global console may not write through process.stdout (test runners replace it): route it too, as the
+  // Lambda runtime captures console output.
+  const methods = ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const;
+  const saved = methods.map((m) => console[m]);
+  for (const m of methods) {
+    console[m] = (...args: unknown[]) => {
+      appendFileSync(logFile, `${formatWithOptions({ colors: false }, ...args)}\n`);
+    };
+  }
   return () => {
     process.stdout.write = out;
     process.stderr.write = err;
+    methods.forEach((m, i) => {
+      console[m] = saved[i] as never;
+    });
   };
 }
