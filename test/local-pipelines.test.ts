@@ -15,6 +15,8 @@ const projectRoot = path.resolve(__dirname, '..');
 const root = path.join(projectRoot, '.local', 'test-pipelines');
 const python = path.join(projectRoot, '.venv', 'bin', 'python');
 const MODEL = { rank: 4, maxIter: 5, seed: 7 };
+// A cold first run synthesizes the app, builds the job artifacts and Spark's class-data archive.
+jest.setTimeout(300_000);
 
 let runtime: LocalRuntime;
 let lake: string;
