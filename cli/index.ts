@@ -79,7 +79,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .command('smoke')
     .description('post-deploy smoke test: run recommender-training on the bundled tiny sample and fail unless it SUCCEEDED')
     .option('--sample-dir <dir>', 'directory with the sample train*/test*/future* files', 'data/sample/netflix')
-    .option('--run-id <id>', 'id of this smoke run (S3 prefix smoke/<id>/ and execution name smoke-<id>)')
+    .option('--run-id <id>', 'id of this smoke run: its namespace smoke/<id>/ (every dataset, model and pointer) and execution smoke-<id>')
     .action(async (opts) => act((ctx) => smokeCommand(ctx, opts))());
 
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });

@@ -40,7 +40,7 @@ export async function loadLocalRunner(): Promise<LocalRunner> {
     throw new CliError(`The local runner could not be loaded from local/ (${(err as Error).message.split('\n')[0]}).`);
   }
   return async (request) => {
-    const local = runtime.LocalRuntime.create({ projectRoot: request.cwd, stage: request.stage });
+    const local = await runtime.LocalRuntime.create({ projectRoot: request.cwd, stage: request.stage });
     try {
       return await local.run(request.pipeline, request.input, {
         ...(request.executionName ? { executionName: request.executionName } : {}),
@@ -49,7 +49,7 @@ export async function loadLocalRunner(): Promise<LocalRunner> {
         },
       });
     } finally {
-      local.close();
+      await local.close();
     }
   };
 }
@@ -136,7 +136,7 @@ export async function loadLocalJobRunner(): Promise<LocalJobRunner> {
   /* eslint-enable @typescript-eslint/no-require-imports */
   const path = await import('node:path');
   return async (request) => {
-    const local = runtime.LocalRuntime.create({ projectRoot: request.cwd, stage: request.stage });
+    const local = await runtime.LocalRuntime.create({ projectRoot: request.cwd, stage: request.stage });
     try {
       const fn = local.deployment.functions.find((f) => f.environment.APPLICATION_ID && f.environment.JOB_ROLE_ARN);
       if (!fn) throw new CliError('The synthesized app has no job-request function (APPLICATION_ID / JOB_ROLE_ARN in its environment).');
@@ -163,7 +163,7 @@ export async function loadLocalJobRunner(): Promise<LocalJobRunner> {
       }
       return { jobRun, logFile, resultUri: String(described.args.resultUri) };
     } finally {
-      local.close();
+      await local.close();
     }
   };
 }

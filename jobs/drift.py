@@ -137,7 +137,7 @@ def process(args, ctx: cli.JobContext) -> None:
         if valid_n == 0:
             raise ValueError(f"no valid ratings in {args.input}")
         rejects = parsed.where(~F.col("valid")).select(
-            netflix.logical_source(F.col("source_file")).alias("source_file"),
+            netflix.source_uri(F.col("source_file")).alias("source_file"),
             F.concat_ws(",", "raw_date", "raw_customer", "raw_movie", "raw_rating").alias("raw_line"))
         rejects_uri = datasets.write_dataset(rejects.coalesce(1), uris.join_uri(args.staging, "rejects"))
         ratings = dedupe_batch(parsed.where("valid")).persist(StorageLevel.MEMORY_AND_DISK)

@@ -12,8 +12,10 @@ PostgreSQL mode
             overlapping runs from processing the same table twice.
 Lake mode
   Rows of the source dataset not yet enriched in the sink (or failed with attempts left) are enriched; the
-  sink gets a new complete version (previous rows + new results); `<source>/_ml_state.json` records the
-  source version consumed and the retryable failures (read by the check-articles Lambda).
+  sink gets a new complete version (previous rows + new results); `<sink>/_ml_state.json` (beside the sink's
+  `_CURRENT`, written after it) records the source and source version that sink version was built from and its
+  retryable failures (read by the check-articles Lambda). It lives with the sink because it describes the sink:
+  the job writes only where it writes its output (the job role may not write the bronze source).
 
 Credentials: `--db-secret-arn` (Secrets Manager, fetched here with boto3) or `--db-url-env NAME` (a libpq URL
 `postgresql://user:password@host:port/db` in that environment variable; default DATABASE_URL). They never
@@ -252,6 +254,11 @@ def run_postgres(spark, args, config: ModelConfig, ctx: JobContext, conn: DbConn
 # --------------------------------------------------------------------------------------------------------------
 # Lake mode
 # --------------------------------------------------------------------------------------------------------------
+def state_uri(sink: str) -> str:
+    """`<sink>/_ml_state.json`: what the sink's current version was built from (CONTRACTS.md)."""
+    return uris.join_uri(sink, STATE_FILE)
+
+
 def lake_work(source_df, previous_sink, max_attempts: int):
     """(rows to enrich with their previous attempts, rows to carry over unchanged, skipped count)."""
     from pyspark.sql import functions as F
@@ -302,10 +309,10 @@ def run_lake(spark, args, config: ModelConfig, ctx: JobContext) -> None:
                                f"AND ml_attempts < {int(args.max_attempts)}").count()
     results.unpersist()
     work.unpersist()
-    state = {"sourceVersion": (source_pointer or {}).get("version"), "retryable": retryable, "sink": args.sink,
-             "sinkDataset": dataset, "processedAt": datetime.now(timezone.utc).isoformat()}
+    state = {"source": source_root, "sourceVersion": (source_pointer or {}).get("version"), "retryable": retryable,
+             "sink": args.sink, "sinkDataset": dataset, "processedAt": datetime.now(timezone.utc).isoformat()}
     if source_pointer is not None:
-        uris.write_text(uris.join_uri(source_root, STATE_FILE), json.dumps(state))
+        uris.write_text(state_uri(args.sink), json.dumps(state))
     ctx.counts.update(processed=int(counts["processed"]), failed=int(counts["failed"]), skipped=int(skipped),
                       pending=int(pending), retryable=retryable)
     ctx.metrics.update(articlesPerSecond=round(pending / elapsed, 2) if pending else 0.0,

@@ -147,7 +147,7 @@ def write_months(output: str, months: list[str], rows: int, seed: int, dirty_fra
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jobs.taxi_generate", description=__doc__.split("\n")[0])
-    parser.add_argument("--output", required=True, help="bronze root (local path or s3:// under LOCAL_S3_ROOT)")
+    parser.add_argument("--output", required=True, help="bronze root (a local directory)")
     parser.add_argument("--months", required=True, help="YYYY-MM[,YYYY-MM…]")
     parser.add_argument("--rows-per-month", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=42)

@@ -12,7 +12,7 @@ import {
   parseManifest,
   serializeManifest,
 } from '../lib/jobs/manifest';
-import { writeAtomic } from './aws-adapters';
+import { writeAtomic } from './s3/tree';
 import { LocalLayout } from './layout';
 
 /**

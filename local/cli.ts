@@ -46,7 +46,7 @@ export function buildProgram(): Command {
         }
       }
       const display = new ProgressDisplay({ root: path.resolve(global.root) });
-      const runtime = LocalRuntime.create({
+      const runtime = await LocalRuntime.create({
         root: global.root,
         ...(global.stage ? { stage: global.stage } : {}),
         ...(global.assembly ? { assemblyDir: path.resolve(global.assembly) } : {}),
@@ -64,16 +64,16 @@ export function buildProgram(): Command {
         }
         process.exitCode = execution.status === 'SUCCEEDED' ? 0 : 1;
       } finally {
-        runtime.close();
+        await runtime.close();
       }
     });
 
   program
     .command('list')
     .description('List the synthesized state machines and what runs each task state locally.')
-    .action(() => {
+    .action(async () => {
       const global = program.opts<{ root: string; stage?: string; assembly?: string }>();
-      const runtime = LocalRuntime.create({
+      const runtime = await LocalRuntime.create({
         root: global.root,
         ...(global.stage ? { stage: global.stage } : {}),
         ...(global.assembly ? { assemblyDir: path.resolve(global.assembly) } : {}),
@@ -88,7 +88,7 @@ export function buildProgram(): Command {
           }
         }
       } finally {
-        runtime.close();
+        await runtime.close();
       }
     });
 

@@ -56,7 +56,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   display.note('⚙  Synthesizing the CDK app and deploying it locally…');
   const t0 = Date.now();
   const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL;
-  const runtime = LocalRuntime.create({
+  const runtime = await LocalRuntime.create({
     projectRoot,
     root,
     onEvent: display.onEvent,
@@ -113,7 +113,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   } finally {
     display.stop();
     await server.close();
-    runtime.close();
+    await runtime.close();
   }
 
   const order = ['recommender-training', 'drift-retrain (clean batch)', 'drift-retrain (drifted batch)', 'news-enrichment', 'news-enrichment (again)', 'taxi-medallion'];

@@ -212,6 +212,7 @@ export class LocalDeployment {
       codeFile,
       exportName,
       environment,
+      roleArn: String(this.resolve(stack, props.Role ?? '')),
       timeoutSeconds: Number(props.Timeout ?? 3),
       memoryMb: Number(props.MemorySize ?? 128),
       runtime: String(props.Runtime ?? 'nodejs22.x'),

@@ -4,7 +4,9 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSyn
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parseSparkSubmitParameters } from '../lib/jobs/job-request-builder';
-import { writeAtomic } from './aws-adapters';
+import { writeAtomic } from './s3/tree';
+import { LocalCredential } from './endpoint/credentials';
+import { LoopbackCertificate } from './endpoint/tls';
 import { LocalLayout } from './layout';
 
 /**
@@ -16,9 +18,12 @@ import { LocalLayout } from './layout';
  * so the definition's Retry/Catch act as they do in the cloud.
  *
  * What changes locally, and only here:
+ * - the job runs with the execution role's credentials (environment, as in a job's container) and talks to the
+ *   local AWS endpoint: `s3://` is Hadoop S3A against it (path-style, TLS with the loopback certificate), boto3
+ *   reaches it through `AWS_ENDPOINT_URL`; every request it makes is authorized against the role's policies.
  * - `s3://<bucket>/<key>` locations of the request (entry point, `--py-files`, `--jars`, `--files`, archives) are
- *   read from `<layout.s3Root>/<bucket>/<key>`; the job's own data URIs stay `s3://…` and are mapped by the jobs'
- *   URI helper through `LOCAL_S3_ROOT` (jobs/common/uris.py), so results and pointers keep their cloud form.
+ *   fetched as EMR Serverless fetches them: with the execution role, which must be allowed to `s3:GetObject`
+ *   them; locally they are then read from `<layout.s3Root>/<bucket>/<key>`.
  * - the Python dependency archive (`spark.archives` entry `#environment`) is not unpacked: the job runs on the
  *   pinned virtualenv (`.venv`), which has the same requirements; other archives (`#models`) are unpacked into the
  *   job's working directory under their alias, as EMR Serverless does.
@@ -58,10 +63,23 @@ export interface LocalSparkOptions {
    * @default true
    */
   readonly fastStartup?: boolean;
-  /** Environment added to every spark-submit (e.g. a database URL named by `--db-url-env`). */
+  /** Environment added to every spark-submit. */
   readonly extraEnv?: Record<string, string>;
-  /** Secret values (by ARN) the adapter may hand to a job as an environment variable (see `--db-secret-arn`). */
-  readonly secrets?: Record<string, string>;
+}
+
+/** How a job run reaches AWS locally: the endpoint, its certificate, the role's credentials, the S3A jars. */
+export interface JobRunAccess {
+  /** `https://127.0.0.1:<port>` (aws-endpoint.ts). */
+  readonly endpointUrl: string;
+  readonly certificate: LoopbackCertificate;
+  /** Hadoop S3A + the AWS SDK v2 modules it needs. */
+  readonly s3aJars: readonly string[];
+  /** The execution role's credential (the role must trust EMR Serverless for the application). */
+  credential(executionRoleArn: string, applicationArn: string): LocalCredential;
+  /** Rejects with {@link JobRunFailedError} when the role may not read an artifact of the request. */
+  assertMayRead(executionRoleArn: string, uri: string): Promise<void>;
+  /** Whether the role may write the driver logs (EMR Serverless skips the upload when it may not). */
+  mayWrite(executionRoleArn: string, uri: string): Promise<boolean>;
 }
 
 export interface JobRunRecord {
@@ -121,6 +139,7 @@ export class LocalEmrServerless {
     private readonly layout: LocalLayout,
     private readonly applications: LocalApplications,
     private readonly options: LocalSparkOptions,
+    private readonly access: JobRunAccess,
   ) {}
 
   /**
@@ -177,8 +196,11 @@ export class LocalEmrServerless {
     const cwd = path.join(this.layout.root, 'emr', 'runs', request.ApplicationId, jobRunId);
     mkdirSync(cwd, { recursive: true });
 
+    const applicationArn = `arn:aws:emr-serverless:${regionOf(request.ExecutionRoleArn)}:${accountOf(request.ExecutionRoleArn)}:/applications/${request.ApplicationId}`;
+    const credential = this.access.credential(request.ExecutionRoleArn, applicationArn);
     const localFile = (uri: string, what: string): string => {
-      const file = uri.startsWith('s3://') || uri.startsWith('s3a://') ? this.layout.uriToPath(uri) : uri.replace(/^file:\/\//, '');
+      const s3 = uri.startsWith('s3://') || uri.startsWith('s3a://');
+      const file = s3 ? this.layout.uriToPath(uri) : uri.replace(/^file:\/\//, '');
       if (!existsSync(file)) {
         throw new JobRunFailedError(
           `Job run failed before start: ${what} ${uri} does not exist (local: ${file}). Publish the artifacts first.`,
@@ -189,15 +211,24 @@ export class LocalEmrServerless {
       return file;
     };
 
+    const hostEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^AWS_/.test(k)));
+    const region = regionOf(request.ExecutionRoleArn);
     const env: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...hostEnv,
       ...this.options.extraEnv,
       SPARK_HOME: sparkHome(projectRoot),
       PYSPARK_PYTHON: path.join(projectRoot, '.venv', 'bin', 'python'),
       PYSPARK_DRIVER_PYTHON: path.join(projectRoot, '.venv', 'bin', 'python'),
-      LOCAL_S3_ROOT: this.layout.s3Root,
       PYTHONHASHSEED: '0',
       SPARK_LOCAL_IP: '127.0.0.1',
+      // the job's container credentials: the execution role's session
+      AWS_ACCESS_KEY_ID: credential.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credential.secretAccessKey,
+      AWS_SESSION_TOKEN: credential.sessionToken,
+      AWS_REGION: region,
+      AWS_DEFAULT_REGION: region,
+      AWS_ENDPOINT_URL: this.access.endpointUrl,
+      AWS_CA_BUNDLE: this.access.certificate.caFile,
     };
     const conf: Array<[string, string]> = [];
     for (const [key, value] of spec.conf) {
@@ -207,10 +238,27 @@ export class LocalEmrServerless {
       conf.push([key, value]);
     }
     const has = (key: string) => conf.some(([k]) => k === key);
+    // s3:// is EMRFS on EMR Serverless; locally it is S3A against the local endpoint, over TLS, with the
+    // role's credentials from the environment (nothing secret on the command line)
+    conf.push(
+      ['spark.hadoop.fs.s3.impl', 'org.apache.hadoop.fs.s3a.S3AFileSystem'],
+      ['spark.hadoop.fs.s3a.endpoint', this.access.endpointUrl],
+      ['spark.hadoop.fs.s3a.endpoint.region', region],
+      ['spark.hadoop.fs.s3a.path.style.access', 'true'],
+      ['spark.hadoop.fs.s3a.aws.credentials.provider', 'software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider'],
+      // objects a user drops into the browseable tree carry no stored ETag
+      ['spark.hadoop.fs.s3a.change.detection.version.required', 'false'],
+    );
     if (!has('spark.sql.shuffle.partitions')) conf.push(['spark.sql.shuffle.partitions', String(this.options.shufflePartitions ?? 4)]);
     if (!has('spark.ui.enabled')) conf.push(['spark.ui.enabled', 'false']);
     conf.push(['spark.driver.memory', this.options.driverMemory ?? '2g']);
-    const javaOptions = [`-Djava.io.tmpdir=${path.join(cwd, 'tmp')}`];
+    const trust = this.access.certificate;
+    const javaOptions = [
+      `-Djava.io.tmpdir=${path.join(cwd, 'tmp')}`,
+      `-Djavax.net.ssl.trustStore=${trust.trustStore}`,
+      `-Djavax.net.ssl.trustStorePassword=${trust.trustStorePassword}`,
+      '-Djavax.net.ssl.trustStoreType=PKCS12',
+    ];
     if (this.options.fastStartup ?? true) {
       // C1-compiled frames are larger: a bigger thread stack keeps deep RDD lineages (ALS iterations) from overflowing.
       javaOptions.push('-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xss16m', '-Xshare:auto');
@@ -233,12 +281,13 @@ export class LocalEmrServerless {
       extractArchive(localFile(uri, 'archive'), path.join(cwd, alias));
     }
 
-    const entryArgs = this.translateSecrets(driver.EntryPointArguments ?? [], env);
+    const entryArgs = driver.EntryPointArguments ?? [];
+    const jars = [...spec.jars.map((u) => localFile(u, '--jars entry')), ...this.access.s3aJars];
     const argv = [
       '--master', this.options.master ?? 'local[2]',
       '--name', request.Name ?? jobRunId,
       ...(spec.pyFiles.length ? ['--py-files', spec.pyFiles.map((u) => localFile(u, '--py-files entry')).join(',')] : []),
-      ...(spec.jars.length ? ['--jars', spec.jars.map((u) => localFile(u, '--jars entry')).join(',')] : []),
+      '--jars', jars.join(','),
       ...(spec.files.length ? ['--files', spec.files.map((u) => localFile(u, '--files entry')).join(',')] : []),
       ...conf.flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
       localFile(driver.EntryPoint, 'entry point'),
@@ -264,28 +313,6 @@ export class LocalEmrServerless {
     mkdirSync(dir, { recursive: true });
     this.archivePath = path.join(dir, `spark-${key}.jsa`);
     return this.archivePath;
-  }
-
-  /**
-   * A job given `--db-secret-arn ARN` reads the secret from Secrets Manager in the cloud. Locally the adapter
-   * resolves it and passes the value in an environment variable named by `--db-url-env` instead (the
-   * argument the job offers for exactly this); the secret never appears on the command line.
-   */
-  private translateSecrets(args: string[], env: NodeJS.ProcessEnv): string[] {
-    const out: string[] = [];
-    for (let i = 0; i < args.length; i += 1) {
-      if (args[i] === '--db-secret-arn' && i + 1 < args.length) {
-        const arn = args[i + 1];
-        const secret = this.options.secrets?.[arn];
-        if (secret === undefined) {
-          throw new JobRunFailedError(`Secrets Manager can't find the specified secret: ${arn} (no local secret configured)`);
-        }
-        env.LOCAL_DB_SECRET_URL = secretToUrl(secret);
-        out.push('--db-url-env', 'LOCAL_DB_SECRET_URL');
-        i += 1;
-      } else out.push(args[i]);
-    }
-    return out;
   }
 
   /**
@@ -336,6 +363,10 @@ export class LocalEmrServerless {
 
     let prepared: ReturnType<LocalEmrServerless['prepare']>;
     try {
+      // EMR Serverless fetches the entry point, --py-files, --jars, --files and archives with the execution role
+      const spec = parseSparkSubmitParameters(request.JobDriver.SparkSubmit.SparkSubmitParameters ?? '');
+      const artifacts = [request.JobDriver.SparkSubmit.EntryPoint, ...spec.pyFiles, ...spec.jars, ...spec.files, ...spec.archives.map((a) => a.split('#')[0])];
+      for (const uri of artifacts.filter((u) => /^s3a?:\/\//.test(u))) await this.access.assertMayRead(request.ExecutionRoleArn, uri);
       prepared = this.prepare(request, jobRunId);
     } catch (error) {
       log.end(`${(error as Error).message}\n`);
@@ -390,7 +421,7 @@ export class LocalEmrServerless {
       else rmSync(pendingArchive, { force: true });
       this.archiveInProgress = false;
     }
-    this.shipLogs(request, jobRunId, Buffer.concat(stdout), Buffer.concat(stderr));
+    await this.shipLogs(request, jobRunId, Buffer.concat(stdout), Buffer.concat(stderr));
     rmSync(path.join(prepared.cwd, 'tmp'), { recursive: true, force: true });
 
     if (cancelled) return finish('CANCELLED', 'Job run cancelled: its execution ended (or its Parallel branch failed) while it ran.', exitCode, prepared.argv, cpuSeconds);
@@ -409,10 +440,11 @@ export class LocalEmrServerless {
     );
   }
 
-  private shipLogs(request: StartJobRunRequest, jobRunId: string, stdout: Buffer, stderr: Buffer): void {
+  private async shipLogs(request: StartJobRunRequest, jobRunId: string, stdout: Buffer, stderr: Buffer): Promise<void> {
     const logUri = request.ConfigurationOverrides?.MonitoringConfiguration?.S3MonitoringConfiguration?.LogUri;
     if (!logUri || !/^s3a?:\/\//.test(logUri)) return;
     const base = `${logUri.replace(/\/+$/, '')}/applications/${request.ApplicationId}/jobs/${jobRunId}/SPARK_DRIVER`;
+    if (!(await this.access.mayWrite(request.ExecutionRoleArn, `${base}/stdout.gz`))) return;
     try {
       writeAtomic(this.layout.uriToPath(`${base}/stdout.gz`), gzipSync(stdout));
       writeAtomic(this.layout.uriToPath(`${base}/stderr.gz`), gzipSync(stderr));
@@ -549,17 +581,6 @@ export function lastExceptions(stderr: string): string {
   const jobError = lines.filter((l) => /ERROR jobs\./.test(l)).map((l) => l.replace(/^.*ERROR /, ''));
   const picked = [...new Set([...jobError, ...found])].slice(-3);
   return picked.join('; ').slice(0, 1000);
-}
-
-function secretToUrl(secret: string): string {
-  try {
-    const s = JSON.parse(secret) as { host: string; port?: number; username: string; password: string; dbname?: string };
-    const user = encodeURIComponent(s.username);
-    const pass = encodeURIComponent(s.password);
-    return `postgresql://${user}:${pass}@${s.host}:${s.port ?? 5432}/${s.dbname ?? 'postgres'}`;
-  } catch {
-    return secret;
-  }
 }
 
 export function statSafe(file: string): number {

@@ -27,11 +27,11 @@ export interface RunPipelineLocallyOptions extends LocalRuntimeOptions, RunOptio
  */
 export async function runPipelineLocally(options: RunPipelineLocallyOptions): Promise<ExecutionRecord> {
   const { pipeline, input, executionName, onEvent, ...runtimeOptions } = options;
-  const runtime = LocalRuntime.create(runtimeOptions);
+  const runtime = await LocalRuntime.create(runtimeOptions);
   try {
     return await runtime.run(pipeline, input ?? {}, { ...(executionName ? { executionName } : {}), ...(onEvent ? { onEvent } : {}) });
   } finally {
-    runtime.close();
+    await runtime.close();
   }
 }
 

@@ -23,6 +23,8 @@ export interface LocalFunction {
   /** Exported handler name (from `Handler: index.handler`). */
   readonly exportName: string;
   readonly environment: Record<string, string>;
+  /** The execution role (its session's credentials are in the function's environment, as on Lambda). */
+  readonly roleArn: string;
   readonly timeoutSeconds: number;
   readonly memoryMb: number;
   readonly runtime: string;
@@ -53,7 +55,11 @@ export class LocalLambdaHost {
   private chain: Promise<unknown> = Promise.resolve();
   readonly invocations: Array<{ functionName: string; durationMs: number; error?: string }> = [];
 
-  constructor(private readonly region: string) {}
+  constructor(
+    private readonly region: string,
+    /** The role session credentials of a function (`AWS_ACCESS_KEY_ID`, … in its environment). */
+    private readonly credentialsOf: (fn: LocalFunction) => { accessKeyId: string; secretAccessKey: string; sessionToken: string },
+  ) {}
 
   invoke(fn: LocalFunction, event: unknown, options: InvokeOptions = {}): Promise<unknown> {
     const run = this.chain.then(() => this.invokeNow(fn, event, options));
@@ -66,6 +72,7 @@ export class LocalLambdaHost {
     const savedEnv = { ...process.env };
     const restoreOutput = captureOutput(options.logFile);
     const started = Date.now();
+    const credentials = this.credentialsOf(fn);
     replaceEnv({
       PATH: savedEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       LANG: 'en_US.UTF-8',
@@ -79,11 +86,10 @@ export class LocalLambdaHost {
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
       AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.functionName}`,
       AWS_LAMBDA_LOG_STREAM_NAME: `local/[$LATEST]${requestId.replace(/-/g, '')}`,
-      // The handlers' SDK clients are served by the local adapters; static dummy credentials keep the SDK from
-      // probing credential providers (no request ever leaves the process).
-      AWS_ACCESS_KEY_ID: 'LOCALRUNNER',
-      AWS_SECRET_ACCESS_KEY: 'local-runner-not-a-secret',
-      AWS_SESSION_TOKEN: 'local',
+      // the function's role session, as the Lambda runtime provides it; the local SDK routing knows the caller by it
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      AWS_SESSION_TOKEN: credentials.sessionToken,
       // Jest workers and tsx set these; the Lambda runtime does not.
       ...(savedEnv.JEST_WORKER_ID ? { JEST_WORKER_ID: savedEnv.JEST_WORKER_ID } : {}),
       ...fn.environment,

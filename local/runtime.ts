@@ -4,8 +4,8 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 import { CURRENT_MANIFEST_KEY } from '../lib/jobs/manifest';
-import { installAwsAdapters, AwsAdapters } from './aws-adapters';
 import { publishArtifacts, PublishedArtifacts } from './artifacts';
+import { LocalAws } from './endpoint/local-aws';
 import { LocalDeployment, LocalStateMachine } from './deployment';
 import { LocalEmrServerless, LocalSparkOptions } from './emr-adapter';
 import { LocalLambdaHost } from './lambda-host';
@@ -99,11 +99,12 @@ export class LocalRuntime {
   readonly emr: LocalEmrServerless;
   readonly artifacts: PublishedArtifacts;
   readonly projectRoot: string;
-  private readonly adapters: AwsAdapters;
+  readonly aws: LocalAws;
   private readonly onEvent?: (event: ProgressEvent) => void;
   readonly executions: ExecutionRecord[] = [];
 
-  static create(options: LocalRuntimeOptions = {}): LocalRuntime {
+  /** Synthesizes (unless given an assembly), deploys locally and starts the local AWS (S3 store, endpoint). */
+  static async create(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
     const projectRoot = path.resolve(options.projectRoot ?? process.cwd());
     const layout = new LocalLayout(options.root ?? path.join(projectRoot, '.local')).ensure();
     let assemblyDir = options.assemblyDir;
@@ -117,23 +118,38 @@ export class LocalRuntime {
     }
     const deployment = LocalDeployment.fromAssembly(assemblyDir, { projectRoot });
     const secrets = { ...(database ? databaseSecret(database) : {}), ...options.secrets };
-    return new LocalRuntime(projectRoot, layout, deployment, { ...options, secrets });
+    return LocalRuntime.deploy(projectRoot, layout, deployment, { ...options, secrets });
   }
 
-  constructor(projectRoot: string, layout: LocalLayout, deployment: LocalDeployment, options: LocalRuntimeOptions = {}) {
+  /** A local deployment of an already-read assembly: starts the local AWS with the assembly's IAM. */
+  static async deploy(projectRoot: string, layout: LocalLayout, deployment: LocalDeployment, options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+    deployment.provision(layout);
+    const jobRuns: { emr?: LocalEmrServerless } = {};
+    const aws = await LocalAws.start({
+      projectRoot,
+      layout,
+      deployment,
+      secrets: options.secrets,
+      getJobRun: (applicationId, jobRunId) => jobRuns.emr?.getJobRun(applicationId, jobRunId),
+    });
+    const runtime = new LocalRuntime(projectRoot, layout, deployment, aws, options);
+    jobRuns.emr = runtime.emr;
+    return runtime;
+  }
+
+  private constructor(projectRoot: string, layout: LocalLayout, deployment: LocalDeployment, aws: LocalAws, options: LocalRuntimeOptions) {
     this.projectRoot = projectRoot;
     this.layout = layout;
     this.deployment = deployment;
+    this.aws = aws;
     this.onEvent = options.onEvent;
-    deployment.provision(layout);
-    const secrets = options.secrets ?? {};
-    this.lambdas = new LocalLambdaHost(deployment.region);
+    this.lambdas = new LocalLambdaHost(deployment.region, (fn) => aws.credentialOf(fn.roleArn, fn.functionName));
     this.emr = new LocalEmrServerless(
       layout,
       new Map(deployment.applications.map((a) => [a.applicationId, { releaseLabel: a.releaseLabel, name: a.name }])),
-      { projectRoot, secrets, ...options.spark },
+      { projectRoot, ...options.spark },
+      aws.jobRunAccess(),
     );
-    this.adapters = installAwsAdapters(layout, secrets, (applicationId, jobRunId) => this.emr.getJobRun(applicationId, jobRunId));
     const artifactsBucket = this.bucketFromEnv('ARTIFACTS_BUCKET');
     this.artifacts = publishArtifacts(layout, artifactsBucket, projectRoot, options.artifacts ?? 'host');
     // The job-request Lambdas pin the manifest of the build that was synthesized (MANIFEST_KEY =
@@ -155,9 +171,9 @@ export class LocalRuntime {
     throw new Error(`No function of the synthesized app has ${variable} in its environment`);
   }
 
-  /** Restores the AWS SDK clients (removes the local routing). */
-  close(): void {
-    this.adapters.restore();
+  /** Stops the local AWS and restores the AWS SDK clients (removes the local routing). */
+  async close(): Promise<void> {
+    await this.aws.close();
   }
 
   /** Runs one execution of a state machine to its end. Never throws for a failed execution: see `status`. */
@@ -197,6 +213,7 @@ export class LocalRuntime {
     const machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true, checkArn: true } });
     const handlers = buildTaskHandlers(definition, {
       deployment: this.deployment,
+      authorize: (operation, params) => this.aws.assertAuthorized({ principalArn: sm.roleArn, operation, params, sessionName: executionName }),
       lambdas: this.lambdas,
       emr: this.emr,
       alertsFile: this.layout.alertsFile,
@@ -206,7 +223,8 @@ export class LocalRuntime {
     const execution = machine.run(input as never, {
       overrides: { taskResourceLocalHandlers: handlers as never },
       context: {
-        Execution: { Id: executionArn, Name: executionName, RoleArn: sm.roleArn },
+        // a first run (no redrive): RedriveCount 0, which aws-local-stepfunctions 3.0 does not provide itself
+        Execution: { Id: executionArn, Name: executionName, RoleArn: sm.roleArn, RedriveCount: 0 },
         StateMachine: { Id: sm.arn, Name: sm.name },
       },
     });

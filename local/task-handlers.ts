@@ -20,6 +20,8 @@ import { LambdaFunctionError, LocalLambdaHost } from './lambda-host';
  */
 export interface TaskContext {
   readonly deployment: LocalDeployment;
+  /** Authorizes what the state machine's role does for a task (the integration's IAM, per operations.json). */
+  readonly authorize: (operation: string, params: Record<string, unknown>) => Promise<void>;
   readonly lambdas: LocalLambdaHost;
   readonly emr: LocalEmrServerless;
   readonly alertsFile: string;
@@ -58,9 +60,32 @@ export function collectTaskStates(definition: Record<string, unknown>): Array<{ 
 export function buildTaskHandlers(definition: Record<string, unknown>, ctx: TaskContext): Record<string, TaskHandler> {
   const handlers: Record<string, TaskHandler> = {};
   for (const { name, resource } of collectTaskStates(definition)) {
-    handlers[name] = handlerFor(name, resource, ctx);
+    const serve = handlerFor(name, resource, ctx);
+    handlers[name] = async (input) => {
+      await authorizeTask(name, resource, input, ctx);
+      return serve(input);
+    };
   }
   return handlers;
+}
+
+/**
+ * The state machine's role must be allowed what the integration calls: a denial fails the task with the
+ * service's error name (`Lambda.AccessDeniedException`, `EMRServerless.AccessDeniedException`,
+ * `SNS.AuthorizationErrorException`), so Retry/Catch act as on AWS.
+ */
+async function authorizeTask(stateName: string, resource: string, input: unknown, ctx: TaskContext): Promise<void> {
+  const direct = /^arn:aws[a-z-]*:lambda:[^:]+:\d+:function:/.test(resource);
+  const operation = direct ? 'Lambda.Invoke' : resource;
+  const params = direct ? { FunctionName: resource } : ((input ?? {}) as Record<string, unknown>);
+  try {
+    await ctx.authorize(operation, params);
+  } catch (error) {
+    if ((error as Error).name !== 'AccessDenied' && (error as Error).name !== 'AccessDeniedException') throw error;
+    const service = /:states:::([a-z-]+):/.exec(resource)?.[1] ?? 'lambda';
+    const name = service === 'sns' ? 'SNS.AuthorizationErrorException' : service === 'emr-serverless' ? 'EMRServerless.AccessDeniedException' : 'Lambda.AccessDeniedException';
+    throw new TaskError(name, `${(error as Error).message} (state "${stateName}")`);
+  }
 }
 
 function handlerFor(stateName: string, resource: string, ctx: TaskContext): TaskHandler {
@@ -84,8 +109,12 @@ function handlerFor(stateName: string, resource: string, ctx: TaskContext): Task
   if (/^arn:aws[a-z-]*:states:::emr-serverless:startJobRun\.sync$/.test(resource)) {
     return async (input) => {
       try {
-        return await ctx.emr.startJobRunSync(input as StartJobRunRequest, ctx.logFileFor(stateName), ctx.executionArn);
+        const jobRun = await ctx.emr.startJobRunSync(input as StartJobRunRequest, ctx.logFileFor(stateName), ctx.executionArn);
+        // the integration polls the run with the state machine's role
+        await ctx.authorize('EMRServerless.GetJobRun', { applicationId: jobRun.ApplicationId, jobRunId: jobRun.JobRunId });
+        return jobRun;
       } catch (error) {
+        if ((error as Error).name === 'AccessDeniedException') throw new TaskError('EMRServerless.AccessDeniedException', (error as Error).message);
         if (error instanceof JobRunFailedError) throw new TaskError(error.name, error.cause);
         throw new TaskError('States.TaskFailed', (error as Error).message);
       }

@@ -6,8 +6,13 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { loadStageConfig, parseStageConfig } from '../lib/config/stage-config';
+import { JOB_RUN_TAG_KEYS } from '../lib/jobs/job-request-builder';
+import { planEnvironmentFor, PROMOTABLE_POINTER_KEYS } from '../lib/pipelines/common';
+import { plan as newsPlan } from '../lib/pipelines/news-enrichment';
+import { plan as recommenderPlan } from '../lib/pipelines/recommender-training';
 import { writeArtifacts } from './support/artifacts-fixture';
 import { synthPlatform } from './support/cdk-platform';
+import { allows, type PolicyStatement, TemplateResolver } from './support/iam-policy';
 
 const ctx = (values: Record<string, unknown>) => (key: string) => values[key];
 
@@ -72,6 +77,13 @@ describe('platform stack (dev)', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'emr/', ExpirationInDays: 30 })]) },
     });
+    // smoke runs' namespaces are disposable, in the lake and in the models bucket
+    for (const prefix of ['access/lake/', 'access/models/']) {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        LoggingConfiguration: { LogFilePrefix: prefix },
+        LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-smoke', Prefix: 'smoke/', ExpirationInDays: 30, Status: 'Enabled' })]) },
+      });
+    }
   });
 
   test('Spark application: idle costs nothing, capped, auto start/stop, S3 logs, no VPC without a database', () => {
@@ -108,9 +120,9 @@ describe('platform stack (dev)', () => {
     const statements = policy.Properties.PolicyDocument.Statement as any[];
     const prefixes = (sid: string) =>
       [statements.find((s) => s.Sid === sid).Resource].flat().map((r: any) => r['Fn::Join'][1].slice(1).join(''));
-    expect(prefixes('Read0')).toEqual(['/bronze/*', '/bronze/netflix/stream/*', '/silver/*', '/gold/*', '/runs/*', '/tmp/*']);
-    expect(prefixes('Write0')).toEqual(['/bronze/netflix/stream/*', '/silver/*', '/gold/*', '/runs/*', '/tmp/*']);
-    expect(prefixes('Write1')).toEqual(['/recommender/*', '/topic/*']);
+    expect(prefixes('Read0')).toEqual(['/bronze/*', '/bronze/netflix/stream/*', '/silver/*', '/gold/*', '/runs/*', '/tmp/*', '/smoke/*']);
+    expect(prefixes('Write0')).toEqual(['/bronze/netflix/stream/*', '/silver/*', '/gold/*', '/runs/*', '/tmp/*', '/smoke/*']);
+    expect(prefixes('Write1')).toEqual(['/recommender/*', '/topic/*', '/smoke/*']);
     expect(prefixes('Read2')).toEqual(['/artifacts/*', '/manifests/*']);
     expect(prefixes('Write3')).toEqual(['/emr/*']);
     expect(statements.find((s) => s.Sid === 'Read3')).toBeUndefined(); // logs are write-only
@@ -165,6 +177,90 @@ describe('platform stack (dev)', () => {
       Description: 'ML pipelines: build-job-request',
       Environment: { Variables: Match.objectLike({ STAGE: 'dev', JOB_TIMEOUT_MINUTES: '120', MANIFEST_KEY: 'manifests/current.json', APPLICATION_ID: Match.anyValue(), JOB_ROLE_ARN: Match.anyValue() }) },
     });
+  });
+});
+
+/**
+ * The plans' S3 reads and writes against the deployed roles, evaluated as AWS evaluates them (explicit deny, any
+ * allow; a missing key reads as 404 only with s3:ListBucket for its prefix). Deploy review D3 and D4: the news job
+ * wrote its state where its role may not write, and the smoke run used prefixes no role was granted.
+ */
+describe('what the plans read and write is what the deployed roles may do (D3, D4)', () => {
+  const { template } = synthPlatform('dev');
+  const resolver = new TemplateResolver(template);
+  const lake = resolver.ref(resolver.id('StorageLake', 'AWS::S3::Bucket'));
+  const models = resolver.ref(resolver.id('StorageModels', 'AWS::S3::Bucket'));
+  const env = planEnvironmentFor(parseStageConfig('dev', {}), { lakeBucket: lake, modelsBucket: models });
+  const jobRole = resolver.statements(template, /^JobRolePolicy/);
+  const location = (uri: string) => {
+    const match = /^s3:\/\/([^/]+)\/(.*)$/.exec(uri);
+    if (!match) throw new Error(`not an s3 URI: ${uri}`);
+    return { bucket: match[1]!, key: match[2]! };
+  };
+  /** GetObject, and ListBucket for the key (so a missing object is 404 NoSuchKey, not 403). */
+  const canRead = (statements: PolicyStatement[], uri: string) => {
+    const { bucket, key } = location(uri);
+    return allows(statements, 's3:GetObject', `arn:aws:s3:::${bucket}/${key}`) && allows(statements, 's3:ListBucket', `arn:aws:s3:::${bucket}`, { 's3:prefix': key });
+  };
+  const canWrite = (statements: PolicyStatement[], uri: string) => {
+    const { bucket, key } = location(uri);
+    return allows(statements, 's3:PutObject', `arn:aws:s3:::${bucket}/${key}`);
+  };
+  const join = (root: string, name: string) => `${root.replace(/\/+$/, '')}/${name}`; // jobs/common/uris.py join_uri
+
+  test('news lake mode: ml_processing writes <sink>/_ml_state.json where its role may (never the bronze source); check-articles reads it', () => {
+    const plan = newsPlan({}, env, { name: 'news-1', stateMachine: 'emr-ml-dev-news-enrichment' });
+    const { source, sink } = plan.checkArticles as { source: string; sink: string };
+    expect(plan.steps.mlProcessing.args).toMatchObject({ source, sink });
+    const state = join(sink, '_ml_state.json');
+    expect(state).toBe(`s3://${lake}/gold/news/articles/_ml_state.json`);
+    expect(canWrite(jobRole, state)).toBe(true);
+    expect(canWrite(jobRole, join(source, '_ml_state.json'))).toBe(false); // where it used to go (D3)
+    expect(canRead(jobRole, join(source, '_CURRENT'))).toBe(true);
+    expect(canWrite(jobRole, join(sink, '_versions/v1/part-00000.parquet'))).toBe(true);
+    const checkArticles = resolver.statements(template, /^CheckArticlesRole/);
+    expect(canRead(checkArticles, state)).toBe(true);
+    expect(canRead(checkArticles, join(source, '_CURRENT'))).toBe(true);
+    expect(JSON.stringify(checkArticles)).not.toMatch(/s3:PutObject/); // check-articles only reads
+  });
+
+  test('smoke runs: every output of the plan for {namespace: "smoke/<id>"} is inside the namespace, and exactly that is granted', () => {
+    const ns = 'smoke/b1';
+    const plan = recommenderPlan({ namespace: ns }, env, { name: 'smoke-b1', stateMachine: 'emr-ml-dev-recommender-training' });
+    const [inLake, inModels] = [`s3://${lake}/${ns}/`, `s3://${models}/${ns}/`];
+    const uris = Object.values(plan.steps).flatMap((step) =>
+      Object.entries(step.args).filter(([arg, v]) => arg !== 'resultUri' && typeof v === 'string' && v.startsWith('s3://')),
+    ) as Array<[string, string]>;
+    expect(uris.length).toBe(13); // inputs, outputs, rejects, model root, train/test, current pointer
+    for (const [arg, uri] of uris) expect([arg, uri, uri.startsWith(inLake) || uri.startsWith(inModels)]).toEqual([arg, uri, true]);
+    expect(plan.promote.pointerUri).toBe(`${inModels}recommender/current.json`);
+    // job results stay per execution under runs/ (read-result, record-job-cost), apart from every dataset
+    for (const step of Object.values(plan.steps)) expect(step.args.resultUri.startsWith(`s3://${lake}/runs/emr-ml-dev-recommender-training/smoke-b1/`)).toBe(true);
+
+    const { etlTrain, etlTest, createFutures, train, evaluate } = plan.steps;
+    // the job role reads what `emrpipe smoke` uploaded, writes every dataset and the model version
+    for (const glob of [etlTrain.args.input, etlTest.args.input, createFutures.args.input] as string[]) {
+      expect(canRead(jobRole, glob.replace('*', '.txt'))).toBe(true);
+    }
+    for (const root of [etlTrain.args.output, etlTrain.args.rejects, etlTest.args.output, etlTest.args.rejects, createFutures.args.output] as string[]) {
+      expect([root, canWrite(jobRole, join(root, '_versions/v1/part-00000.parquet')), canWrite(jobRole, join(root, '_CURRENT')), canRead(jobRole, join(root, '_CURRENT'))]).toEqual([root, true, true, true]);
+    }
+    expect(canWrite(jobRole, join(train.args.modelRoot as string, 'versions/v1/metadata.json'))).toBe(true);
+    expect(canRead(jobRole, evaluate.args.currentPointer as string)).toBe(true); // first run: 404 → "no current model"
+    // promote-model: the namespace's recommender pointer, besides the stage pointers — nothing else
+    const promote = resolver.statements(template, /^PromoteModelRole/);
+    expect(canWrite(promote, plan.promote.pointerUri)).toBe(true);
+    expect(canWrite(promote, `${inModels}recommender/versions/v1/metadata.json`)).toBe(false);
+    expect(canWrite(promote, `${inModels}topic/current.json`)).toBe(false);
+    const puts = promote.filter((st) => [st.Action].flat().includes('s3:PutObject')).flatMap((st) => [st.Resource].flat());
+    expect(puts.sort()).toEqual(PROMOTABLE_POINTER_KEYS.map((k) => `arn:aws:s3:::${models}/${k}`).sort());
+  });
+
+  test('the stage run (no namespace) keeps the stage layout and the stage pointer', () => {
+    const plan = recommenderPlan({}, env, { name: 'run-1', stateMachine: 'emr-ml-dev-recommender-training' });
+    expect(plan.steps.etlTrain.args.output).toBe(`s3://${lake}/silver/netflix/ratings/train/`);
+    expect(plan.promote.pointerUri).toBe(`s3://${models}/recommender/current.json`);
+    expect(canWrite(resolver.statements(template, /^PromoteModelRole/), plan.promote.pointerUri)).toBe(true);
   });
 });
 
@@ -223,6 +319,31 @@ describe('standalone job runs (start-job-run + EventBridge Scheduler)', () => {
     });
     expect(statements).toContainEqual({ Action: 's3:GetObject', Effect: 'Allow', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^StorageArtifacts/), 'Arn'] }, '/manifests/*']] } });
     expect(JSON.stringify(statements)).not.toMatch(/events:PutRule|s3:PutObject/);
+  });
+
+  test('start-job-run may tag the runs it starts: TagResource on the job runs, the builder\'s tag keys plus the schedules\' override tags (D2)', () => {
+    const { template: tagged } = synthPlatform('dev', {
+      schedules: { jobs: { 'nightly-etl': { ...NIGHTLY_ETL, overrides: { ...NIGHTLY_ETL.overrides, tags: { team: 'ml', costCenter: 'c-42' } } } } },
+    });
+    for (const [t, extra] of [[template, []], [tagged, ['team', 'costCenter']]] as const) {
+      const resolver = new TemplateResolver(t);
+      const application = resolver.arn(resolver.id('Spark', 'AWS::EMRServerless::Application'));
+      const statements = resolver.statements(t, /^StartJobRunRole/);
+      expect(statements).toContainEqual({
+        Action: 'emr-serverless:TagResource',
+        Effect: 'Allow',
+        Resource: `${application}/jobruns/*`,
+        Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [...JOB_RUN_TAG_KEYS, ...extra] } },
+      });
+      const keys = { 'aws:TagKeys': [...JOB_RUN_TAG_KEYS, ...extra] };
+      expect(allows(statements, 'emr-serverless:StartJobRun', application, keys)).toBe(true);
+      expect(allows(statements, 'emr-serverless:TagResource', `${application}/jobruns/new-job-run`, keys)).toBe(true);
+      expect(allows(statements, 'emr-serverless:TagResource', `${application}/jobruns/new-job-run`, { 'aws:TagKeys': ['project', 'owner'] })).toBe(false);
+      expect(allows(statements, 'emr-serverless:TagResource', application, keys)).toBe(false);
+    }
+    // the state machines pass no overrides: their grant stays at the builder's keys
+    const resolver = new TemplateResolver(tagged);
+    expect(JSON.stringify(resolver.statements(tagged, /^RecommenderTraining/))).not.toContain('costCenter');
   });
 
   test('start-job-run: async invocations that still fail go to the alerts topic', () => {

@@ -3,7 +3,13 @@ import { Match } from 'aws-cdk-lib/assertions';
 const aslValidator = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: (sep?: string) => string };
 import { EMR_TRANSIENT_ERRORS, LAMBDA_TRANSIENT_ERRORS, START_JOB_RUN_SYNC } from '../lib/pipelines/kit';
 import { RETRAIN_DECISION_PATH } from '../lib/pipelines/drift-retrain';
+import { parseStageConfig } from '../lib/config/stage-config';
+import { buildJobRequest, JOB_RUN_TAG_KEYS } from '../lib/jobs/job-request-builder';
+import { PIPELINES } from '../lib/pipelines';
+import { type JobStep, planEnvironmentFor } from '../lib/pipelines/common';
 import { allStates, definitions, path, synthPlatform } from './support/cdk-platform';
+import { fixtureEnv, fixtureManifest } from './fixtures/job-manifest';
+import { allows, TemplateResolver } from './support/iam-policy';
 
 const { template } = synthPlatform('dev');
 const defs = definitions(template);
@@ -216,6 +222,46 @@ describe('state machines', () => {
       expect(events.Action).toEqual(['events:PutTargets', 'events:PutRule', 'events:DescribeRule']);
       expect(JSON.stringify(events.Resource)).toContain(':rule/StepFunctionsGetEventsForEMRServerlessJobRule');
       expect(statements.some((s) => s.Action === '*' || s.Action === 'emr-serverless:*' || s.Action === 'iam:*')).toBe(false);
+    }
+  });
+
+  test('state machine roles tag the runs they start: TagResource on the job runs, only the tag keys the builder sets (D2)', () => {
+    const resolver = new TemplateResolver(template);
+    const spark = resolver.id('Spark', 'AWS::EMRServerless::Application');
+    const application = resolver.arn(spark);
+    const env = planEnvironmentFor(parseStageConfig('dev', {}), { lakeBucket: 'dev-lake-bucket', modelsBucket: 'dev-models-bucket' });
+    for (const [pipeline, policy] of [
+      ['recommender-training', /^RecommenderTraining/],
+      ['drift-retrain', /^DriftRetrain/],
+      ['news-enrichment', /^NewsEnrichment/],
+      ['taxi-medallion', /^TaxiMedallion/],
+    ] as const) {
+      const statements = resolver.statements(template, policy);
+      expect(statements).toContainEqual({
+        Action: 'emr-serverless:TagResource',
+        Effect: 'Allow',
+        Resource: `${application}/jobruns/*`,
+        Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [...JOB_RUN_TAG_KEYS] } },
+      });
+      // every step's request, as build-job-request builds it in this state machine, is authorized as AWS checks it
+      const execution = { id: `arn:aws:states:eu-west-1:123456789012:execution:emr-ml-dev-${pipeline}:e1`, name: 'e1', stateMachine: `emr-ml-dev-${pipeline}`, startTime: '2026-03-15T10:00:00Z' };
+      const plan = PIPELINES[pipeline].plan({}, env, execution) as unknown as { steps: Record<string, JobStep> };
+      for (const step of Object.values(plan.steps)) {
+        const runtimeArgs = step.job === 'evaluate' ? { model: 's3://dev-models-bucket/recommender/versions/v1' } : {}; // from the train step at run time
+        const request = buildJobRequest({
+          ...step,
+          args: { ...step.args, ...runtimeArgs },
+          execution,
+          manifest: fixtureManifest,
+          env: { ...fixtureEnv, applicationId: resolver.attribute(spark, 'ApplicationId'), dbSecretArn: undefined },
+        });
+        const tags = { 'aws:TagKeys': Object.keys(request.Tags) };
+        expect(allows(statements, 'emr-serverless:StartJobRun', application, tags)).toBe(true);
+        expect(allows(statements, 'emr-serverless:TagResource', `${application}/jobruns/new-job-run`, tags)).toBe(true);
+      }
+      // not the application itself, not other tag keys
+      expect(allows(statements, 'emr-serverless:TagResource', application, { 'aws:TagKeys': ['project'] })).toBe(false);
+      expect(allows(statements, 'emr-serverless:TagResource', `${application}/jobruns/r1`, { 'aws:TagKeys': ['project', 'owner'] })).toBe(false);
     }
   });
 

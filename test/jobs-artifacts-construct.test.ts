@@ -5,9 +5,15 @@ import * as path from 'node:path';
 import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { CopyObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { createHandler, type PackageDependenciesProperties } from '../lambda/package-dependencies/index';
 import { JobArtifacts } from '../lib/constructs/job-artifacts';
 import { writeArtifacts } from './support/artifacts-fixture';
+import { type PolicyStatement, TemplateResolver } from './support/iam-policy';
+import { S3AsAws } from './support/s3-as-aws';
 
 function synth(artifactsDir: string, removalPolicy?: RemovalPolicy) {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'job-artifacts-'));
@@ -57,6 +63,19 @@ describe('JobArtifacts construct', () => {
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 's3:DeleteObject' })]) },
     });
+    // a missing key must answer 404, not 403: ListBucket on the bucket, only for the prefixes the handler reads
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: 's3:ListBucket',
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Artifacts'), 'Arn'] },
+            Condition: { StringLike: { 's3:prefix': ['artifacts/*', 'manifests/*'] } },
+          },
+        ]),
+      },
+    });
     expect(findings).toEqual([]);
   });
 
@@ -86,5 +105,82 @@ describe('JobArtifacts construct', () => {
     fs.writeFileSync(path.join(dir, 'pyfiles.zip'), 'edited after packaging');
     const { artifacts } = synth(dir);
     expect(artifacts.missingReason).toMatch(/pyfiles\.zip has 22 bytes, the manifest says 13/);
+  });
+});
+
+/**
+ * The deployed pair, not each half alone: the handler runs with the properties the template gives the custom
+ * resource, under the statements the template gives its role, against an S3 that answers as AWS does (a missing
+ * key is 404 only with s3:ListBucket, else 403). D1 of the deploy review: HeadObject of a not-yet-published
+ * artifact answered 403 and the first deployment failed; this is the test that catches it.
+ */
+describe('JobArtifacts custom resource under its own role (S3 answering as AWS does)', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'job-artifacts-iam-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const s3mock = mockClient(S3Client);
+  const handler = createHandler(new S3Client({ region: 'eu-west-1' }));
+  beforeEach(() => s3mock.reset());
+
+  function deployed(name: string, removalPolicy?: RemovalPolicy) {
+    const dir = path.join(tmp, name);
+    writeArtifacts(dir);
+    const { template } = synth(dir, removalPolicy);
+    const resolver = new TemplateResolver(template);
+    const statements = resolver.statements(template, /^JobArtifactsRole/);
+    const props = resolver.resolve<PackageDependenciesProperties>(Object.values(template.findResources('Custom::JobArtifacts'))[0]!.Properties);
+    const store = new S3AsAws(statements).install(s3mock).bucket(props.ArtifactsBucket);
+    // what `cdk deploy` uploaded as assets before the custom resource runs
+    for (const source of props.Sources!) store.put(source.SourceBucket, source.SourceKey, fs.readFileSync(path.join(dir, source.File)));
+    return { statements, props, store };
+  }
+  const event = (RequestType: 'Create' | 'Update' | 'Delete', props: PackageDependenciesProperties, PhysicalResourceId?: string) =>
+    ({
+      RequestType,
+      ServiceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:f',
+      ResponseURL: 'https://example.invalid/response',
+      StackId: 'arn:aws:cloudformation:eu-west-1:123456789012:stack/Test/1',
+      RequestId: 'r1',
+      LogicalResourceId: 'JobArtifactsResource',
+      ResourceType: 'Custom::JobArtifacts',
+      ResourceProperties: { ServiceToken: 'x', ...props },
+      ...(PhysicalResourceId ? { PhysicalResourceId } : {}),
+    }) as unknown as CloudFormationCustomResourceEvent;
+
+  it('first deploy into an empty bucket publishes every artifact, the manifest and the pointer; a re-deploy copies nothing', async () => {
+    const { props, store } = deployed('first-deploy');
+    await expect(handler(event('Create', props))).resolves.toMatchObject({ PhysicalResourceId: `${props.ArtifactsBucket}/manifests` });
+    const manifest = JSON.parse(props.Manifest!) as { artifacts: Array<{ key: string }> };
+    expect(store.keys(props.ArtifactsBucket)).toEqual(
+      [...manifest.artifacts.map((a) => a.key), `manifests/${props.ManifestSha256}.json`, 'manifests/current.json'].sort(),
+    );
+    s3mock.resetHistory();
+    await handler(event('Update', props, `${props.ArtifactsBucket}/manifests`));
+    expect(s3mock.commandCalls(CopyObjectCommand)).toHaveLength(0);
+  });
+
+  it('without s3:ListBucket the same first deploy fails on the 403, naming the key and the permission (the D1 defect)', async () => {
+    const { props, statements, store } = deployed('no-list', RemovalPolicy.DESTROY);
+    store.actAs(statements.filter((s: PolicyStatement) => ![s.Action].flat().includes('s3:ListBucket')));
+    await expect(handler(event('Create', props))).rejects.toThrow(
+      new RegExp(`^HeadObject s3://${props.ArtifactsBucket}/artifacts/[0-9a-f]{64}/.+: AccessDenied \\(HTTP 403\\)\\..*s3:ListBucket`),
+    );
+    expect(store.keys(props.ArtifactsBucket)).toEqual([]); // nothing published, the pointer never moved
+    // ... and its rollback Delete: a 403 is not "nothing published" (that would hide a real denial)
+    await expect(handler(event('Delete', props, 'JobArtifactsResource-failed-create'))).rejects.toThrow(
+      new RegExp(`^GetObject s3://${props.ArtifactsBucket}/manifests/current\\.json: AccessDenied \\(HTTP 403\\)`),
+    );
+  });
+
+  it('the rollback Delete of a failed first deploy (nothing published) succeeds and deletes nothing', async () => {
+    const { props, store } = deployed('rollback', RemovalPolicy.DESTROY);
+    await expect(handler(event('Delete', props, 'JobArtifactsResource-failed-create'))).resolves.toEqual({ PhysicalResourceId: 'JobArtifactsResource-failed-create' });
+    expect(store.keys(props.ArtifactsBucket)).toEqual([]);
+  });
+
+  it('Delete with destroy removes what this deployment published', async () => {
+    const { props, store } = deployed('destroy', RemovalPolicy.DESTROY);
+    await handler(event('Create', props));
+    await handler(event('Delete', props, `${props.ArtifactsBucket}/manifests`));
+    expect(store.keys(props.ArtifactsBucket)).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { sdkStreamMixin } from '@smithy/core/serde';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -68,39 +68,56 @@ describe('check-articles: db mode against a real PostgreSQL', () => {
 describe('check-articles: lake mode', () => {
   beforeEach(() => s3.reset());
   const source = 's3://lake-bucket/bronze/news/articles';
-  const missing = () => new NoSuchKey({ message: 'missing', $metadata: {} });
+  const sink = 's3://lake-bucket/gold/news/articles';
+  const STATE = 'gold/news/articles/_ml_state.json'; // beside the sink: ml_processing writes it where it writes gold
+  // as S3 answers a role that may list the prefix (check-articles may list bronze/news/ and gold/news/): 404
+  const missing = () => new NoSuchKey({ message: 'missing', $metadata: { httpStatusCode: 404 } });
 
   test('never processed: the pointer row count is pending', async () => {
     s3.on(GetObjectCommand, { Bucket: 'lake-bucket', Key: 'bronze/news/articles/_CURRENT' })
       .callsFake(() => ({ Body: body({ version: 'v1', path: `${source}/_versions/v1`, rows: 400 }) }) as never);
-    s3.on(GetObjectCommand, { Bucket: 'lake-bucket', Key: 'bronze/news/articles/_ml_state.json' }).rejects(missing());
-    await expect(handler({ source })).resolves.toMatchObject({ pending: 400, mode: 'lake', sourceVersion: 'v1' });
+    s3.on(GetObjectCommand, { Bucket: 'lake-bucket', Key: STATE }).rejects(missing());
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 400, mode: 'lake', sourceVersion: 'v1', reason: 'source never processed' });
+    expect(s3.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key)).toEqual(['bronze/news/articles/_CURRENT', STATE]);
   });
 
   test('same version already processed: only retryable failures are pending', async () => {
     s3.on(GetObjectCommand, { Key: 'bronze/news/articles/_CURRENT' }).callsFake(() => ({ Body: body({ version: 'v2' }) }) as never);
-    s3.on(GetObjectCommand, { Key: 'bronze/news/articles/_ml_state.json' })
-      .callsFake(() => ({ Body: body({ sourceVersion: 'v2', retryable: 2 }) }) as never);
-    await expect(handler({ source })).resolves.toMatchObject({ pending: 2, sourceVersion: 'v2' });
-    s3.on(GetObjectCommand, { Key: 'bronze/news/articles/_ml_state.json' })
-      .callsFake(() => ({ Body: body({ sourceVersion: 'v2', retryable: 0 }) }) as never);
-    await expect(handler({ source })).resolves.toMatchObject({ pending: 0 });
+    s3.on(GetObjectCommand, { Key: STATE }).callsFake(() => ({ Body: body({ source: `${source}/`, sourceVersion: 'v2', retryable: 2 }) }) as never);
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 2, sourceVersion: 'v2' });
+    s3.on(GetObjectCommand, { Key: STATE }).callsFake(() => ({ Body: body({ source, sourceVersion: 'v2', retryable: 0 }) }) as never);
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 0 });
   });
 
   test('new version without a row count: at least one pending', async () => {
     s3.on(GetObjectCommand, { Key: 'bronze/news/articles/_CURRENT' }).callsFake(() => ({ Body: body({ version: 'v3' }) }) as never);
-    s3.on(GetObjectCommand, { Key: 'bronze/news/articles/_ml_state.json' })
-      .callsFake(() => ({ Body: body({ sourceVersion: 'v2', retryable: 0 }) }) as never);
-    await expect(handler({ source })).resolves.toMatchObject({ pending: 1, reason: 'new source version since the last run' });
+    s3.on(GetObjectCommand, { Key: STATE }).callsFake(() => ({ Body: body({ sourceVersion: 'v2', retryable: 0 }) }) as never);
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 1, reason: 'new source version since the last run' });
+  });
+
+  test('a state the sink got from another source says nothing about this one', async () => {
+    s3.on(GetObjectCommand, { Key: 'bronze/news/articles/_CURRENT' }).callsFake(() => ({ Body: body({ version: 'v2', rows: 7 }) }) as never);
+    s3.on(GetObjectCommand, { Key: STATE })
+      .callsFake(() => ({ Body: body({ source: 's3://lake-bucket/bronze/news/other', sourceVersion: 'v2', retryable: 0 }) }) as never);
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 7, reason: 'sink was last built from another source' });
   });
 
   test('no committed source: nothing pending', async () => {
     s3.on(GetObjectCommand).rejects(missing());
-    await expect(handler({ source })).resolves.toMatchObject({ pending: 0 });
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 0 });
   });
 
-  test('a non-s3 source is rejected naming the field', async () => {
-    await expect(handler({ source: '/tmp/articles' })).rejects.toThrow(/^source: /);
-    await expect(handler({ source, extra: 1 })).rejects.toThrow(/extra|Unrecognized/);
+  test('a 403 on the state is an error, never "not processed yet" (which would re-run the job every hour)', async () => {
+    s3.on(GetObjectCommand, { Key: 'bronze/news/articles/_CURRENT' }).callsFake(() => ({ Body: body({ version: 'v2' }) }) as never);
+    s3.on(GetObjectCommand, { Key: STATE }).rejects(
+      new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' }),
+    );
+    await expect(handler({ source, sink })).rejects.toMatchObject({ name: 'AccessDenied' });
+  });
+
+  test('bad input is rejected naming the field', async () => {
+    await expect(handler({ source: '/tmp/articles', sink })).rejects.toThrow(/^source: /);
+    await expect(handler({ source, sink, extra: 1 })).rejects.toThrow(/extra|Unrecognized/);
+    await expect(handler({ source })).rejects.toThrow(/^sink: required in lake mode/);
   });
 });

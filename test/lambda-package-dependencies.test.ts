@@ -19,7 +19,13 @@ import { fixtureManifest } from './fixtures/job-manifest';
 
 const s3 = mockClient(S3Client);
 const handler = createHandler(new S3Client({ region: 'eu-west-1' }));
+// As S3 answers the role the template gives this function (s3:GetObject + s3:ListBucket on artifacts/ and
+// manifests/): a missing key is 404 — HeadObject `NotFound` (no body), GetObject `NoSuchKey`. Without ListBucket (or
+// on a real denial) it is 403 — HeadObject `Forbidden`, GetObject `AccessDenied`. test/jobs-artifacts-construct.test.ts
+// runs the handler under the synthesized role against an S3 that applies this rule.
 const notFound = () => new S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'Not Found' });
+const forbidden = () => new S3ServiceException({ name: 'Forbidden', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Forbidden' });
+const accessDenied = () => new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' });
 const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
 
 function props(manifest: Manifest, removalPolicy: 'retain' | 'destroy' = 'destroy'): PackageDependenciesProperties {
@@ -157,6 +163,35 @@ describe('package-dependencies custom resource', () => {
     s3.on(GetObjectCommand).rejects(new NoSuchKey({ $metadata: { httpStatusCode: 404 }, message: 'no key' }));
     await expect(handler(event('Delete', props(fixtureManifest)))).resolves.toEqual({ PhysicalResourceId: 'dev-artifacts-bucket/manifests' });
     expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(0);
+  });
+
+  it('the rollback Delete of a failed first deploy (physical id <logical id>-failed-create, nothing published) succeeds', async () => {
+    s3.on(GetObjectCommand).rejects(new NoSuchKey({ $metadata: { httpStatusCode: 404 }, message: 'no key' }));
+    const rollback = { ...event('Delete', props(fixtureManifest)), PhysicalResourceId: 'JobArtifacts-failed-create' } as CloudFormationCustomResourceEvent;
+    await expect(handler(rollback)).resolves.toEqual({ PhysicalResourceId: 'JobArtifacts-failed-create' });
+    expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(0);
+  });
+
+  it('a 403 on HeadObject is an error naming the key and s3:ListBucket, never "not published yet"', async () => {
+    s3.on(HeadObjectCommand).rejects(forbidden());
+    await expect(handler(event('Create', props(fixtureManifest)))).rejects.toThrow(
+      /^HeadObject s3:\/\/dev-artifacts-bucket\/artifacts\/[0-9a-f]{64}\/[^ ]+: AccessDenied \(HTTP 403\)\. .*s3:ListBucket/,
+    );
+    expect(s3.commandCalls(CopyObjectCommand)).toHaveLength(0);
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0); // the pointer never moves
+  });
+
+  it('a 403 on manifests/current.json fails Delete instead of skipping the clean-up', async () => {
+    s3.on(GetObjectCommand).rejects(accessDenied());
+    await expect(handler(event('Delete', props(fixtureManifest)))).rejects.toThrow(
+      /^GetObject s3:\/\/dev-artifacts-bucket\/manifests\/current\.json: AccessDenied \(HTTP 403\)/,
+    );
+    expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(0);
+  });
+
+  it('other S3 errors pass through unchanged', async () => {
+    s3.on(HeadObjectCommand).rejects(new S3ServiceException({ name: 'SlowDown', $fault: 'server', $metadata: { httpStatusCode: 503 }, message: 'Please reduce your request rate.' }));
+    await expect(handler(event('Create', props(fixtureManifest)))).rejects.toMatchObject({ name: 'SlowDown' });
   });
 });
 

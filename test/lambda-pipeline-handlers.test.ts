@@ -50,8 +50,22 @@ describe('validate-input', () => {
   });
   test('news runs in lake mode without a database', async () => {
     const plan: any = await validateInput({ pipeline: 'news-enrichment', input: {}, execution });
-    expect(plan.checkArticles).toEqual({ source: 's3://lake-bucket/bronze/news/articles/' });
+    // check-articles gets the sink too: the processing state is <sink>/_ml_state.json
+    expect(plan.checkArticles).toEqual({ source: 's3://lake-bucket/bronze/news/articles/', sink: 's3://lake-bucket/gold/news/articles/' });
     expect(plan.steps.mlProcessing.args).toMatchObject({ source: 's3://lake-bucket/bronze/news/articles/', sink: 's3://lake-bucket/gold/news/articles/' });
+  });
+  test('recommender-training in a namespace: inputs, datasets, model root and pointer all under smoke/<id>/', async () => {
+    const plan: any = await validateInput({ pipeline: 'recommender-training', input: { namespace: 'smoke/b1' }, execution });
+    expect(plan.namespace).toBe('smoke/b1');
+    expect(plan.steps.etlTrain.args).toMatchObject({
+      input: 's3://lake-bucket/smoke/b1/bronze/netflix/raw/train*',
+      output: 's3://lake-bucket/smoke/b1/silver/netflix/ratings/train/',
+      rejects: 's3://lake-bucket/smoke/b1/silver/netflix/rejects/train/',
+    });
+    expect(plan.steps.createFutures.args.output).toBe('s3://lake-bucket/smoke/b1/gold/netflix/futures/');
+    expect(plan.steps.train.args.modelRoot).toBe('s3://models-bucket/smoke/b1/recommender');
+    expect(plan.steps.evaluate.args.currentPointer).toBe('s3://models-bucket/smoke/b1/recommender/current.json');
+    expect(plan.promote).toEqual({ pointerUri: 's3://models-bucket/smoke/b1/recommender/current.json' });
   });
   test.each([
     [{ pipeline: 'recommender-training', input: { rank: 0 }, execution }, /input\.rank/],
@@ -60,6 +74,11 @@ describe('validate-input', () => {
     [{ pipeline: 'drift-retrain', input: { incoming: 'http://x' }, execution }, /input\.incoming: must be an s3:\/\/bucket\/key URI/],
     [{ pipeline: 'nope', input: {}, execution }, /Invalid pipeline: "nope"/],
     [{ pipeline: 'drift-retrain', input: {}, execution: { ...execution, name: 'a/b' } }, /execution\.name/],
+    [{ pipeline: 'recommender-training', input: { namespace: 'smoke/b1', pointerUri: 's3://models-bucket/recommender/current.json' }, execution }, /input\.pointerUri: must not be set with namespace/],
+    [{ pipeline: 'recommender-training', input: { namespace: 'tmp/b1' }, execution }, /input\.namespace: must be "smoke\/<id>"/],
+    [{ pipeline: 'recommender-training', input: { namespace: 'smoke/a/b' }, execution }, /input\.namespace: must be "smoke\/<id>"/],
+    [{ pipeline: 'news-enrichment', input: { sink: 's3://lake-bucket/silver/news/articles/' }, execution }, /input\.sink: lake mode reads and writes news datasets under s3:\/\/lake-bucket\/gold\/news\/<name>\//],
+    [{ pipeline: 'news-enrichment', input: { source: 's3://other-bucket/bronze/news/articles/' }, execution }, /input\.source: lake mode .* under s3:\/\/lake-bucket\/bronze\/news\//],
   ])('rejects bad input with a ValidationError naming the field (%#)', async (event, message) => {
     const error: any = await validateInput(event).catch((e: unknown) => e);
     expect(error.name).toBe('ValidationError');
@@ -124,10 +143,24 @@ describe('promote-model', () => {
     expect(put).toMatchObject({ Bucket: 'models-bucket', Key: 'recommender/current.json', ContentType: 'application/json' });
     expect(JSON.parse(String(put.Body))).toEqual(pointer);
   });
+  test('promotes a smoke run\'s model to its namespace pointer', async () => {
+    s3.on(PutObjectCommand).resolves({});
+    const pointer = await promote(
+      { modelUri: 's3://models-bucket/smoke/b1/recommender/versions/v7', pointerUri: 's3://models-bucket/smoke/b1/recommender/current.json', metrics: { rmse: 1.1 }, execution },
+      now,
+    );
+    expect(pointer).toMatchObject({ version: 'v7', modelUri: 's3://models-bucket/smoke/b1/recommender/versions/v7' });
+    expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input).toMatchObject({ Bucket: 'models-bucket', Key: 'smoke/b1/recommender/current.json' });
+  });
   test.each([
     ['s3://models-bucket/topic/versions/v1', 's3://models-bucket/recommender/current.json', /event\.modelUri/],
     ['s3://models-bucket/recommender/versions/v1', 's3://lake-bucket/recommender/current.json', /event\.pointerUri/],
     ['s3://models-bucket/recommender/versions/v1', 's3://models-bucket/recommender/latest.json', /event\.pointerUri/],
+    // a smoke run never points at (or promotes) the stage's model, and only its recommender pointer is writable
+    ['s3://models-bucket/recommender/versions/v1', 's3://models-bucket/smoke/b1/recommender/current.json', /event\.modelUri: must be s3:\/\/models-bucket\/smoke\/b1\/recommender\/versions\/<version>/],
+    ['s3://models-bucket/smoke/b1/recommender/versions/v1', 's3://models-bucket/recommender/current.json', /event\.modelUri/],
+    ['s3://models-bucket/smoke/b1/topic/versions/v1', 's3://models-bucket/smoke/b1/topic/current.json', /event\.pointerUri: .*one of recommender\/current\.json, topic\/current\.json, smoke\/\*\/recommender\/current\.json/],
+    ['s3://models-bucket/other/versions/v1', 's3://models-bucket/other/current.json', /event\.pointerUri/],
   ])('refuses model %s / pointer %s', async (modelUri, pointerUri, message) => {
     await expect(promote({ modelUri, pointerUri, metrics: {} }, now)).rejects.toThrow(message);
     expect(s3.calls()).toHaveLength(0);

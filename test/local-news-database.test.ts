@@ -22,7 +22,7 @@ beforeAll(async () => {
   rmSync(root, { recursive: true, force: true });
   pg = await startPgServer();
   url = `postgresql://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${pg.database}`;
-  runtime = LocalRuntime.create({ projectRoot, root, databaseUrl: url });
+  runtime = await LocalRuntime.create({ projectRoot, root, databaseUrl: url });
   const articles = path.join(projectRoot, '.local', 'test-news-database-articles.jsonl');
   writeFileSync(articles, readFileSync(path.join(projectRoot, 'data', 'sample', 'news', 'articles.jsonl'), 'utf8').split('\n').slice(0, 10).join('\n'));
   expect(await seedDatabase(projectRoot, parseDatabaseUrl(url), articles)).toBe(10);

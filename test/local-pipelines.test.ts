@@ -30,9 +30,9 @@ const alerts = () =>
     ? readFileSync(runtime.layout.alertsFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
     : [];
 
-beforeAll(() => {
+beforeAll(async () => {
   rmSync(root, { recursive: true, force: true });
-  runtime = LocalRuntime.create({ projectRoot, root });
+  runtime = await LocalRuntime.create({ projectRoot, root });
   lake = runtime.bucketFromEnv('LAKE_BUCKET');
   models = runtime.bucketFromEnv('MODELS_BUCKET');
   // Tiny Netflix-format data from the planted-model generator: bronze raw files and two stream batches.

@@ -6,9 +6,6 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { installAwsAdapters } from '../local/aws-adapters';
 import { LocalDeployment } from '../local/deployment';
 import { LocalLayout } from '../local/layout';
 import { LocalRuntime } from '../local/runtime';
@@ -34,23 +31,28 @@ exports.handler = async (event, context) => {
 };
 `;
 
-// A job entry point: copies its --input object to --output under LOCAL_S3_ROOT (the jobs' URI mapping), then exits
-// with --exit-code.
+// A job entry point: copies its --input object to --output with boto3 (as a job would on EMR: the role's
+// credentials and the endpoint come from its environment), then exits with --exit-code.
 const JOB = `
-import argparse, json, os, sys
+import argparse, json, sys
+import boto3
 p = argparse.ArgumentParser()
 p.add_argument('--input'); p.add_argument('--output'); p.add_argument('--exit-code', type=int, default=0)
 a = p.parse_args()
-root = os.environ['LOCAL_S3_ROOT']
-local = lambda uri: os.path.join(root, uri[len('s3://'):])
-data = json.load(open(local(a.input)))
+s3 = boto3.client('s3')
+split = lambda uri: uri[len('s3://'):].split('/', 1)
+bucket, key = split(a.input)
+data = json.loads(s3.get_object(Bucket=bucket, Key=key)['Body'].read())
 if a.exit_code:
     print('Traceback (most recent call last):', file=sys.stderr)
     print('RuntimeError: job asked to fail with %d' % a.exit_code, file=sys.stderr)
     sys.exit(a.exit_code)
-os.makedirs(os.path.dirname(local(a.output)), exist_ok=True)
-json.dump({'copied': data, 'python': sys.executable}, open(local(a.output), 'w'))
+bucket, key = split(a.output)
+s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({'copied': data, 'python': sys.executable}))
 `;
+
+const trust = (service: string) => ({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }] });
+const statements = (...list: Array<Record<string, unknown>>) => ({ Version: '2012-10-17', Statement: list.map((st) => ({ Effect: 'Allow', ...st })) });
 
 function writeAssembly(): void {
   rmSync(work, { recursive: true, force: true });
@@ -71,7 +73,7 @@ function writeAssembly(): void {
           ExecutionTimeoutMinutes: 5,
           JobDriver: {
             SparkSubmit: {
-              EntryPoint: 's3://${Artifacts}/jobs/copy.py',
+              EntryPoint: 's3://${Artifacts}/jobs/copy_job.py',
               'EntryPointArguments.$': "States.Array('--input', $.written.wrote, '--output', States.Format('s3://${Lake}/out/{}.json', $.name), '--exit-code', States.Format('{}', $.exitCode))",
               SparkSubmitParameters: '--conf spark.executor.cores=4 --conf spark.emr-serverless.driverEnv.JOB_FLAVOUR=local-test --conf spark.sql.shuffle.partitions=3',
             },
@@ -118,7 +120,46 @@ function writeAssembly(): void {
       LakeBucket55667788: { Type: 'AWS::S3::Bucket', Properties: {} },
       ArtifactsBucket11223344: { Type: 'AWS::S3::Bucket', Properties: { BucketName: { 'Fn::Join': ['', ['artifacts-', { Ref: 'AWS::AccountId' }]] } } },
       AlertsTopicAABBCCDD: { Type: 'AWS::SNS::Topic', Properties: {} },
-      JobRole9C0D1E2F: { Type: 'AWS::IAM::Role', Properties: {} },
+      JobRole9C0D1E2F: {
+        Type: 'AWS::IAM::Role',
+        Properties: { AssumeRolePolicyDocument: trust('emr-serverless.amazonaws.com') },
+      },
+      JobRolePolicy00AA11BB: {
+        Type: 'AWS::IAM::Policy',
+        Properties: {
+          PolicyName: 'job',
+          Roles: [{ Ref: 'JobRole9C0D1E2F' }],
+          PolicyDocument: statements(
+            { Action: 's3:GetObject', Resource: [{ 'Fn::Join': ['', [{ 'Fn::GetAtt': ['ArtifactsBucket11223344', 'Arn'] }, '/jobs/*']] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['LakeBucket55667788', 'Arn'] }, '/in/*']] }] },
+            { Action: 's3:PutObject', Resource: [{ 'Fn::Join': ['', [{ 'Fn::GetAtt': ['LakeBucket55667788', 'Arn'] }, '/out/*']] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['LakeBucket55667788', 'Arn'] }, '/emr/*']] }] },
+          ),
+        },
+      },
+      WriterRole22CC33DD: { Type: 'AWS::IAM::Role', Properties: { AssumeRolePolicyDocument: trust('lambda.amazonaws.com') } },
+      WriterRolePolicy44EE55FF: {
+        Type: 'AWS::IAM::Policy',
+        Properties: {
+          PolicyName: 'writer',
+          Roles: [{ Ref: 'WriterRole22CC33DD' }],
+          PolicyDocument: statements({ Action: ['s3:GetObject', 's3:PutObject'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['LakeBucket55667788', 'Arn'] }, '/*']] } }),
+        },
+      },
+      PipelineRole66AA77BB: { Type: 'AWS::IAM::Role', Properties: { AssumeRolePolicyDocument: trust('states.amazonaws.com') } },
+      PipelineRolePolicy88CC99DD: {
+        Type: 'AWS::IAM::Policy',
+        Properties: {
+          PolicyName: 'pipeline',
+          Roles: [{ Ref: 'PipelineRole66AA77BB' }],
+          PolicyDocument: statements(
+            { Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': ['WriterFunction1A2B3C4D', 'Arn'] } },
+            { Action: ['emr-serverless:StartJobRun', 'emr-serverless:TagResource'], Resource: { 'Fn::GetAtt': ['SparkApp5E6F7A8B', 'Arn'] } },
+            { Action: ['emr-serverless:GetJobRun', 'emr-serverless:CancelJobRun', 'emr-serverless:TagResource'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['SparkApp5E6F7A8B', 'Arn'] }, '/jobruns/*']] } },
+            { Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': ['JobRole9C0D1E2F', 'Arn'] }, Condition: { StringEquals: { 'iam:PassedToService': 'emr-serverless.amazonaws.com' } } },
+            { Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'], Resource: { 'Fn::Join': ['', ['arn:aws:events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':rule/StepFunctionsGetEventsForEMRServerlessJobRule']] } },
+            { Action: 'sns:Publish', Resource: { Ref: 'AlertsTopicAABBCCDD' } },
+          ),
+        },
+      },
       SparkApp5E6F7A8B: { Type: 'AWS::EMRServerless::Application', Properties: { ReleaseLabel: 'emr-spark-8.0.0', Type: 'SPARK' } },
       WriterFunction1A2B3C4D: {
         Type: 'AWS::Lambda::Function',
@@ -126,6 +167,7 @@ function writeAssembly(): void {
           Handler: 'index.handler',
           Runtime: 'nodejs22.x',
           Timeout: 30,
+          Role: { 'Fn::GetAtt': ['WriterRole22CC33DD', 'Arn'] },
           Environment: { Variables: { LAKE_BUCKET: { Ref: 'LakeBucket55667788' }, ARTIFACTS_BUCKET: { Ref: 'ArtifactsBucket11223344' }, APPLICATION_ID: { 'Fn::GetAtt': ['SparkApp5E6F7A8B', 'ApplicationId'] } } },
         },
         Metadata: { 'aws:asset:path': 'asset.handler' },
@@ -134,7 +176,7 @@ function writeAssembly(): void {
         Type: 'AWS::StepFunctions::StateMachine',
         Properties: {
           StateMachineName: 'local-test-pipeline',
-          RoleArn: { 'Fn::GetAtt': ['JobRole9C0D1E2F', 'Arn'] },
+          RoleArn: { 'Fn::GetAtt': ['PipelineRole66AA77BB', 'Arn'] },
           DefinitionString: { 'Fn::Join': ['', pieces.map((p) => tokens[p] ?? p)] },
         },
       },
@@ -159,7 +201,7 @@ describe('LocalDeployment', () => {
     expect(run.Parameters.ApplicationId).toBe(deployment.applications[0].applicationId);
     expect(run.Parameters.ApplicationId).toMatch(/^[0-9a-z]{16}$/);
     expect(run.Parameters.ExecutionRoleArn).toBe('arn:aws:iam::000000000000:role/TestStack-JobRole');
-    expect(run.Parameters.JobDriver.SparkSubmit.EntryPoint).toBe('s3://artifacts-000000000000/jobs/copy.py');
+    expect(run.Parameters.JobDriver.SparkSubmit.EntryPoint).toBe('s3://artifacts-000000000000/jobs/copy_job.py');
     const fn = deployment.findFunction((sm.definition.States as Record<string, any>)['Write input'].Resource)!;
     expect(fn.environment).toEqual({ LAKE_BUCKET: 'lake-bucket', ARTIFACTS_BUCKET: 'artifacts-000000000000', APPLICATION_ID: run.Parameters.ApplicationId });
     expect(fn.timeoutSeconds).toBe(30);
@@ -167,56 +209,14 @@ describe('LocalDeployment', () => {
   });
 });
 
-describe('S3 adapter', () => {
-  const layout = new LocalLayout(path.join(work, 'adapter-root'));
-  let restore: () => void;
-  beforeAll(() => {
-    layout.ensure();
-    mkdirSync(layout.bucketDir('bkt'), { recursive: true });
-    restore = installAwsAdapters(layout).restore;
-  });
-  afterAll(() => restore());
-
-  it('stores objects as files, lists with prefix/delimiter/pagination and reports missing keys as NoSuchKey', async () => {
-    const s3 = new S3Client({ region: 'us-east-1' });
-    for (const key of ['a/1.json', 'a/2.json', 'a/b/3.json', 'c.txt']) {
-      await s3.send(new PutObjectCommand({ Bucket: 'bkt', Key: key, Body: `{"key":"${key}"}` }));
-    }
-    expect(readFileSync(path.join(layout.s3Root, 'bkt', 'a', 'b', '3.json'), 'utf8')).toBe('{"key":"a/b/3.json"}');
-    const top = await s3.send(new ListObjectsV2Command({ Bucket: 'bkt', Delimiter: '/' }));
-    expect(top.Contents?.map((c) => c.Key)).toEqual(['c.txt']);
-    expect(top.CommonPrefixes?.map((p) => p.Prefix)).toEqual(['a/']);
-    const page1 = await s3.send(new ListObjectsV2Command({ Bucket: 'bkt', Prefix: 'a/', MaxKeys: 2 }));
-    expect(page1.Contents?.map((c) => c.Key)).toEqual(['a/1.json', 'a/2.json']);
-    expect(page1.IsTruncated).toBe(true);
-    const page2 = await s3.send(new ListObjectsV2Command({ Bucket: 'bkt', Prefix: 'a/', MaxKeys: 2, ContinuationToken: page1.NextContinuationToken }));
-    expect(page2.Contents?.map((c) => c.Key)).toEqual(['a/b/3.json']);
-    expect(page2.IsTruncated).toBe(false);
-    const got = await s3.send(new GetObjectCommand({ Bucket: 'bkt', Key: 'a/2.json' }));
-    expect(await got.Body!.transformToString()).toBe('{"key":"a/2.json"}');
-    await expect(s3.send(new GetObjectCommand({ Bucket: 'bkt', Key: 'missing' }))).rejects.toMatchObject({ name: 'NoSuchKey' });
-    await expect(s3.send(new GetObjectCommand({ Bucket: 'no-such-bucket', Key: 'x' }))).rejects.toMatchObject({ name: 'NoSuchBucket' });
-  });
-
-  it('serves lib-storage multipart uploads', async () => {
-    const s3 = new S3Client({ region: 'us-east-1' });
-    const body = Buffer.alloc(11 * 1024 * 1024, 7);
-    body.write('head', 0);
-    await new Upload({ client: s3, params: { Bucket: 'bkt', Key: 'big/file.bin', Body: body }, partSize: 5 * 1024 * 1024 }).done();
-    const stored = readFileSync(path.join(layout.s3Root, 'bkt', 'big', 'file.bin'));
-    expect(stored.length).toBe(body.length);
-    expect(stored.equals(body)).toBe(true);
-  });
-});
-
 describe('LocalRuntime on a hand-written assembly', () => {
   let runtime: LocalRuntime;
-  beforeAll(() => {
+  beforeAll(async () => {
     writeAssembly();
-    runtime = new LocalRuntime(projectRoot, new LocalLayout(path.join(work, 'root')).ensure(), LocalDeployment.fromAssembly(assemblyDir));
+    runtime = await LocalRuntime.deploy(projectRoot, new LocalLayout(path.join(work, 'root')).ensure(), LocalDeployment.fromAssembly(assemblyDir));
     const layout = runtime.layout;
     mkdirSync(path.join(layout.bucketDir('artifacts-000000000000'), 'jobs'), { recursive: true });
-    writeFileSync(path.join(layout.bucketDir('artifacts-000000000000'), 'jobs', 'copy.py'), JOB);
+    writeFileSync(path.join(layout.bucketDir('artifacts-000000000000'), 'jobs', 'copy_job.py'), JOB);
   });
   afterAll(() => runtime.close());
 
@@ -241,7 +241,7 @@ describe('LocalRuntime on a hand-written assembly', () => {
     expect(commandLine).not.toContain('spark.executor.cores'); // cloud sizing is dropped locally
     expect(commandLine).not.toContain('spark.emr-serverless');
     expect(commandLine).toContain('--conf spark.sql.shuffle.partitions=3');
-    expect(commandLine).toMatch(/copy\.py --input s3:\/\/lake-bucket\/in\/ok\.json --output s3:\/\/lake-bucket\/out\/ok\.json --exit-code 0$/);
+    expect(commandLine).toMatch(/copy_job\.py --input s3:\/\/lake-bucket\/in\/ok\.json --output s3:\/\/lake-bucket\/out\/ok\.json --exit-code 0$/);
     expect(readFileSync(record.steps[0].logFile!, 'utf8')).toContain('wrote ok');
     const driverLogs = path.join(runtime.layout.s3Root, 'lake-bucket', 'emr', 'applications', runtime.deployment.applications[0].applicationId, 'jobs', output.jobRun.JobRunId, 'SPARK_DRIVER');
     expect(existsSync(path.join(driverLogs, 'stderr.gz'))).toBe(true);

@@ -2,6 +2,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { namespaceSchema, smokeNamespace } from '../../lib/pipelines/common';
+import { type RecommenderTrainingInput, recommenderKeys } from '../../lib/pipelines/recommender-training';
 import type { CliContext } from '../context';
 import { CliError } from '../errors';
 import { requireOutput, requireStateMachine } from '../stage-outputs';
@@ -10,14 +12,24 @@ import { followExecution } from './run';
 export interface SmokeOptions {
   /** Directory of the bundled tiny Netflix sample (`train*`, `test*`, `future*` files). */
   readonly sampleDir: string;
-  /** Run id (default: time stamp); the sample goes to `s3://<lake>/smoke/<runId>/`. */
+  /** Run id (default: time stamp); the run's namespace is `smoke/<runId>`, its execution `smoke-<runId>`. */
   readonly runId?: string;
 }
 
 /**
- * Post-deploy smoke test: uploads the bundled tiny sample to `s3://<lake>/smoke/<run>/netflix/raw/`, starts
- * recommender-training on it (model pointer under `smoke/` too, so the stage's promoted model is untouched),
- * streams the states and fails unless the execution SUCCEEDED.
+ * The execution input of a smoke run: only its namespace. recommender-training then reads the sample from
+ * `<lake>/smoke/<run>/bronze/netflix/raw/` and writes every dataset, model version and the model pointer under
+ * `smoke/<run>/` (lib/pipelines/common.ts "namespaces") — what the deployed roles grant, and nothing of the stage's.
+ */
+export function smokeInput(runId: string): RecommenderTrainingInput {
+  return { namespace: smokeNamespace(runId) };
+}
+
+/**
+ * Post-deploy smoke test: uploads the bundled tiny sample into the run's namespace
+ * (`s3://<lake>/smoke/<run>/bronze/netflix/raw/`), starts recommender-training with `{"namespace": "smoke/<run>"}`
+ * (so its silver datasets, model and promoted pointer stay under `smoke/<run>/` and the stage's datasets and
+ * promoted model are untouched), streams the states and fails unless the execution SUCCEEDED.
  */
 export async function smokeCommand(ctx: CliContext, options: SmokeOptions): Promise<number> {
   if (ctx.options.local) throw new CliError('smoke tests a deployed stage; locally run "npm run demo" instead.', 2);
@@ -28,30 +40,25 @@ export async function smokeCommand(ctx: CliContext, options: SmokeOptions): Prom
   } catch {
     throw new CliError(`The sample directory ${options.sampleDir} does not exist.`, 2);
   }
-  const kind = (prefix: string) => files.filter((f) => f.toLowerCase().startsWith(prefix));
-  const train = kind('train');
-  const test = kind('test');
-  const futures = kind('future');
-  if (train.length === 0 || test.length === 0) {
-    throw new CliError(`The sample directory ${options.sampleDir} needs train* and test* files (found: ${files.join(', ') || 'none'}).`, 2);
+  // the plan reads train*, test* and future* from the namespace's raw prefix
+  const sample = files.filter((f) => /^(train|test|future)/i.test(f));
+  const missing = ['train', 'test', 'future'].filter((k) => !sample.some((f) => f.toLowerCase().startsWith(k)));
+  if (missing.length) {
+    throw new CliError(`The sample directory ${options.sampleDir} needs train*, test* and future* files (found: ${files.join(', ') || 'none'}).`, 2);
+  }
+  const runId = options.runId ?? ctx.io.now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-').toLowerCase();
+  if (!namespaceSchema.safeParse(smokeNamespace(runId)).success) {
+    throw new CliError(`--run-id ${runId}: must be 1-63 lower-case letters, digits and - (it names the S3 namespace smoke/<id>/).`, 2);
   }
   const outputs = await ctx.outputs();
   const lake = requireOutput(outputs, 'lakeBucket');
-  const models = requireOutput(outputs, 'modelsBucket');
   const stateMachineArn = requireStateMachine(outputs, 'recommender-training');
-  const runId = options.runId ?? ctx.io.now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
-  const prefix = `smoke/${runId}/netflix/raw/`;
-  for (const file of [...train, ...test, ...futures]) {
+  const input = smokeInput(runId);
+  const prefix = recommenderKeys(input.namespace).lake.raw;
+  for (const file of sample) {
     await ctx.s3.send(new PutObjectCommand({ Bucket: lake, Key: `${prefix}${file}`, Body: readFileSync(join(dir, file)) }));
   }
-  ctx.io.out(`Uploaded ${train.length + test.length + futures.length} sample files to s3://${lake}/${prefix}`);
-  const uris = (names: string[]) => names.map((f) => `s3://${lake}/${prefix}${f}`);
-  const input = {
-    trainInput: uris(train),
-    testInput: uris(test),
-    ...(futures.length ? { futuresInput: uris(futures) } : {}),
-    pointerUri: `s3://${models}/smoke/${runId}/current.json`,
-  };
+  ctx.io.out(`Uploaded ${sample.length} sample files to s3://${lake}/${prefix}`);
   const started = await ctx.sfn.send(new StartExecutionCommand({ stateMachineArn, name: `smoke-${runId}`, input: JSON.stringify(input) }));
   ctx.io.out(`Smoke test: started recommender-training ${started.executionArn}`);
   const final = await followExecution(ctx, started.executionArn!);

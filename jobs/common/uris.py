@@ -1,28 +1,17 @@
 """URIs and file-system access for jobs.
 
-In the cloud every URI is ``s3://bucket/key`` (EMRFS on EMR Serverless). Locally URIs are paths or ``file://``
-URIs; and when ``LOCAL_S3_ROOT`` is set (the local runner sets it to ``.local/s3``) an ``s3://bucket/key`` URI
-is read and written at ``$LOCAL_S3_ROOT/bucket/key``, so the very same arguments, pointers and results work on a
-laptop. URIs written into results and pointers keep the *logical* form the job was given.
+Every URI is ``s3://bucket/key`` (EMRFS on EMR Serverless; whatever FileSystem the Spark configuration maps
+``s3`` to elsewhere), a plain path or a ``file://`` URI.
 
-Small objects (pointers, result JSONs) are read and written here: locally with plain file operations (atomic via
-``os.replace``), elsewhere through the Hadoop FileSystem of the running JVM (on S3 one object = one PUT).
+Small objects (pointers, result JSONs) are read and written here: plain paths with file operations (atomic via
+``os.replace``), everything else through the Hadoop FileSystem of the running JVM (on S3 one object = one PUT).
 """
 from __future__ import annotations
 
 import os
-import posixpath
 import tempfile
 import uuid
 from urllib.parse import urlparse
-
-LOCAL_S3_ROOT_ENV = "LOCAL_S3_ROOT"
-
-
-def local_s3_root() -> str | None:
-    root = os.environ.get(LOCAL_S3_ROOT_ENV)
-    return os.path.abspath(root) if root else None
-
 
 def has_scheme(uri: str) -> bool:
     parsed = urlparse(uri)
@@ -30,13 +19,9 @@ def has_scheme(uri: str) -> bool:
 
 
 def to_physical(uri: str) -> str:
-    """The URI Spark/Hadoop should use for a logical URI (``s3://`` mapped under ``LOCAL_S3_ROOT``, paths absolute)."""
+    """The URI Spark/Hadoop should use for a URI (plain paths as absolute ``file://`` URIs)."""
     if not uri:
         raise ValueError("empty URI")
-    root = local_s3_root()
-    if root and uri.startswith(("s3://", "s3a://")):
-        rest = uri.split("://", 1)[1]
-        return "file://" + posixpath.join(root, rest)
     if not has_scheme(uri):
         return "file://" + os.path.abspath(uri)
     if uri.startswith("file:") and not uri.startswith("file://"):
@@ -45,14 +30,10 @@ def to_physical(uri: str) -> str:
 
 
 def to_logical(physical: str) -> str:
-    """Inverse of :func:`to_physical` for reporting (``file:`` paths under ``LOCAL_S3_ROOT`` → ``s3://``)."""
+    """A URI as Hadoop reports it (``file:/x``) in the form results name it (``file:///x``); others unchanged."""
     if not is_local(physical):
         return physical
-    root = local_s3_root()
-    path = local_path(physical)
-    if root and (path == root or path.startswith(root + "/")):
-        return "s3://" + path[len(root) + 1:]
-    return "file://" + path
+    return "file://" + local_path(physical)
 
 
 def is_local(uri: str) -> bool:

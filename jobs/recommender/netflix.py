@@ -188,19 +188,9 @@ def parse(chunks: DataFrame) -> DataFrame:
     return classify(lines_with_movies(chunks))
 
 
-def logical_source(column: Column) -> Column:
-    """``file:`` paths under ``LOCAL_S3_ROOT`` shown as the ``s3://`` URIs the job was given."""
-    column = F.regexp_replace(column, "^file:/+", "file:///")
-    root = uris.local_s3_root()
-    if not root:
-        return column
-    return F.regexp_replace(column, "^file://" + _regex_escape(root) + "/", "s3://")
-
-
-def _regex_escape(text: str) -> str:
-    import re
-
-    return re.escape(text)
+def source_uri(column: Column) -> Column:
+    """``input_file_name()`` in the form results name files (``file:/x`` → ``file:///x``; ``s3://`` unchanged)."""
+    return F.regexp_replace(column, "^file:/+", "file:///")
 
 
 def valid_ratings(classified: DataFrame) -> DataFrame:
@@ -213,7 +203,7 @@ def valid_ratings(classified: DataFrame) -> DataFrame:
 
 def rejects(classified: DataFrame) -> DataFrame:
     return (classified.where(F.col("kind") == "rejected")
-            .select(logical_source(F.col("source_file")).alias("source_file"), "line_number",
+            .select(source_uri(F.col("source_file")).alias("source_file"), "line_number",
                     F.col("value").alias("raw_line"), "reason"))
 
 

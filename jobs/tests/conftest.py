@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,22 +13,40 @@ if REPO_ROOT not in sys.path:
 
 
 @pytest.fixture(scope="session")
-def spark():
+def s3_store(tmp_path_factory):
+    """One S3 endpoint (S3Proxy) for the session; its buckets are directories under its root."""
+    from jobs.tests.s3store import S3Store
+
+    store = S3Store(str(tmp_path_factory.mktemp("s3")))
+    yield store
+    store.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(s3_store):
     os.environ.setdefault("SPARK_SHUFFLE_PARTITIONS", "2")
     os.environ.setdefault("SPARK_DRIVER_MEMORY", "1g")
-    from jobs.common.spark import get_spark
+    from jobs.common.spark import JAVA_DEPS_JAR, get_spark
+    from jobs.tests.s3store import s3a_jars
 
+    jars = [j for j in [JAVA_DEPS_JAR] if os.path.isfile(j)] + s3a_jars()
     session = get_spark("jobs-tests", {"spark.sql.adaptive.coalescePartitions.initialPartitionNum": "2",
                                         "spark.rdd.compress": "false",
-                                        "spark.sql.autoBroadcastJoinThreshold": str(10 * 1024 * 1024)})
+                                        "spark.jars": ",".join(jars),
+                                        "spark.sql.autoBroadcastJoinThreshold": str(10 * 1024 * 1024),
+                                        **{f"spark.hadoop.{k}": v for k, v in s3_store.hadoop_conf().items()}})
     yield session
     session.stop()
 
 
 @pytest.fixture()
-def local_s3(tmp_path, monkeypatch):
-    """Maps s3://bucket/key to tmp_path/s3/bucket/key for the test (as the local runner does)."""
-    root = tmp_path / "s3"
-    root.mkdir()
-    monkeypatch.setenv("LOCAL_S3_ROOT", str(root))
+def local_s3(s3_store, spark):
+    """A clean S3 store for the test: ``s3://bucket/key`` is the file ``<returned root>/bucket/key``."""
+    import shutil
+
+    root = Path(s3_store.root)
+    for child in root.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    for bucket in ("lake", "models", "bucket"):
+        (root / bucket).mkdir()
     return root

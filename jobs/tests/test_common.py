@@ -6,14 +6,18 @@ import pytest
 from jobs.common import cli, datasets, uris
 
 
-def test_to_physical_maps_s3_under_local_root(local_s3):
-    assert uris.to_physical("s3://lake/silver/x") == f"file://{local_s3}/lake/silver/x"
-    assert uris.to_logical(f"file:{local_s3}/lake/silver/x/part-0.parquet") == "s3://lake/silver/x/part-0.parquet"
+def test_s3_uris_go_through_the_jvm_filesystem(local_s3):
+    uris.write_text("s3://lake/silver/x/_CURRENT", '{"v": 1}')
+    assert (local_s3 / "lake/silver/x/_CURRENT").read_text() == '{"v": 1}'
+    assert uris.read_text("s3://lake/silver/x/_CURRENT") == '{"v": 1}'
+    assert uris.exists("s3://lake/silver/x/_CURRENT") and not uris.exists("s3://lake/silver/x/nope")
+    assert uris.list_names("s3://lake/silver/x") == ["_CURRENT"]
+    assert uris.delete("s3://lake/silver/x/_CURRENT") and not (local_s3 / "lake/silver/x/_CURRENT").exists()
 
 
-def test_to_physical_without_local_root_keeps_s3(monkeypatch):
-    monkeypatch.delenv("LOCAL_S3_ROOT", raising=False)
+def test_to_physical_keeps_s3_and_makes_paths_absolute():
     assert uris.to_physical("s3://lake/a") == "s3://lake/a"
+    assert uris.to_logical("file:/x/y/part-0.parquet") == "file:///x/y/part-0.parquet"
     assert uris.to_physical("relative/dir") == "file://" + os.path.abspath("relative/dir")
     assert uris.to_physical("file:/x/y") == "file:///x/y"
 

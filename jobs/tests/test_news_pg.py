@@ -182,8 +182,12 @@ def test_lake_mode_enriches_new_rows_once_and_records_state(spark, local_s3, tmp
     code, first = run("first", FAULTY)
     assert code == 0, first
     assert first["counts"] == {"processed": 22, "failed": 2, "skipped": 0, "pending": 24, "retryable": 2}
-    state = json.loads((local_s3 / "lake/bronze/news/articles/_ml_state.json").read_text())
+    # the state lives with the sink (gold/, which the job role may write), never in the bronze source
+    state = json.loads((local_s3 / "lake/gold/news/articles/_ml_state.json").read_text())
     assert state["retryable"] == 2 and state["sourceVersion"] == datasets.read_pointer(source)["version"]
+    assert state["source"] == source and state["sink"] == sink
+    assert not (local_s3 / "lake/bronze/news/articles/_ml_state.json").exists()
+    assert first["outputs"]["state"] == state
     out = datasets.read_dataset(spark, sink).toPandas().set_index("id")
     assert len(out) == 24
     assert out.loc[sorted(articles_poisoned), "embedding"].isna().all()

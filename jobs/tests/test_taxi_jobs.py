@@ -119,7 +119,7 @@ def run(module, tmp_path, name, argv):
 def test_preprocess_and_features_end_to_end(spark, local_s3, tmp_path):
     bronze, silver, rejects, gold = ("s3://lake/bronze/taxi/yellow", "s3://lake/silver/taxi/trips",
                                      "s3://lake/silver/taxi/rejects", "s3://lake/gold/taxi/features")
-    write_months(bronze, ["2024-01", "2024-02"], rows=1500, seed=11, dirty_fraction=0.08)
+    write_months(str(local_s3 / "lake/bronze/taxi/yellow"), ["2024-01", "2024-02"], rows=1500, seed=11, dirty_fraction=0.08)
     args = ["--bronze", bronze, "--silver", silver, "--rejects", rejects, "--months", "2024-02,2024-01"]
     code, first = run(taxi_preprocess, tmp_path, "pre1", args)
     assert code == 0, first
@@ -160,7 +160,7 @@ def test_preprocess_and_features_end_to_end(spark, local_s3, tmp_path):
 
 def test_missing_month_fails_naming_it_and_bad_months_are_rejected(spark, local_s3, tmp_path):
     bronze = "s3://lake/bronze/taxi/yellow"
-    write_months(bronze, ["2024-03"], rows=50, seed=1, dirty_fraction=0.0)
+    write_months(str(local_s3 / "lake/bronze/taxi/yellow"), ["2024-03"], rows=50, seed=1, dirty_fraction=0.0)
     code, result = run(taxi_preprocess, tmp_path, "missing", ["--bronze", bronze, "--silver", "s3://lake/s",
                                                               "--rejects", "s3://lake/r", "--months", "2024-03,2024-04"])
     assert code == 1 and result["status"] == "FAILED" and "2024-04" in result["error"]

@@ -4,10 +4,12 @@
  * - db mode (`{}`): counts rows of the articles table that still need enrichment (topic, sentiment or embedding
  *   NULL and `ml_attempts` below the maximum), connecting with `pg` using the secret named by `DB_SECRET_ARN`
  *   (an RDS-style JSON secret: host, port, username, password, dbname). The secret never reaches the logs.
- * - lake mode (`{"source": "s3://…"}`): compares the source dataset's `_CURRENT` pointer with the state file
- *   `<source>/_ml_state.json` that ml_processing writes after a lake-mode run. Two small GETs, no listing,
- *   no Parquet reading. An unchanged version → the retryable failures recorded in the state; a new version →
- *   the rows the pointer declares when it carries a count, else 1 (a lower bound: "at least one").
+ * - lake mode (`{"source": "s3://…", "sink": "s3://…"}`): compares the source dataset's `_CURRENT` pointer with
+ *   the state file `<sink>/_ml_state.json` that ml_processing writes beside the sink after a lake-mode run. Two
+ *   small GETs, no listing, no Parquet reading. State of this source at an unchanged version → the retryable
+ *   failures recorded in it; a new version (or a state of another source) → the rows the pointer declares when it
+ *   carries a count, else 1 (a lower bound: "at least one"). Missing objects must read as 404, so the role may
+ *   list the prefixes it reads; a 403 is an error, never "not processed yet".
  *
  * Output: `{"pending": n, "mode": "db" | "lake", ...}`; the state machine skips the job when `pending` is 0.
  */
@@ -23,6 +25,8 @@ const s3Uri = z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$
 
 export const CheckArticlesInput = z.strictObject({
   source: s3Uri.optional(),
+  /** Lake mode: the sink dataset ml_processing writes; its `_ml_state.json` says what it was built from. */
+  sink: s3Uri.optional(),
   table: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case SQL identifier').default('articles'),
   maxAttempts: z.number().int().min(1).max(100).default(3),
 });
@@ -46,7 +50,14 @@ const DbSecret = z.object({
 export type DbSecret = z.infer<typeof DbSecret>;
 
 const CurrentPointer = z.looseObject({ version: z.string().min(1), rows: z.number().int().nonnegative().optional() });
-const MlState = z.looseObject({ sourceVersion: z.string().nullable(), retryable: z.number().int().nonnegative() });
+const MlState = z.looseObject({
+  source: z.string().optional(),
+  sourceVersion: z.string().nullable(),
+  retryable: z.number().int().nonnegative(),
+});
+
+/** File beside the sink's `_CURRENT` (jobs/ml_processing.py `state_uri`). */
+export const ML_STATE_FILE = '_ml_state.json';
 
 export class ValidationError extends Error {
   constructor(message: string) {
@@ -61,6 +72,9 @@ function parseInput(event: unknown): CheckArticlesInput {
     const issue = parsed.error.issues[0];
     const field = issue.path.join('.') || '(input)';
     throw new ValidationError(`${field}: ${issue.message}`);
+  }
+  if (parsed.data.source && !parsed.data.sink) {
+    throw new ValidationError('sink: required in lake mode (the processing state lives beside the sink dataset)');
   }
   return parsed.data;
 }
@@ -82,16 +96,24 @@ async function readJson(s3: S3Client, bucket: string, key: string): Promise<unkn
   }
 }
 
-export async function countLakePending(s3: S3Client, source: string): Promise<CheckArticlesOutput> {
-  const { bucket, key } = splitS3Uri(source);
-  const prefix = key ? `${key}/` : '';
-  const pointerJson = await readJson(s3, bucket, `${prefix}_CURRENT`);
+const objectIn = (root: string, name: string) => {
+  const { bucket, key } = splitS3Uri(root);
+  return { bucket, key: key ? `${key}/${name}` : name };
+};
+const sameRoot = (a: string, b: string) => a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
+
+export async function countLakePending(s3: S3Client, source: string, sink: string): Promise<CheckArticlesOutput> {
+  const current = objectIn(source, '_CURRENT');
+  const pointerJson = await readJson(s3, current.bucket, current.key);
   if (pointerJson === undefined) {
     return { pending: 0, mode: 'lake', sourceVersion: null, reason: 'source dataset has no committed version' };
   }
   const pointer = CurrentPointer.parse(pointerJson);
-  const stateJson = await readJson(s3, bucket, `${prefix}_ml_state.json`);
-  const state = stateJson === undefined ? undefined : MlState.parse(stateJson);
+  const stateFile = objectIn(sink, ML_STATE_FILE);
+  const stateJson = await readJson(s3, stateFile.bucket, stateFile.key);
+  const parsed = stateJson === undefined ? undefined : MlState.parse(stateJson);
+  // a state written for another source (same sink, other source) says nothing about this one
+  const state = parsed && (parsed.source === undefined || sameRoot(parsed.source, source)) ? parsed : undefined;
   if (state && state.sourceVersion === pointer.version) {
     return {
       pending: state.retryable,
@@ -104,7 +126,7 @@ export async function countLakePending(s3: S3Client, source: string): Promise<Ch
     pending: pointer.rows ?? 1,
     mode: 'lake',
     sourceVersion: pointer.version,
-    reason: state ? 'new source version since the last run' : 'source never processed',
+    reason: state ? 'new source version since the last run' : parsed ? 'sink was last built from another source' : 'source never processed',
   };
 }
 
@@ -159,8 +181,8 @@ const secretsClient = new SecretsManagerClient({});
 export const handler = async (event: unknown): Promise<CheckArticlesOutput> => {
   const input = parseInput(event);
   if (input.source) {
-    const result = await countLakePending(s3Client, input.source);
-    logger.info('lake pending articles', { source: input.source, ...result });
+    const result = await countLakePending(s3Client, input.source, input.sink!);
+    logger.info('lake pending articles', { source: input.source, sink: input.sink, ...result });
     return result;
   }
   const secretArn = process.env.DB_SECRET_ARN;

@@ -21,7 +21,13 @@ import { CURRENT_MANIFEST_KEY, Manifest, manifestKey, parseManifest } from '../.
  *   Never deletes: a job started from the previous manifest keeps reading its artifacts. The physical id is
  *   stable per bucket, so CloudFormation never sends a replacement Delete after an update.
  * - Delete: `RemovalPolicy: retain` keeps everything; `destroy` deletes this manifest's objects only when
- *   `manifests/current.json` is still this manifest (a newer deployment's artifacts are never touched).
+ *   `manifests/current.json` is still this manifest (a newer deployment's artifacts are never touched). A pointer
+ *   that does not exist (first deploy rolled back: nothing was published) means there is nothing to delete.
+ *
+ * Missing keys: S3 answers HeadObject/GetObject of a key that does not exist with 404 only when the caller may
+ * `s3:ListBucket` the bucket for that key (the role is granted it on `artifacts/` and `manifests/`); otherwise with
+ * 403 AccessDenied. Only 404 means "not there": a 403 fails the operation with a message naming the key, because
+ * reading it as "missing" would hide a real denial (and, on Delete, skip the clean-up silently).
  */
 
 export interface ArtifactSource {
@@ -132,7 +138,7 @@ async function alreadyPublished(s3: S3Client, bucket: string, key: string, sha25
     return head.Metadata?.sha256 === sha256;
   } catch (error) {
     if (isNotFound(error)) return false;
-    throw error;
+    throw s3Failure('HeadObject', bucket, key, error);
   }
 }
 
@@ -146,8 +152,11 @@ async function onDelete(s3: S3Client, props: PackageDependenciesProperties): Pro
     const response = await s3.send(new GetObjectCommand({ Bucket: props.ArtifactsBucket, Key: CURRENT_MANIFEST_KEY }));
     current = await response.Body?.transformToString('utf-8');
   } catch (error) {
-    if (isNotFound(error) || (error as Error).name === 'NoSuchBucket') return;
-    throw error;
+    if (isNotFound(error) || (error as Error).name === 'NoSuchBucket') {
+      logger.info('delete: no manifests/current.json (nothing was published); nothing deleted');
+      return;
+    }
+    throw s3Failure('GetObject', props.ArtifactsBucket, CURRENT_MANIFEST_KEY, error);
   }
   const currentSha = current === undefined ? undefined : createHash('sha256').update(current, 'utf-8').digest('hex');
   if (currentSha !== props.ManifestSha256) {
@@ -165,7 +174,27 @@ async function onDelete(s3: S3Client, props: PackageDependenciesProperties): Pro
   logger.info('delete: removed artifacts', { count: keys.length });
 }
 
+type S3Error = { name?: string; $metadata?: { httpStatusCode?: number } };
+
+/** HeadObject: `NotFound` (no body); GetObject: `NoSuchKey` — both HTTP 404. */
 function isNotFound(error: unknown): boolean {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const e = error as S3Error;
   return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
+}
+
+/** HeadObject: `Forbidden` (no body); other operations: `AccessDenied` — both HTTP 403. */
+function isAccessDenied(error: unknown): boolean {
+  const e = error as S3Error;
+  return e.name === 'AccessDenied' || e.name === 'Forbidden' || e.$metadata?.httpStatusCode === 403;
+}
+
+/** A 403 becomes an error naming the key and the permissions involved; anything else is passed on unchanged. */
+function s3Failure(operation: string, bucket: string, key: string, error: unknown): unknown {
+  if (!isAccessDenied(error)) return error;
+  return new Error(
+    `${operation} s3://${bucket}/${key}: AccessDenied (HTTP 403). The custom resource's role needs s3:GetObject on ` +
+      'the key and s3:ListBucket on the bucket for its prefix (without ListBucket S3 answers 403, not 404, for a key ' +
+      'that does not exist yet); a 403 is never taken to mean the key is missing.',
+    { cause: error },
+  );
 }

@@ -1,12 +1,15 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
+import { isPromotablePointerKey, PROMOTABLE_POINTER_KEYS } from '../../lib/pipelines/common';
 import { createLogger, parseEvent, parseS3Uri, requireEnv, ValidationError } from '../shared/handler-kit';
 
 /**
  * Promotes a model: `{modelUri, pointerUri, metrics, execution}` → writes the pointer JSON
  * `{version, modelUri, path, metrics, promotedAt, promotedBy}` with one PUT (atomic replace) and returns it.
- * The pointer must be `<family>/current.json` in the models bucket and the model a version of that family
- * (`<family>/versions/<version>`), so a bad input cannot point production at an arbitrary object.
+ * The pointer must be one the role may write (`PROMOTABLE_POINTER_KEYS`: `recommender|topic/current.json`, or
+ * `smoke/<id>/recommender/current.json` of a namespaced smoke run) in the models bucket, and the model a version
+ * of that family (`<family>/versions/<version>`, e.g. `smoke/<id>/recommender/versions/<v>`), so a bad input cannot
+ * point production at an arbitrary object nor a smoke run at the stage's model.
  *
  * Environment: `MODELS_BUCKET`.
  */
@@ -39,8 +42,10 @@ export async function promote(event: unknown, now: () => Date): Promise<ModelPoi
   const pointer = parseS3Uri(input.pointerUri, 'event.pointerUri');
   const model = parseS3Uri(input.modelUri.replace(/\/+$/, ''), 'event.modelUri');
   const family = /^(.+)\/current\.json$/.exec(pointer.key)?.[1];
-  if (pointer.bucket !== modelsBucket || !family) {
-    throw new ValidationError(`Invalid event.pointerUri: must be s3://${modelsBucket}/<family>/current.json, got ${input.pointerUri}`);
+  if (pointer.bucket !== modelsBucket || !family || !isPromotablePointerKey(pointer.key)) {
+    throw new ValidationError(
+      `Invalid event.pointerUri: must be s3://${modelsBucket}/<pointer> with <pointer> one of ${PROMOTABLE_POINTER_KEYS.join(', ')} (* = a namespace id), got ${input.pointerUri}`,
+    );
   }
   const version = new RegExp(`^${family.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/versions/([^/]+)$`).exec(model.key)?.[1];
   if (model.bucket !== modelsBucket || !version) {

@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { NAMESPACE_ROOT } from '../pipelines/common';
 
 /** Tier prefixes of the data-lake bucket (CONTRACTS.md "S3 layout"). */
 export const LAKE_PREFIXES = ['bronze/', 'silver/', 'gold/', 'runs/', 'tmp/'] as const;
@@ -12,7 +13,7 @@ export interface DataLakeStorageProps {
    */
   readonly destroyOnDelete?: boolean;
   /**
-   * Days after which EMR job logs, server access logs and `tmp/` objects expire.
+   * Days after which EMR job logs, server access logs, `tmp/` objects and smoke-run namespaces (`smoke/`) expire.
    * @default 30
    */
   readonly logRetentionDays?: number;
@@ -85,7 +86,11 @@ export class DataLakeStorage extends Construct {
     this.lakeBucket = new s3.Bucket(this, 'Lake', {
       ...common,
       ...accessLogs('lake'),
-      lifecycleRules: [abortMultipart, { id: 'expire-tmp', prefix: 'tmp/', expiration: Duration.days(logDays) }],
+      lifecycleRules: [
+        abortMultipart,
+        { id: 'expire-tmp', prefix: 'tmp/', expiration: Duration.days(logDays) },
+        { id: 'expire-smoke', prefix: NAMESPACE_ROOT, expiration: Duration.days(logDays) },
+      ],
     });
 
     this.modelsBucket = new s3.Bucket(this, 'Models', {
@@ -98,6 +103,8 @@ export class DataLakeStorage extends Construct {
           id: 'expire-noncurrent-model-versions',
           noncurrentVersionExpiration: Duration.days(props.noncurrentModelRetentionDays ?? 365),
         },
+        // smoke runs' models and pointers (namespaces, lib/pipelines/common.ts) are disposable
+        { id: 'expire-smoke', prefix: NAMESPACE_ROOT, expiration: Duration.days(logDays), noncurrentVersionExpiration: Duration.days(1) },
       ],
     });
 

@@ -15,6 +15,9 @@ import { acknowledgeIamWildcards, XRAY_ALLOWANCE } from './nag-acknowledgements'
 /** Repository root (this file is lib/constructs/job-artifacts.ts). */
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
+/** The key prefixes the custom resource reads and writes in the artifacts bucket. */
+const ARTIFACT_PREFIXES = ['artifacts/', 'manifests/'] as const;
+
 export interface JobArtifactsProps {
   /** Bucket the artifacts are published to (`artifacts/<sha256>/<file>`, `manifests/…`). */
   readonly bucket: s3.IBucket;
@@ -102,14 +105,25 @@ export class JobArtifacts extends Construct {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject', 's3:PutObject'],
-        resources: [props.bucket.arnForObjects('artifacts/*'), props.bucket.arnForObjects('manifests/*')],
+        resources: ARTIFACT_PREFIXES.map((p) => props.bucket.arnForObjects(`${p}*`)),
+      }),
+    );
+    // The handler looks up keys that do not exist yet (a new build's artifacts; manifests/current.json on a first
+    // deploy and on its rollback). S3 answers such a HeadObject/GetObject with 404 only to a caller that may list
+    // the bucket (evaluated with s3:prefix = the key), else with 403 AccessDenied — so it may list exactly the two
+    // prefixes it reads.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [props.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': ARTIFACT_PREFIXES.map((p) => `${p}*`) } },
       }),
     );
     if (destroy) {
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({
           actions: ['s3:DeleteObject'],
-          resources: [props.bucket.arnForObjects('artifacts/*'), props.bucket.arnForObjects('manifests/*')],
+          resources: ARTIFACT_PREFIXES.map((p) => props.bucket.arnForObjects(`${p}*`)),
         }),
       );
     }

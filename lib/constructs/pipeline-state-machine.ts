@@ -100,7 +100,7 @@ export class PipelineStateMachine extends Construct {
       },
       {
         finding: /^Resource::<.+\.Arn>\/jobruns\/\*$/,
-        reason: `State machine ${props.pipeline.name}: .sync calls GetJobRun/CancelJobRun on job runs of the one pipeline application; job-run ids are generated at run time.`,
+        reason: `State machine ${props.pipeline.name}: StartJobRun tags the new run (TagResource, limited to the builder's tag keys) and .sync calls GetJobRun/CancelJobRun on job runs of the one pipeline application; job-run ids are generated at run time.`,
       },
       {
         finding: /^Action::kms:GenerateDataKey\*$/,

@@ -4,6 +4,7 @@ import * as emrs from 'aws-cdk-lib/aws-emrserverless';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { JOB_RUN_TAG_KEYS } from '../jobs/job-request-builder';
 import type { JobExecutionRole } from './job-execution-role';
 
 /** Name of the EventBridge rule Step Functions manages for `emr-serverless:startJobRun.sync`. */
@@ -92,15 +93,38 @@ export class SparkApplication extends Construct {
 
   /**
    * Allow `grantee` to start job runs on this application with `jobRole` (`iam:PassRole` only to EMR
-   * Serverless), to read and cancel them, and — for Step Functions' `startJobRun.sync` — to manage the
-   * `StepFunctionsGetEventsForEMRServerlessJobRule` rule the integration uses to learn that a run ended.
+   * Serverless), to tag them at creation, to read and cancel them, and — for Step Functions' `startJobRun.sync`
+   * — to manage the `StepFunctionsGetEventsForEMRServerlessJobRule` rule the integration uses to learn that a run
+   * ended.
+   *
+   * Tagging: a StartJobRun request with `tags` (every request the job-request builder makes) also authorizes
+   * `emr-serverless:TagResource` (Service Authorization Reference, "API operations defined by Amazon EMR
+   * Serverless"); TagResource's resource types are `application` and `jobRun`, and a run is tagged as it is
+   * created, so it is granted on this application's job runs only, for the tag keys in `tagKeys` only
+   * (`ForAllValues:StringEquals` on `aws:TagKeys`) — the grantee cannot tag the application, nor runs with other keys.
    */
-  public grantStartJobRun(grantee: iam.IGrantable, jobRole: JobExecutionRole, options: { readonly sync?: boolean } = {}): void {
+  public grantStartJobRun(
+    grantee: iam.IGrantable,
+    jobRole: JobExecutionRole,
+    options: {
+      readonly sync?: boolean;
+      /** Tag keys the grantee's requests carry. @default JOB_RUN_TAG_KEYS (what the job-request builder sets) */
+      readonly tagKeys?: readonly string[];
+    } = {},
+  ): void {
+    const jobRuns = `${this.applicationArn}/jobruns/*`;
     iam.Grant.addToPrincipal({ grantee, actions: ['emr-serverless:StartJobRun'], resourceArns: [this.applicationArn] });
+    const tagKeys = [...new Set(options.tagKeys ?? JOB_RUN_TAG_KEYS)];
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['emr-serverless:TagResource'],
+      resourceArns: [jobRuns],
+      conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': tagKeys } },
+    });
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['emr-serverless:GetJobRun', 'emr-serverless:CancelJobRun'],
-      resourceArns: [`${this.applicationArn}/jobruns/*`],
+      resourceArns: [jobRuns],
     });
     jobRole.grantPassRole(grantee);
     if (options.sync) {

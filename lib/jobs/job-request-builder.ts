@@ -157,6 +157,14 @@ export class JobRequestError extends Error {
 
 export const PROJECT_TAG = 'emr-ml-pipelines';
 
+/**
+ * The tag keys every request carries (`overrides.tags` may add more). StartJobRun with tags also authorizes
+ * `emr-serverless:TagResource` on the new job run (Service Authorization Reference), which the principals that
+ * start runs are granted only for these keys (`aws:TagKeys`; `SparkApplication.grantStartJobRun`).
+ */
+export const JOB_RUN_TAG_KEYS = ['project', 'stage', 'job', 'step', 'stateMachine', 'execution', 'depsSha256'] as const;
+export type JobRunTagKey = (typeof JOB_RUN_TAG_KEYS)[number];
+
 /** Builds the StartJobRun request. @throws ValidationError (JobArgumentsError/JobRequestError) naming the field. */
 export function buildJobRequest(input: BuildJobRequestInput): StartJobRunRequest {
   return describeJobRun(input).request;
@@ -225,7 +233,7 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
   };
 
   const stateMachine = execution.stateMachine ?? 'standalone';
-  const tags: Record<string, string> = {
+  const builtIn: Record<JobRunTagKey, string> = {
     project: PROJECT_TAG,
     stage: env.stage,
     job: job.name,
@@ -233,8 +241,8 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
     stateMachine,
     execution: execution.name.replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu, '_'),
     depsSha256: deps.sha256.slice(0, 16),
-    ...overrides.tags,
   };
+  const tags: Record<string, string> = { ...builtIn, ...overrides.tags };
 
   const request: StartJobRunRequest = {
     ApplicationId: env.applicationId,

@@ -119,6 +119,36 @@ export function planHeader(pipeline: PipelineName, env: PlanEnvironment, executi
   };
 }
 
+/**
+ * Isolated dataset namespaces — what the post-deploy smoke test runs in. An execution input `namespace:
+ * "smoke/<id>"` puts every dataset, model version and model pointer of the execution under `smoke/<id>/` in the
+ * lake and models buckets (same layout below it), so it never reads or writes the stage's own datasets or its
+ * promoted models. `smoke/` is the only namespace root the stage grants: the job role may read/write it in both
+ * buckets, promote-model may write `smoke/<id>/recommender/current.json`, and objects under it expire after
+ * `logRetentionDays`. Job results stay under `runs/<state machine>/<execution>/` (per execution already).
+ */
+export const NAMESPACE_ROOT = 'smoke/';
+/** A namespace id: one S3 key segment (it also becomes part of the smoke execution's name). */
+const NAMESPACE_ID = '[a-z0-9][a-z0-9-]{0,62}';
+export const namespaceSchema = z
+  .string()
+  .regex(new RegExp(`^${NAMESPACE_ROOT}${NAMESPACE_ID}$`), 'must be "smoke/<id>" with an id of 1-63 lower-case letters, digits and - (the only namespace root the stage grants)');
+/** The namespace of one smoke run (`smoke/<id>`). */
+export const smokeNamespace = (id: string): string => `${NAMESPACE_ROOT}${id}`;
+/** `key` inside `namespace` (`smoke/<id>/<key>`), or `key` itself without one. */
+export const inNamespace = (namespace: string | undefined, key: string): string => (namespace ? `${namespace}/${key}` : key);
+
+/** Model families with a promoted pointer `<family>/current.json` (models bucket). */
+export const MODEL_FAMILIES = ['recommender', 'topic'] as const;
+/**
+ * The pointer keys promote-model may write (its IAM grant, and its input check): the stage's
+ * `<family>/current.json`, and recommender pointers inside a namespace (`*` = one namespace id).
+ */
+export const PROMOTABLE_POINTER_KEYS = [...MODEL_FAMILIES.map((f) => `${f}/current.json`), `${NAMESPACE_ROOT}*/recommender/current.json`];
+const PROMOTABLE_POINTER = new RegExp(`^(?:${MODEL_FAMILIES.join('|')})/current\\.json$|^${NAMESPACE_ROOT}${NAMESPACE_ID}/recommender/current\\.json$`);
+/** Whether promote-model may write this models-bucket key as a pointer. */
+export const isPromotablePointerKey = (key: string): boolean => PROMOTABLE_POINTER.test(key);
+
 export const lakeUri = (env: PlanEnvironment, key: string): string => `s3://${env.lakeBucket}/${key}`;
 export const modelsUri = (env: PlanEnvironment, key: string): string => `s3://${env.modelsBucket}/${key}`;
 

@@ -116,9 +116,8 @@ export class PipelineKit {
   }
 
   /**
-   * `$$`-derived execution context passed to Lambdas (CONTRACTS.md `execution`). `$$.Execution.RedriveCount` is
-   * left out: aws-local-stepfunctions 3.0 fills only `Execution.Input`/`StartTime` of the context object, and a
-   * path to a field it lacks fails the state with States.Runtime, so the local runner could not run it.
+   * `$$`-derived execution context passed to Lambdas (CONTRACTS.md `execution`). `redriveCount` keeps a redriven
+   * execution's job runs from reusing the first run's ClientTokens.
    */
   public executionContext(): Record<string, string> {
     return {
@@ -126,6 +125,7 @@ export class PipelineKit {
       'name.$': '$$.Execution.Name',
       'stateMachine.$': '$$.StateMachine.Name',
       'startTime.$': '$$.Execution.StartTime',
+      'redriveCount.$': '$$.Execution.RedriveCount',
     };
   }
 

@@ -11,13 +11,15 @@ import {
   parseOrThrow,
   planHeader,
   s3Uri,
+  ValidationError,
 } from './common';
 import type { PipelineKit } from './kit';
 
 /**
  * news-enrichment: check-articles (Lambda) → Choice pending == 0 → succeed "nothing to do", else run the
  * ml_processing job. Database mode (a database is configured): articles are read from and written back to
- * PostgreSQL; lake mode: from `bronze/news/articles/` to `gold/news/articles/`.
+ * PostgreSQL; lake mode: from `bronze/news/articles/` to `gold/news/articles/`, the job recording what it consumed
+ * in `<sink>/_ml_state.json` (beside the sink, where the job role may write), which check-articles reads.
  */
 export const name = 'news-enrichment' as const;
 
@@ -36,8 +38,8 @@ export type NewsEnrichmentInput = z.input<typeof inputSchema>;
 
 export interface NewsEnrichmentPlan extends PlanHeader {
   readonly mode: 'database' | 'lake';
-  /** Payload of check-articles: `{}` in database mode, `{ source }` in lake mode. */
-  readonly checkArticles: { readonly source?: string };
+  /** Payload of check-articles: `{}` in database mode, `{ source, sink }` in lake mode (state: `<sink>/_ml_state.json`). */
+  readonly checkArticles: { readonly source?: string; readonly sink?: string };
   readonly steps: { readonly mlProcessing: JobStep };
 }
 
@@ -47,10 +49,19 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
   const database = env.databaseMode !== 'none';
   const source = database ? 'postgres' : (input.source ?? lakeUri(env, 'bronze/news/articles/'));
   const sink = database ? 'postgres' : (input.sink ?? lakeUri(env, 'gold/news/articles/'));
+  if (!database) {
+    // The prefixes the deployed roles cover: the job reads bronze/ and writes gold/ (data + `_ml_state.json`),
+    // check-articles reads bronze/news/ and gold/news/ — a dataset elsewhere would fail later with AccessDenied.
+    for (const [field, uri, prefix] of [['source', source, 'bronze/news/'], ['sink', sink, 'gold/news/']] as const) {
+      if (!uri.startsWith(lakeUri(env, prefix)) || uri.length === lakeUri(env, prefix).length) {
+        throw new ValidationError(`Invalid input: input.${field}: lake mode reads and writes news datasets under ${lakeUri(env, prefix)}<name>/, got ${uri}`);
+      }
+    }
+  }
   return {
     ...planHeader(name, env, execution),
     mode: database ? 'database' : 'lake',
-    checkArticles: database ? {} : { source },
+    checkArticles: database ? {} : { source, sink },
     steps: {
       mlProcessing: jobStep(env, execution, 'ml_processing', 'mlProcessing', {
         source,
@@ -66,7 +77,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
 export function definition(kit: PipelineKit): sfn.IChainable {
   const { sfn } = kit;
   const scope = kit.pipelineScope();
-  // `{}` in database mode, `{ source }` in lake mode: the plan holds the exact payload.
+  // `{}` in database mode, `{ source, sink }` in lake mode: the plan holds the exact payload.
   const check = kit.lambdaStep('Check articles', 'checkArticles', '$.plan.checkArticles', '$.check', {
     comment: 'Counts articles still missing topic, sentiment or embedding.',
   });

@@ -5,9 +5,11 @@ import {
   type JobStep,
   type PlanEnvironment,
   type PlanHeader,
+  inNamespace,
   jobStep,
   lakeUri,
   modelsUri,
+  namespaceSchema,
   parseOrThrow,
   planHeader,
   s3Uri,
@@ -24,6 +26,12 @@ export const name = 'recommender-training' as const;
 /** Execution input: every field optional; absent fields take the stage defaults. */
 export const inputSchema = z
   .object({
+    /**
+     * Isolated dataset namespace `smoke/<id>` (common.ts `NAMESPACE_ROOT`): every dataset, model version and the
+     * model pointer go under `smoke/<id>/` in the lake and models buckets, inputs default to
+     * `smoke/<id>/bronze/netflix/raw/…`; the stage's datasets and promoted model are never touched.
+     */
+    namespace: namespaceSchema.optional(),
     /** Netflix training files (default `bronze/netflix/raw/train*`). */
     trainInput: s3Uris.optional(),
     /** Netflix test files (default `bronze/netflix/raw/test*`). */
@@ -45,11 +53,17 @@ export const inputSchema = z
     /** Where the promoted-model pointer lives (default `s3://<models>/recommender/current.json`). */
     pointerUri: s3Uri.optional(),
   })
-  .strict();
+  .strict()
+  .refine((input) => !(input.namespace && input.pointerUri), {
+    path: ['pointerUri'],
+    message: 'must not be set with namespace (a namespaced run promotes only to <namespace>/recommender/current.json)',
+  });
 
 export type RecommenderTrainingInput = z.input<typeof inputSchema>;
 
 export interface RecommenderTrainingPlan extends PlanHeader {
+  /** The isolated namespace every output of this execution is under (smoke runs), when one was given. */
+  readonly namespace?: string;
   readonly steps: {
     readonly etlTrain: JobStep;
     readonly etlTest: JobStep;
@@ -62,27 +76,47 @@ export interface RecommenderTrainingPlan extends PlanHeader {
   readonly promote: { readonly pointerUri: string };
 }
 
-/** Dataset roots shared with drift-retrain. */
-export const recommenderDatasets = (env: PlanEnvironment) => ({
-  raw: lakeUri(env, 'bronze/netflix/raw/'),
-  train: lakeUri(env, 'silver/netflix/ratings/train/'),
-  test: lakeUri(env, 'silver/netflix/ratings/test/'),
-  rejectsTrain: lakeUri(env, 'silver/netflix/rejects/train/'),
-  rejectsTest: lakeUri(env, 'silver/netflix/rejects/test/'),
-  futures: lakeUri(env, 'gold/netflix/futures/'),
-  modelRoot: modelsUri(env, 'recommender'),
-  pointer: modelsUri(env, 'recommender/current.json'),
-});
+/** Keys of the recommender datasets (lake) and model root/pointer (models bucket), inside `namespace` if given. */
+export const recommenderKeys = (namespace?: string) => {
+  const key = (k: string) => inNamespace(namespace, k);
+  return {
+    lake: {
+      raw: key('bronze/netflix/raw/'),
+      train: key('silver/netflix/ratings/train/'),
+      test: key('silver/netflix/ratings/test/'),
+      rejectsTrain: key('silver/netflix/rejects/train/'),
+      rejectsTest: key('silver/netflix/rejects/test/'),
+      futures: key('gold/netflix/futures/'),
+    },
+    models: { modelRoot: key('recommender'), pointer: key('recommender/current.json') },
+  };
+};
+
+/** Dataset roots (shared with drift-retrain, which never uses a namespace). */
+export const recommenderDatasets = (env: PlanEnvironment, namespace?: string) => {
+  const { lake, models } = recommenderKeys(namespace);
+  return {
+    raw: lakeUri(env, lake.raw),
+    train: lakeUri(env, lake.train),
+    test: lakeUri(env, lake.test),
+    rejectsTrain: lakeUri(env, lake.rejectsTrain),
+    rejectsTest: lakeUri(env, lake.rejectsTest),
+    futures: lakeUri(env, lake.futures),
+    modelRoot: modelsUri(env, models.modelRoot),
+    pointer: modelsUri(env, models.pointer),
+  };
+};
 
 /** Pure: execution input + environment → every step's job args. */
 export function plan(rawInput: unknown, env: PlanEnvironment, execution: ExecutionContext): RecommenderTrainingPlan {
   const input = parseOrThrow(inputSchema, rawInput ?? {}, 'input');
   const d = env.defaults.recommender;
-  const ds = recommenderDatasets(env);
+  const ds = recommenderDatasets(env, input.namespace);
   const pointerUri = input.pointerUri ?? ds.pointer;
   const step = (job: string, key: string, args: Record<string, unknown>) => jobStep(env, execution, job, key, args);
   return {
     ...planHeader(name, env, execution),
+    ...(input.namespace ? { namespace: input.namespace } : {}),
     steps: {
       etlTrain: step('etl', 'etlTrain', {
         input: (input.trainInput ?? [`${ds.raw}train*`]).join(','),

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StageConfigError, type StageConfig } from '../config/stage-config';
 import { acknowledgeIamWildcards, type WildcardAllowance } from '../constructs/nag-acknowledgements';
+import { NAMESPACE_ROOT } from '../pipelines/common';
 import { addPlatform, stackNames, type Platform } from './platform';
 import { addPlatformOutputs, type PlatformOutputs } from './platform-outputs';
 
@@ -49,7 +50,8 @@ export class PlatformStage extends Stage {
 
 /**
  * A role in the stage's account allowed exactly what `emrpipe smoke` does: read the stage's stack outputs, upload
- * the sample under `smoke/` in the lake bucket, start recommender-training and follow its execution.
+ * the sample under `smoke/` in the lake bucket (its run's namespace `smoke/<run>/`), start recommender-training
+ * (input `{"namespace": "smoke/<run>"}`) and follow its execution.
  */
 function addSmokeTestRole(platform: Platform, stage: string, pipelineAccount: string | undefined): CfnOutput {
   const stack = platform.pipelines;
@@ -78,7 +80,8 @@ function addSmokeTestRole(platform: Platform, stage: string, pipelineAccount: st
       ),
     }),
   );
-  platform.storage.storage.lakeBucket.grantPut(role, 'smoke/*');
+  // the sample goes to <lake>/smoke/<run>/bronze/netflix/raw/ (the run's namespace, lib/pipelines/common.ts)
+  platform.storage.storage.lakeBucket.grantPut(role, `${NAMESPACE_ROOT}*`);
   acknowledgeIamWildcards(role, [
     {
       finding: /^Resource::arn:<AWS::Partition>:states:(?:<AWS::Region>|[a-z0-9-]+):(?:<AWS::AccountId>|\d{12}):execution:<RecommenderTraining[0-9A-F]+\.Name>:\*$/,

@@ -17,8 +17,9 @@ import { PipelineMonitoring } from '../constructs/pipeline-monitoring';
 import { PipelineSchedules } from '../constructs/pipeline-schedules';
 import { PipelineStateMachine } from '../constructs/pipeline-state-machine';
 import { SparkApplication } from '../constructs/spark-application';
+import { JOB_RUN_TAG_KEYS, JobRunOverridesSchema } from '../jobs/job-request-builder';
 import { PIPELINES } from '../pipelines';
-import { type PipelineName, planEnvironmentFor } from '../pipelines/common';
+import { MODEL_FAMILIES, NAMESPACE_ROOT, type PipelineName, PROMOTABLE_POINTER_KEYS, planEnvironmentFor } from '../pipelines/common';
 import type { PipelineFunctions } from '../pipelines/kit';
 
 export interface PlatformStackProps extends StackProps {
@@ -109,10 +110,11 @@ export class PlatformStack extends Stack {
         {
           bucket: storage.lakeBucket,
           read: ['bronze/'],
-          // drift merge consumes (moves) processed incoming batches
-          readWrite: ['bronze/netflix/stream/', 'silver/', 'gold/', 'runs/', 'tmp/'],
+          // drift merge consumes (moves) processed incoming batches; NAMESPACE_ROOT (smoke/): namespaced runs
+          // read their inputs and write all their datasets there, never in the stage's tiers
+          readWrite: ['bronze/netflix/stream/', 'silver/', 'gold/', 'runs/', 'tmp/', NAMESPACE_ROOT],
         },
-        { bucket: storage.modelsBucket, readWrite: ['recommender/', 'topic/'] },
+        { bucket: storage.modelsBucket, readWrite: [...MODEL_FAMILIES.map((f) => `${f}/`), NAMESPACE_ROOT] },
         { bucket: storage.artifactsBucket, read: ['artifacts/', 'manifests/'] },
         { bucket: storage.logsBucket, writeOnly: [storage.emrLogPrefix] },
       ],
@@ -173,7 +175,13 @@ export class PlatformStack extends Stack {
       asyncFailureTopic: this.alerts.topic,
     }).function;
     grantObjects(startJobRun, storage.artifactsBucket, { read: ['manifests/'] });
-    this.sparkApplication.grantStartJobRun(startJobRun, this.jobRole);
+    // Its runs carry the builder's tags plus the `overrides.tags` of the configured schedules (TagResource is
+    // granted for exactly those keys).
+    const scheduleTagKeys = Object.values(config.schedules.jobs).flatMap((job) => {
+      const overrides = JobRunOverridesSchema.safeParse(job.overrides ?? {});
+      return overrides.success ? Object.keys(overrides.data.tags ?? {}) : [];
+    });
+    this.sparkApplication.grantStartJobRun(startJobRun, this.jobRole, { tagKeys: [...JOB_RUN_TAG_KEYS, ...scheduleTagKeys] });
     startJobRun.node.addDependency(artifacts);
     this.startJobRun = startJobRun;
 
@@ -183,7 +191,8 @@ export class PlatformStack extends Stack {
     const evaluationGate = fn('EvaluationGate', 'evaluation-gate');
 
     const promoteModel = fn('PromoteModel', 'promote-model', { environment: { MODELS_BUCKET: storage.modelsBucket.bucketName } });
-    grantObjects(promoteModel, storage.modelsBucket, { write: ['recommender/current.json', 'topic/current.json'] });
+    // The stage's pointers and the recommender pointer of a namespaced (smoke) run — the keys the handler accepts.
+    grantObjects(promoteModel, storage.modelsBucket, { write: PROMOTABLE_POINTER_KEYS });
 
     const checkArticles = fn('CheckArticles', 'check-articles', {
       environment: {
@@ -218,7 +227,11 @@ export class PlatformStack extends Stack {
       },
       {
         finding: /^Resource::<Spark[0-9A-F]+\.Arn>\/jobruns\/\*$/,
-        reason: 'record-job-cost (GetJobRun) and start-job-run (GetJobRun/CancelJobRun of the runs it starts) act on job runs of the one pipeline application only; job-run ids are generated at run time.',
+        reason: 'record-job-cost (GetJobRun) and start-job-run (TagResource at creation, limited to its tag keys, and GetJobRun/CancelJobRun of the runs it starts) act on job runs of the one pipeline application only; job-run ids are generated at run time.',
+      },
+      {
+        finding: /^Resource::<StorageModels[0-9A-F]+\.Arn>\/smoke\/\*\/recommender\/current\.json$/,
+        reason: 'promote-model may write the recommender pointer of a namespaced smoke run (smoke/<id>/recommender/current.json; ids are chosen per run) besides the stage pointers; nothing else under smoke/.',
       },
       {
         finding: /^Resource::.+\/(runs|manifests|bronze\/news|gold\/news|bronze\/taxi)\/\*$/,
