@@ -33,7 +33,9 @@ if (config.pipeline.enabled) {
     throw e;
   }
 } else {
-  addPlatformOutputs(addPlatform(app, config));
+  // `-c artifactsDir=<dir>`: job artifacts packaged somewhere other than artifacts/ (`npm run package`'s output)
+  const artifactsDir: string | undefined = app.node.tryGetContext('artifactsDir');
+  addPlatformOutputs(addPlatform(app, config, artifactsDir ? { artifactsDir } : {}));
 }
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
 app.synth();

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { ExecutionRecord, StepRecord } from '../local/runtime';
 import { printCostOfExecutionOutput } from './commands/cost';
 import type { CliContext } from './context';
@@ -16,6 +17,8 @@ export interface LocalRunRequest {
   readonly stage: string;
   readonly cwd: string;
   readonly executionName?: string;
+  /** Files the operator uploads to the lake bucket before the execution starts (key → local file). */
+  readonly uploads?: ReadonlyArray<{ readonly key: string; readonly file: string }>;
   /** Called on every state transition. */
   readonly onStep: (step: StepRecord) => void;
 }
@@ -42,6 +45,8 @@ export async function loadLocalRunner(): Promise<LocalRunner> {
   return async (request) => {
     const local = await runtime.LocalRuntime.create({ projectRoot: request.cwd, stage: request.stage });
     try {
+      const lake = local.bucketFromEnv('LAKE_BUCKET');
+      for (const upload of request.uploads ?? []) await local.putObjectAsOperator(lake, upload.key, readFileSync(upload.file));
       return await local.run(request.pipeline, request.input, {
         ...(request.executionName ? { executionName: request.executionName } : {}),
         onEvent: (event) => {
@@ -76,7 +81,7 @@ export async function runLocalPipeline(
   ctx: CliContext,
   pipeline: string,
   input: Record<string, unknown>,
-  options: { executionName?: string } = {},
+  options: { executionName?: string; uploads?: LocalRunRequest['uploads'] } = {},
   runner?: LocalRunner,
 ): Promise<number> {
   if (!(PIPELINES as readonly string[]).includes(pipeline)) {
@@ -90,6 +95,7 @@ export async function runLocalPipeline(
     stage: ctx.stage,
     cwd: ctx.io.cwd,
     ...(options.executionName ? { executionName: options.executionName } : {}),
+    ...(options.uploads ? { uploads: options.uploads } : {}),
     onStep: (step) => {
       const line = describeLocalStep(step);
       if (line) ctx.io.out(line);
@@ -146,8 +152,14 @@ export async function loadLocalJobRunner(): Promise<LocalJobRunner> {
         step: request.step,
         args: request.args,
         execution: { id: `emrpipe-local:${request.stage}:${request.executionName}`, name: request.executionName },
-        manifest: local.artifacts.manifest,
+        manifest: local.deployedManifest(),
         env,
+      });
+      // the operator starts the run: StartJobRun (+ TagResource for its tags) and PassRole of the job role
+      await local.aws.assertAuthorized({
+        principalArn: local.aws.authorizer.operatorArn,
+        operation: 'EMRServerless.StartJobRun',
+        params: { applicationId: described.request.ApplicationId, executionRoleArn: described.request.ExecutionRoleArn, tags: described.request.Tags },
       });
       const logFile = path.join(local.layout.logsRoot, 'standalone', request.executionName, `${request.step}.log`);
       let jobRun: Record<string, unknown>;

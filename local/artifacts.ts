@@ -3,61 +3,44 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { JOB_CATALOG } from '../lib/jobs/catalog';
-import {
-  Artifact,
-  artifactKey,
-  CURRENT_MANIFEST_KEY,
-  Manifest,
-  manifestKey,
-  parseManifest,
-  serializeManifest,
-} from '../lib/jobs/manifest';
+import { Artifact, artifactKey, Manifest, parseManifest, serializeManifest } from '../lib/jobs/manifest';
 import { writeAtomic } from './s3/tree';
-import { LocalLayout } from './layout';
 
 /**
- * Publishes the job artifacts into the local artifacts bucket the way a deploy does (content-addressed
- * `artifacts/<sha256>/<file>`, `manifests/<sha256>.json`, `manifests/current.json`), so the build-job-request
- * Lambda reads a real manifest and the job requests name real objects.
+ * The job artifacts a local deployment ships. `packaged`: `npm run package`'s `artifacts/` (what a deploy ships,
+ * as current as the last packaging run). `host` (default): a package of the working tree made here in seconds
+ * under `.local/artifacts/` — the entry-point scripts, `pyfiles.zip` of the `jobs` package, the models archive
+ * (`assets/models`), the JDBC uber-JAR when built, and as the `python-deps` artifact an archive of the pinned
+ * requirement files (locally the Python environment is the `.venv` built from those same files, so the EMR
+ * adapter never unpacks it) — with its `manifest.json`, in the layout `npm run package` writes.
  *
- * Source (`source` option): `host` (default) — a build of the working tree made here in seconds, so a local run
- * always executes the current code: the entry-point scripts, `pyfiles.zip`
- * of the `jobs` package, the models archive (`assets/models`), the JDBC uber-JAR when built, and as the
- * `python-deps` artifact an archive of the pinned requirement files. Locally the Python environment is the
- * `.venv` built from those same files, so the EMR adapter never unpacks that archive (see emr-adapter.ts).
- * `packaged` — `artifacts/manifest.json` and its files from `npm run package` (the artifacts a deploy ships;
- * they are as current as the last packaging run).
+ * Either directory is synthesized into the app (`-c artifactsDir`) and deployed like in the cloud: its files
+ * become the stack's file assets and the package-dependencies custom resource publishes them (deploy.ts).
  */
-export interface PublishedArtifacts {
+export interface PackagedArtifacts {
+  /** Directory with `manifest.json` and the files it names. */
+  readonly dir: string;
   readonly manifest: Manifest;
-  readonly manifestUri: string;
-  /** `packaged` = artifacts/manifest.json from `npm run package`; `host` = built here. */
   readonly source: 'packaged' | 'host';
 }
 
-export function publishArtifacts(
-  layout: LocalLayout,
-  artifactsBucket: string,
-  projectRoot: string,
-  preferred: 'host' | 'packaged' = 'host',
-): PublishedArtifacts {
-  const packaged = preferred === 'packaged' ? readPackagedManifest(projectRoot) : undefined;
-  if (preferred === 'packaged' && !packaged) {
-    throw new Error('artifacts/manifest.json is missing, invalid or names missing files: run npm run package first');
+export function packageArtifacts(projectRoot: string, preferred: 'host' | 'packaged' = 'host'): PackagedArtifacts {
+  if (preferred === 'packaged') {
+    const packaged = readPackagedManifest(projectRoot);
+    if (!packaged) throw new Error('artifacts/manifest.json is missing, invalid or names missing files: run npm run package first');
+    return { dir: path.join(projectRoot, 'artifacts'), manifest: packaged.manifest, source: 'packaged' };
   }
-  const { manifest, files, source } = packaged ?? buildHostArtifacts(projectRoot);
+  const { manifest, files } = buildHostArtifacts(projectRoot);
+  const dir = path.join(projectRoot, '.local', 'artifacts');
   for (const artifact of manifest.artifacts) {
-    const target = layout.objectPath(artifactsBucket, artifact.key);
-    if (!existsSync(target) || statSync(target).size !== artifact.size) {
-      mkdirSync(path.dirname(target), { recursive: true });
-      copyFileSync(files.get(artifact.file)!, target);
-    }
+    const target = path.join(dir, artifact.file);
+    const source = files.get(artifact.file)!;
+    if (path.resolve(source) !== path.resolve(target) && (!existsSync(target) || sha256File(target) !== artifact.sha256)) copyFileSync(source, target);
   }
   const body = serializeManifest(manifest);
-  const sha = createHash('sha256').update(body).digest('hex');
-  writeAtomic(layout.objectPath(artifactsBucket, manifestKey(sha)), Buffer.from(body));
-  writeAtomic(layout.objectPath(artifactsBucket, CURRENT_MANIFEST_KEY), Buffer.from(body));
-  return { manifest, manifestUri: `s3://${artifactsBucket}/${CURRENT_MANIFEST_KEY}`, source };
+  const file = path.join(dir, 'manifest.json');
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== body) writeAtomic(file, Buffer.from(body));
+  return { dir, manifest, source: 'host' };
 }
 
 function readPackagedManifest(projectRoot: string): { manifest: Manifest; files: Map<string, string>; source: 'packaged' } | undefined {

@@ -66,7 +66,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const d = runtime.deployment;
   display.note(
     `   ${d.stateMachines.length} state machines, ${d.functions.length} functions, ${d.buckets.length} buckets (${d.buckets.map((b) => b.name).join(', ')}), ` +
-      `EMR Serverless application ${d.applications[0]?.applicationId ?? '(none)'} → local Spark; artifacts: ${runtime.artifacts.source} build (${formatSeconds((Date.now() - t0) / 1000)})`,
+      `EMR Serverless application ${d.applications[0]?.applicationId ?? '(none)'} → local Spark; artifacts: ${runtime.artifacts?.source ?? 'given'} build (${formatSeconds((Date.now() - t0) / 1000)})`,
   );
   const sample = seedSampleData(runtime);
   if (databaseUrl) {

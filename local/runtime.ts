@@ -1,10 +1,13 @@
 import './polyfill';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
-import { CURRENT_MANIFEST_KEY } from '../lib/jobs/manifest';
-import { publishArtifacts, PublishedArtifacts } from './artifacts';
+import { CURRENT_MANIFEST_KEY, Manifest, parseManifest } from '../lib/jobs/manifest';
+import { packageArtifacts, PackagedArtifacts } from './artifacts';
+import { readLocalObject } from './s3/tree';
+import { LocalStackDeployer } from './deploy';
 import { LocalAws } from './endpoint/local-aws';
 import { LocalDeployment, LocalStateMachine } from './deployment';
 import { LocalEmrServerless, LocalSparkOptions } from './emr-adapter';
@@ -84,6 +87,8 @@ export type ProgressEvent =
 export interface RunOptions {
   /** Execution name (`$$.Execution.Name`). @default `local-<timestamp>-<random>` */
   readonly executionName?: string;
+  /** Who starts the execution (must be allowed `states:StartExecution`). @default the local operator */
+  readonly startedBy?: string;
   readonly onEvent?: (event: ProgressEvent) => void;
 }
 
@@ -97,7 +102,10 @@ export class LocalRuntime {
   readonly deployment: LocalDeployment;
   readonly lambdas: LocalLambdaHost;
   readonly emr: LocalEmrServerless;
-  readonly artifacts: PublishedArtifacts;
+  /** The job artifacts synthesized into the app (`host` build or `npm run package`'s), when this runtime packaged them. */
+  readonly artifacts?: PackagedArtifacts;
+  /** The deploy lifecycle (custom resources run under their roles). */
+  readonly deployer: LocalStackDeployer;
   readonly projectRoot: string;
   readonly aws: LocalAws;
   private readonly onEvent?: (event: ProgressEvent) => void;
@@ -109,20 +117,34 @@ export class LocalRuntime {
     const layout = new LocalLayout(options.root ?? path.join(projectRoot, '.local')).ensure();
     let assemblyDir = options.assemblyDir;
     const database = options.databaseUrl ? parseDatabaseUrl(options.databaseUrl) : undefined;
+    let artifacts: PackagedArtifacts | undefined;
     if (!assemblyDir) {
       // The assembly lives inside the project (so handler sources resolve the project's node_modules); one per
       // configuration, so switching between lake and database mode does not re-synthesize each time.
       assemblyDir = path.join(projectRoot, '.local', database ? 'cdk.out-database' : 'cdk.out');
-      const context = { ...(options.stage ? { stage: options.stage } : {}), ...(database ? databaseStageContext(projectRoot, database) : {}), ...options.context };
+      artifacts = packageArtifacts(projectRoot, options.artifacts ?? 'host');
+      const context = {
+        ...(options.stage ? { stage: options.stage } : {}),
+        ...(database ? databaseStageContext(projectRoot, database) : {}),
+        artifactsDir: artifacts.dir,
+        ...options.context,
+      };
       synthesize({ projectRoot, outdir: assemblyDir, context });
     }
     const deployment = LocalDeployment.fromAssembly(assemblyDir, { projectRoot });
     const secrets = { ...(database ? databaseSecret(database) : {}), ...options.secrets };
-    return LocalRuntime.deploy(projectRoot, layout, deployment, { ...options, secrets });
+    const runtime = await LocalRuntime.deploy(projectRoot, layout, deployment, { ...options, secrets }, artifacts);
+    try {
+      await runtime.deployer.deploy();
+    } catch (error) {
+      await runtime.close();
+      throw error;
+    }
+    return runtime;
   }
 
   /** A local deployment of an already-read assembly: starts the local AWS with the assembly's IAM. */
-  static async deploy(projectRoot: string, layout: LocalLayout, deployment: LocalDeployment, options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+  static async deploy(projectRoot: string, layout: LocalLayout, deployment: LocalDeployment, options: LocalRuntimeOptions = {}, artifacts?: PackagedArtifacts): Promise<LocalRuntime> {
     deployment.provision(layout);
     const jobRuns: { emr?: LocalEmrServerless } = {};
     const aws = await LocalAws.start({
@@ -132,12 +154,12 @@ export class LocalRuntime {
       secrets: options.secrets,
       getJobRun: (applicationId, jobRunId) => jobRuns.emr?.getJobRun(applicationId, jobRunId),
     });
-    const runtime = new LocalRuntime(projectRoot, layout, deployment, aws, options);
+    const runtime = new LocalRuntime(projectRoot, layout, deployment, aws, options, artifacts);
     jobRuns.emr = runtime.emr;
     return runtime;
   }
 
-  private constructor(projectRoot: string, layout: LocalLayout, deployment: LocalDeployment, aws: LocalAws, options: LocalRuntimeOptions) {
+  private constructor(projectRoot: string, layout: LocalLayout, deployment: LocalDeployment, aws: LocalAws, options: LocalRuntimeOptions, artifacts?: PackagedArtifacts) {
     this.projectRoot = projectRoot;
     this.layout = layout;
     this.deployment = deployment;
@@ -150,16 +172,8 @@ export class LocalRuntime {
       { projectRoot, ...options.spark },
       aws.jobRunAccess(),
     );
-    const artifactsBucket = this.bucketFromEnv('ARTIFACTS_BUCKET');
-    this.artifacts = publishArtifacts(layout, artifactsBucket, projectRoot, options.artifacts ?? 'host');
-    // The job-request Lambdas pin the manifest of the build that was synthesized (MANIFEST_KEY =
-    // manifests/<sha256>.json when `npm run package` had run, see JobArtifacts): serve the published one there too.
-    for (const key of new Set(deployment.functions.map((fn) => fn.environment.MANIFEST_KEY))) {
-      if (!key || key === CURRENT_MANIFEST_KEY) continue;
-      const target = layout.objectPath(artifactsBucket, key);
-      mkdirSync(path.dirname(target), { recursive: true });
-      copyFileSync(layout.objectPath(artifactsBucket, CURRENT_MANIFEST_KEY), target);
-    }
+    this.artifacts = artifacts;
+    this.deployer = new LocalStackDeployer(deployment, layout, this.lambdas, aws.certificate);
   }
 
   /** The bucket a function environment variable names (e.g. `LAKE_BUCKET`). */
@@ -171,6 +185,22 @@ export class LocalRuntime {
     throw new Error(`No function of the synthesized app has ${variable} in its environment`);
   }
 
+  /** `PutObject` as the local operator (an upload as `aws s3 cp` would make it), authorized like any call. */
+  async putObjectAsOperator(bucket: string, key: string, body: Buffer | string): Promise<void> {
+    const s3 = new S3Client({ region: this.deployment.region, credentials: this.aws.operator });
+    try {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    } finally {
+      s3.destroy();
+    }
+  }
+
+  /** The manifest the artifacts custom resource published (`manifests/current.json` of the artifacts bucket). */
+  deployedManifest(): Manifest {
+    const uri = `s3://${this.bucketFromEnv('ARTIFACTS_BUCKET')}/${CURRENT_MANIFEST_KEY}`;
+    return parseManifest(JSON.parse(readLocalObject(this.layout, uri).toString('utf8')), uri);
+  }
+
   /** Stops the local AWS and restores the AWS SDK clients (removes the local routing). */
   async close(): Promise<void> {
     await this.aws.close();
@@ -179,6 +209,7 @@ export class LocalRuntime {
   /** Runs one execution of a state machine to its end. Never throws for a failed execution: see `status`. */
   async run(pipeline: string, input: unknown, options: RunOptions = {}): Promise<ExecutionRecord> {
     const sm = this.deployment.stateMachine(pipeline);
+    await this.aws.assertAuthorized({ principalArn: options.startedBy ?? this.aws.authorizer.operatorArn, operation: 'SFN.StartExecution', params: { stateMachineArn: sm.arn } });
     const executionName = options.executionName ?? defaultExecutionName();
     const executionArn = `arn:aws:states:${this.deployment.region}:${this.deployment.accountId}:execution:${sm.name}:${executionName}`;
     const logDir = path.join(this.layout.logsRoot, sm.name, executionName);

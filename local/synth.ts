@@ -9,7 +9,7 @@ import * as path from 'node:path';
  * `cdk deploy` would upload.
  *
  * The assembly is reused while nothing it is made from changed (`bin/`, `lib/`, `lambda/`, `cdk.json`,
- * `package-lock.json`, and the context).
+ * `package-lock.json`, the context, and the packaged artifacts' manifest of `-c artifactsDir`).
  */
 export interface SynthOptions {
   readonly projectRoot: string;
@@ -35,10 +35,11 @@ export function synthesize(options: SynthOptions): SynthResult {
     context?: Record<string, unknown>;
   };
   // as the CDK CLI does by default: asset metadata names each function's bundle directory
-  const context = { 'aws:cdk:enable-asset-metadata': true, 'aws:cdk:enable-path-metadata': true, ...(cdkJson.context ?? {}), ...(options.context ?? {}) };
+  const context: Record<string, unknown> = { 'aws:cdk:enable-asset-metadata': true, 'aws:cdk:enable-path-metadata': true, ...(cdkJson.context ?? {}), ...(options.context ?? {}) };
   const contextJson = JSON.stringify(context);
   const stampFile = path.join(options.outdir, '.local-synth.json');
-  const newest = newestMtime(INPUTS.map((p) => path.join(options.projectRoot, p)));
+  const artifactsDir = typeof context.artifactsDir === 'string' ? [path.resolve(options.projectRoot, context.artifactsDir, 'manifest.json')] : [];
+  const newest = newestMtime([...INPUTS.map((p) => path.join(options.projectRoot, p)), ...artifactsDir]);
   if (!options.force && existsSync(stampFile) && existsSync(path.join(options.outdir, 'manifest.json'))) {
     const stamp = JSON.parse(readFileSync(stampFile, 'utf8')) as { context: string; newest: number };
     if (stamp.context === contextJson && stamp.newest >= newest) return { outdir: options.outdir, reused: true, seconds: 0 };

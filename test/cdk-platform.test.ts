@@ -12,7 +12,8 @@ import { plan as newsPlan } from '../lib/pipelines/news-enrichment';
 import { plan as recommenderPlan } from '../lib/pipelines/recommender-training';
 import { writeArtifacts } from './support/artifacts-fixture';
 import { synthPlatform } from './support/cdk-platform';
-import { allows, type PolicyStatement, TemplateResolver } from './support/iam-policy';
+import { parseS3Uri } from '../local/layout';
+import { bucketName, deployedIam, functionRole, identityStatements, stateMachineRole } from './support/local-iam';
 
 const ctx = (values: Record<string, unknown>) => (key: string) => values[key];
 
@@ -181,50 +182,48 @@ describe('platform stack (dev)', () => {
 });
 
 /**
- * The plans' S3 reads and writes against the deployed roles, evaluated as AWS evaluates them (explicit deny, any
- * allow; a missing key reads as 404 only with s3:ListBucket for its prefix). Deploy review D3 and D4: the news job
- * wrote its state where its role may not write, and the smoke run used prefixes no role was granted.
+ * The plans' S3 reads and writes against the deployed roles, decided by the project's IAM evaluator (local/iam) over
+ * the template's identity and bucket policies (a missing key reads as 404 only with s3:ListBucket for its prefix,
+ * `mayListBucket`). Deploy review D3 and D4: the news job wrote its state where its role may not write, and the
+ * smoke run used prefixes no role was granted.
  */
 describe('what the plans read and write is what the deployed roles may do (D3, D4)', () => {
   const { template } = synthPlatform('dev');
-  const resolver = new TemplateResolver(template);
-  const lake = resolver.ref(resolver.id('StorageLake', 'AWS::S3::Bucket'));
-  const models = resolver.ref(resolver.id('StorageModels', 'AWS::S3::Bucket'));
+  const { deployment, authz } = deployedIam(template);
+  const lake = bucketName(deployment, 'StorageLake');
+  const models = bucketName(deployment, 'StorageModels');
   const env = planEnvironmentFor(parseStageConfig('dev', {}), { lakeBucket: lake, modelsBucket: models });
-  const jobRole = resolver.statements(template, /^JobRolePolicy/);
-  const location = (uri: string) => {
-    const match = /^s3:\/\/([^/]+)\/(.*)$/.exec(uri);
-    if (!match) throw new Error(`not an s3 URI: ${uri}`);
-    return { bucket: match[1]!, key: match[2]! };
+  const jobRole = authz.store.bindings.jobRoles[0]!.roleArn;
+  const allowed = async (principalArn: string, operation: string, uri: string) => {
+    const { bucket, key } = parseS3Uri(uri);
+    return (await authz.authorize({ principalArn, operation, params: { Bucket: bucket, Key: key } })).allowed;
   };
   /** GetObject, and ListBucket for the key (so a missing object is 404 NoSuchKey, not 403). */
-  const canRead = (statements: PolicyStatement[], uri: string) => {
-    const { bucket, key } = location(uri);
-    return allows(statements, 's3:GetObject', `arn:aws:s3:::${bucket}/${key}`) && allows(statements, 's3:ListBucket', `arn:aws:s3:::${bucket}`, { 's3:prefix': key });
+  const canRead = async (principalArn: string, uri: string) => {
+    const { bucket, key } = parseS3Uri(uri);
+    return (await allowed(principalArn, 'S3.GetObject', uri)) && (await authz.mayListBucket(principalArn, bucket, key));
   };
-  const canWrite = (statements: PolicyStatement[], uri: string) => {
-    const { bucket, key } = location(uri);
-    return allows(statements, 's3:PutObject', `arn:aws:s3:::${bucket}/${key}`);
-  };
+  const canWrite = (principalArn: string, uri: string) => allowed(principalArn, 'S3.PutObject', uri);
   const join = (root: string, name: string) => `${root.replace(/\/+$/, '')}/${name}`; // jobs/common/uris.py join_uri
 
-  test('news lake mode: ml_processing writes <sink>/_ml_state.json where its role may (never the bronze source); check-articles reads it', () => {
+  test('news lake mode: ml_processing writes <sink>/_ml_state.json where its role may (never the bronze source); check-articles reads it', async () => {
     const plan = newsPlan({}, env, { name: 'news-1', stateMachine: 'emr-ml-dev-news-enrichment' });
     const { source, sink } = plan.checkArticles as { source: string; sink: string };
     expect(plan.steps.mlProcessing.args).toMatchObject({ source, sink });
     const state = join(sink, '_ml_state.json');
     expect(state).toBe(`s3://${lake}/gold/news/articles/_ml_state.json`);
-    expect(canWrite(jobRole, state)).toBe(true);
-    expect(canWrite(jobRole, join(source, '_ml_state.json'))).toBe(false); // where it used to go (D3)
-    expect(canRead(jobRole, join(source, '_CURRENT'))).toBe(true);
-    expect(canWrite(jobRole, join(sink, '_versions/v1/part-00000.parquet'))).toBe(true);
-    const checkArticles = resolver.statements(template, /^CheckArticlesRole/);
-    expect(canRead(checkArticles, state)).toBe(true);
-    expect(canRead(checkArticles, join(source, '_CURRENT'))).toBe(true);
-    expect(JSON.stringify(checkArticles)).not.toMatch(/s3:PutObject/); // check-articles only reads
+    expect(await canWrite(jobRole, state)).toBe(true);
+    expect(await canWrite(jobRole, join(source, '_ml_state.json'))).toBe(false); // where it used to go (D3)
+    expect(await canRead(jobRole, join(source, '_CURRENT'))).toBe(true);
+    expect(await canWrite(jobRole, join(sink, '_versions/v1/part-00000.parquet'))).toBe(true);
+    const checkArticles = functionRole(authz.store, 'CheckArticles');
+    expect(await canRead(checkArticles, state)).toBe(true);
+    expect(await canRead(checkArticles, join(source, '_CURRENT'))).toBe(true);
+    expect(await canWrite(checkArticles, state)).toBe(false);
+    expect(JSON.stringify(identityStatements(authz.store, checkArticles))).not.toMatch(/s3:PutObject/); // check-articles only reads
   });
 
-  test('smoke runs: every output of the plan for {namespace: "smoke/<id>"} is inside the namespace, and exactly that is granted', () => {
+  test('smoke runs: every output of the plan for {namespace: "smoke/<id>"} is inside the namespace, and exactly that is granted', async () => {
     const ns = 'smoke/b1';
     const plan = recommenderPlan({ namespace: ns }, env, { name: 'smoke-b1', stateMachine: 'emr-ml-dev-recommender-training' });
     const [inLake, inModels] = [`s3://${lake}/${ns}/`, `s3://${models}/${ns}/`];
@@ -240,27 +239,28 @@ describe('what the plans read and write is what the deployed roles may do (D3, D
     const { etlTrain, etlTest, createFutures, train, evaluate } = plan.steps;
     // the job role reads what `emrpipe smoke` uploaded, writes every dataset and the model version
     for (const glob of [etlTrain.args.input, etlTest.args.input, createFutures.args.input] as string[]) {
-      expect(canRead(jobRole, glob.replace('*', '.txt'))).toBe(true);
+      expect([glob, await canRead(jobRole, glob.replace('*', '.txt'))]).toEqual([glob, true]);
     }
     for (const root of [etlTrain.args.output, etlTrain.args.rejects, etlTest.args.output, etlTest.args.rejects, createFutures.args.output] as string[]) {
-      expect([root, canWrite(jobRole, join(root, '_versions/v1/part-00000.parquet')), canWrite(jobRole, join(root, '_CURRENT')), canRead(jobRole, join(root, '_CURRENT'))]).toEqual([root, true, true, true]);
+      const access = [await canWrite(jobRole, join(root, '_versions/v1/part-00000.parquet')), await canWrite(jobRole, join(root, '_CURRENT')), await canRead(jobRole, join(root, '_CURRENT'))];
+      expect([root, ...access]).toEqual([root, true, true, true]);
     }
-    expect(canWrite(jobRole, join(train.args.modelRoot as string, 'versions/v1/metadata.json'))).toBe(true);
-    expect(canRead(jobRole, evaluate.args.currentPointer as string)).toBe(true); // first run: 404 → "no current model"
+    expect(await canWrite(jobRole, join(train.args.modelRoot as string, 'versions/v1/metadata.json'))).toBe(true);
+    expect(await canRead(jobRole, evaluate.args.currentPointer as string)).toBe(true); // first run: 404 → "no current model"
     // promote-model: the namespace's recommender pointer, besides the stage pointers — nothing else
-    const promote = resolver.statements(template, /^PromoteModelRole/);
-    expect(canWrite(promote, plan.promote.pointerUri)).toBe(true);
-    expect(canWrite(promote, `${inModels}recommender/versions/v1/metadata.json`)).toBe(false);
-    expect(canWrite(promote, `${inModels}topic/current.json`)).toBe(false);
-    const puts = promote.filter((st) => [st.Action].flat().includes('s3:PutObject')).flatMap((st) => [st.Resource].flat());
+    const promote = functionRole(authz.store, 'PromoteModel');
+    expect(await canWrite(promote, plan.promote.pointerUri)).toBe(true);
+    expect(await canWrite(promote, `${inModels}recommender/versions/v1/metadata.json`)).toBe(false);
+    expect(await canWrite(promote, `${inModels}topic/current.json`)).toBe(false);
+    const puts = identityStatements(authz.store, promote).filter((st) => [st.Action].flat().includes('s3:PutObject')).flatMap((st) => [st.Resource].flat());
     expect(puts.sort()).toEqual(PROMOTABLE_POINTER_KEYS.map((k) => `arn:aws:s3:::${models}/${k}`).sort());
   });
 
-  test('the stage run (no namespace) keeps the stage layout and the stage pointer', () => {
+  test('the stage run (no namespace) keeps the stage layout and the stage pointer', async () => {
     const plan = recommenderPlan({}, env, { name: 'run-1', stateMachine: 'emr-ml-dev-recommender-training' });
     expect(plan.steps.etlTrain.args.output).toBe(`s3://${lake}/silver/netflix/ratings/train/`);
     expect(plan.promote.pointerUri).toBe(`s3://${models}/recommender/current.json`);
-    expect(canWrite(resolver.statements(template, /^PromoteModelRole/), plan.promote.pointerUri)).toBe(true);
+    expect(await canWrite(functionRole(authz.store, 'PromoteModel'), plan.promote.pointerUri)).toBe(true);
   });
 });
 
@@ -321,29 +321,39 @@ describe('standalone job runs (start-job-run + EventBridge Scheduler)', () => {
     expect(JSON.stringify(statements)).not.toMatch(/events:PutRule|s3:PutObject/);
   });
 
-  test('start-job-run may tag the runs it starts: TagResource on the job runs, the builder\'s tag keys plus the schedules\' override tags (D2)', () => {
+  test('start-job-run may tag the runs it starts: TagResource on the job runs, the builder\'s tag keys plus the schedules\' override tags (D2)', async () => {
     const { template: tagged } = synthPlatform('dev', {
       schedules: { jobs: { 'nightly-etl': { ...NIGHTLY_ETL, overrides: { ...NIGHTLY_ETL.overrides, tags: { team: 'ml', costCenter: 'c-42' } } } } },
     });
     for (const [t, extra] of [[template, []], [tagged, ['team', 'costCenter']]] as const) {
-      const resolver = new TemplateResolver(t);
-      const application = resolver.arn(resolver.id('Spark', 'AWS::EMRServerless::Application'));
-      const statements = resolver.statements(t, /^StartJobRunRole/);
-      expect(statements).toContainEqual({
+      const { deployment, authz } = deployedIam(t);
+      const [{ arn: application, applicationId }] = deployment.applications;
+      const role = functionRole(authz.store, 'StartJobRun');
+      expect(identityStatements(authz.store, role)).toContainEqual({
         Action: 'emr-serverless:TagResource',
         Effect: 'Allow',
         Resource: `${application}/jobruns/*`,
         Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [...JOB_RUN_TAG_KEYS, ...extra] } },
       });
-      const keys = { 'aws:TagKeys': [...JOB_RUN_TAG_KEYS, ...extra] };
-      expect(allows(statements, 'emr-serverless:StartJobRun', application, keys)).toBe(true);
-      expect(allows(statements, 'emr-serverless:TagResource', `${application}/jobruns/new-job-run`, keys)).toBe(true);
-      expect(allows(statements, 'emr-serverless:TagResource', `${application}/jobruns/new-job-run`, { 'aws:TagKeys': ['project', 'owner'] })).toBe(false);
-      expect(allows(statements, 'emr-serverless:TagResource', application, keys)).toBe(false);
+      const tags = (keys: readonly string[]) => Object.fromEntries(keys.map((k) => [k, 'v']));
+      const keys = [...JOB_RUN_TAG_KEYS, ...extra];
+      // StartJobRun with the tags: emr-serverless:StartJobRun, TagResource on the new run, PassRole of the job role
+      const start = await authz.authorize({
+        principalArn: role,
+        operation: 'EMRServerless.StartJobRun',
+        params: { applicationId, executionRoleArn: authz.store.bindings.jobRoles[0]!.roleArn, tags: tags(keys) },
+      });
+      expect({ allowed: start.allowed, denied: start.denied }).toEqual({ allowed: true, denied: undefined });
+      expect(start.checks.map((c) => `${c.action} ${c.resource}`)).toContain(`emr-serverless:TagResource ${application}/jobruns/new-job-run`);
+      const tagResource = async (resourceArn: string, tagKeys: readonly string[]) =>
+        (await authz.authorize({ principalArn: role, operation: 'EMRServerless.TagResource', params: { resourceArn, tags: tags(tagKeys) } })).allowed;
+      expect(await tagResource(`${application}/jobruns/new-job-run`, keys)).toBe(true);
+      expect(await tagResource(`${application}/jobruns/new-job-run`, ['project', 'owner'])).toBe(false);
+      expect(await tagResource(application, keys)).toBe(false);
     }
     // the state machines pass no overrides: their grant stays at the builder's keys
-    const resolver = new TemplateResolver(tagged);
-    expect(JSON.stringify(resolver.statements(tagged, /^RecommenderTraining/))).not.toContain('costCenter');
+    const { authz } = deployedIam(tagged);
+    expect(JSON.stringify(identityStatements(authz.store, stateMachineRole(authz.store, 'recommender-training')))).not.toContain('costCenter');
   });
 
   test('start-job-run: async invocations that still fail go to the alerts topic', () => {

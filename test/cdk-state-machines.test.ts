@@ -9,7 +9,7 @@ import { PIPELINES } from '../lib/pipelines';
 import { type JobStep, planEnvironmentFor } from '../lib/pipelines/common';
 import { allStates, definitions, path, synthPlatform } from './support/cdk-platform';
 import { fixtureEnv, fixtureManifest } from './fixtures/job-manifest';
-import { allows, TemplateResolver } from './support/iam-policy';
+import { deployedIam, identityStatements, stateMachineRole } from './support/local-iam';
 
 const { template } = synthPlatform('dev');
 const defs = definitions(template);
@@ -225,19 +225,16 @@ describe('state machines', () => {
     }
   });
 
-  test('state machine roles tag the runs they start: TagResource on the job runs, only the tag keys the builder sets (D2)', () => {
-    const resolver = new TemplateResolver(template);
-    const spark = resolver.id('Spark', 'AWS::EMRServerless::Application');
-    const application = resolver.arn(spark);
+  test('state machine roles tag the runs they start: TagResource on the job runs, only the tag keys the builder sets (D2)', async () => {
+    const { deployment, authz } = deployedIam(template);
+    const [{ arn: application, applicationId }] = deployment.applications;
+    const jobRole = authz.store.bindings.jobRoles[0]!.roleArn;
     const env = planEnvironmentFor(parseStageConfig('dev', {}), { lakeBucket: 'dev-lake-bucket', modelsBucket: 'dev-models-bucket' });
-    for (const [pipeline, policy] of [
-      ['recommender-training', /^RecommenderTraining/],
-      ['drift-retrain', /^DriftRetrain/],
-      ['news-enrichment', /^NewsEnrichment/],
-      ['taxi-medallion', /^TaxiMedallion/],
-    ] as const) {
-      const statements = resolver.statements(template, policy);
-      expect(statements).toContainEqual({
+    const tagResource = (principalArn: string, resourceArn: string, keys: string[]) =>
+      authz.authorize({ principalArn, operation: 'EMRServerless.TagResource', params: { resourceArn, tags: Object.fromEntries(keys.map((k) => [k, 'v'])) } });
+    for (const pipeline of ['recommender-training', 'drift-retrain', 'news-enrichment', 'taxi-medallion'] as const) {
+      const role = stateMachineRole(authz.store, pipeline);
+      expect(identityStatements(authz.store, role)).toContainEqual({
         Action: 'emr-serverless:TagResource',
         Effect: 'Allow',
         Resource: `${application}/jobruns/*`,
@@ -253,15 +250,16 @@ describe('state machines', () => {
           args: { ...step.args, ...runtimeArgs },
           execution,
           manifest: fixtureManifest,
-          env: { ...fixtureEnv, applicationId: resolver.attribute(spark, 'ApplicationId'), dbSecretArn: undefined },
+          env: { ...fixtureEnv, applicationId, jobRoleArn: jobRole, dbSecretArn: undefined },
         });
-        const tags = { 'aws:TagKeys': Object.keys(request.Tags) };
-        expect(allows(statements, 'emr-serverless:StartJobRun', application, tags)).toBe(true);
-        expect(allows(statements, 'emr-serverless:TagResource', `${application}/jobruns/new-job-run`, tags)).toBe(true);
+        const result = await authz.authorize({ principalArn: role, operation: START_JOB_RUN_SYNC, params: { ...request } });
+        expect({ step: step.job, allowed: result.allowed, denied: result.denied }).toEqual({ step: step.job, allowed: true, denied: undefined });
+        expect(result.checks.map((c) => c.action)).toEqual(expect.arrayContaining(['emr-serverless:StartJobRun', 'emr-serverless:TagResource', 'iam:PassRole']));
       }
       // not the application itself, not other tag keys
-      expect(allows(statements, 'emr-serverless:TagResource', application, { 'aws:TagKeys': ['project'] })).toBe(false);
-      expect(allows(statements, 'emr-serverless:TagResource', `${application}/jobruns/r1`, { 'aws:TagKeys': ['project', 'owner'] })).toBe(false);
+      expect((await tagResource(role, application, ['project'])).allowed).toBe(false);
+      expect((await tagResource(role, `${application}/jobruns/r1`, ['project', 'owner'])).allowed).toBe(false);
+      expect((await tagResource(role, `${application}/jobruns/r1`, ['project'])).allowed).toBe(true);
     }
   });
 

@@ -12,8 +12,8 @@ import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { createHandler, type PackageDependenciesProperties } from '../lambda/package-dependencies/index';
 import { JobArtifacts } from '../lib/constructs/job-artifacts';
 import { writeArtifacts } from './support/artifacts-fixture';
-import { type PolicyStatement, TemplateResolver } from './support/iam-policy';
-import { S3AsAws } from './support/s3-as-aws';
+import { AuthorizedS3 } from './support/authorized-s3';
+import { deployedIam, type TemplateJson } from './support/local-iam';
 
 function synth(artifactsDir: string, removalPolicy?: RemovalPolicy) {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'job-artifacts-'));
@@ -110,9 +110,10 @@ describe('JobArtifacts construct', () => {
 
 /**
  * The deployed pair, not each half alone: the handler runs with the properties the template gives the custom
- * resource, under the statements the template gives its role, against an S3 that answers as AWS does (a missing
- * key is 404 only with s3:ListBucket, else 403). D1 of the deploy review: HeadObject of a not-yet-published
- * artifact answered 403 and the first deployment failed; this is the test that catches it.
+ * resource, as the role the template gives it, against an S3 that answers as AWS does — every call decided by the
+ * project's IAM evaluator (local/iam) over the template's policies, a missing key 404 only with s3:ListBucket,
+ * else 403. D1 of the deploy review: HeadObject of a not-yet-published artifact answered 403 and the first
+ * deployment failed; this is the test that catches it.
  */
 describe('JobArtifacts custom resource under its own role (S3 answering as AWS does)', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'job-artifacts-iam-'));
@@ -120,18 +121,20 @@ describe('JobArtifacts custom resource under its own role (S3 answering as AWS d
   const s3mock = mockClient(S3Client);
   const handler = createHandler(new S3Client({ region: 'eu-west-1' }));
   beforeEach(() => s3mock.reset());
+  const iamOf = (template: TemplateJson) => deployedIam(template, { stackName: 'Test', accountId: '123456789012', region: 'eu-west-1' });
 
   function deployed(name: string, removalPolicy?: RemovalPolicy) {
     const dir = path.join(tmp, name);
     writeArtifacts(dir);
-    const { template } = synth(dir, removalPolicy);
-    const resolver = new TemplateResolver(template);
-    const statements = resolver.statements(template, /^JobArtifactsRole/);
-    const props = resolver.resolve<PackageDependenciesProperties>(Object.values(template.findResources('Custom::JobArtifacts'))[0]!.Properties);
-    const store = new S3AsAws(statements).install(s3mock).bucket(props.ArtifactsBucket);
+    const template = synth(dir, removalPolicy).template.toJSON() as TemplateJson;
+    const { deployment, stack, authz } = iamOf(template);
+    const [customResource] = Object.entries(template.Resources!).find(([, r]) => r.Type === 'Custom::JobArtifacts')!;
+    const role = authz.store.customResourceRole(customResource)!;
+    const props = deployment.resolve(stack, template.Resources![customResource]!.Properties!) as unknown as PackageDependenciesProperties;
+    const store = new AuthorizedS3(authz, role).install(s3mock).bucket(props.ArtifactsBucket);
     // what `cdk deploy` uploaded as assets before the custom resource runs
     for (const source of props.Sources!) store.put(source.SourceBucket, source.SourceKey, fs.readFileSync(path.join(dir, source.File)));
-    return { statements, props, store };
+    return { template, role, props, store };
   }
   const event = (RequestType: 'Create' | 'Update' | 'Delete', props: PackageDependenciesProperties, PhysicalResourceId?: string) =>
     ({
@@ -159,8 +162,8 @@ describe('JobArtifacts custom resource under its own role (S3 answering as AWS d
   });
 
   it('without s3:ListBucket the same first deploy fails on the 403, naming the key and the permission (the D1 defect)', async () => {
-    const { props, statements, store } = deployed('no-list', RemovalPolicy.DESTROY);
-    store.actAs(statements.filter((s: PolicyStatement) => ![s.Action].flat().includes('s3:ListBucket')));
+    const { props, template, store } = deployed('no-list', RemovalPolicy.DESTROY);
+    store.actAs(iamOf(withoutStatements(template, /^JobArtifactsRole/, (s) => [s.Action].flat().includes('s3:ListBucket'))).authz);
     await expect(handler(event('Create', props))).rejects.toThrow(
       new RegExp(`^HeadObject s3://${props.ArtifactsBucket}/artifacts/[0-9a-f]{64}/.+: AccessDenied \\(HTTP 403\\)\\..*s3:ListBucket`),
     );
@@ -184,3 +187,18 @@ describe('JobArtifacts custom resource under its own role (S3 answering as AWS d
     expect(store.keys(props.ArtifactsBucket)).toEqual([]);
   });
 });
+
+/** A copy of the template whose AWS::IAM::Policy resources named like `policyName` lack the statements `drop` picks. */
+function withoutStatements(template: TemplateJson, policyName: RegExp, drop: (statement: { Action?: unknown }) => boolean): TemplateJson {
+  const copy = structuredClone(template);
+  let dropped = 0;
+  for (const resource of Object.values(copy.Resources ?? {})) {
+    const p = resource.Properties as { PolicyName?: unknown; PolicyDocument?: { Statement: Array<{ Action?: unknown }> } } | undefined;
+    if (resource.Type !== 'AWS::IAM::Policy' || !policyName.test(String(p?.PolicyName)) || !p?.PolicyDocument) continue;
+    const kept = p.PolicyDocument.Statement.filter((s) => !drop(s));
+    dropped += p.PolicyDocument.Statement.length - kept.length;
+    p.PolicyDocument.Statement = kept;
+  }
+  if (dropped === 0) throw new Error(`withoutStatements: no statement of a policy named like ${policyName} was dropped`);
+  return copy;
+}

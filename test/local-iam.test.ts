@@ -1,7 +1,8 @@
 /**
  * The local runner's IAM (local/iam): one test per rule on a small hand-written template whose policies are real
- * policy documents (explicit deny, TLS-only bucket policy, s3:prefix, PassRole to a service, tag-on-create, copy,
- * KMS-encrypted topic, resource-policy-only access, trust policy with aws:SourceArn, the least-privilege report).
+ * policy documents (explicit deny, TLS-only bucket policy, s3:prefix, S3's 403-vs-404 for a missing key, PassRole
+ * to a service, unmapped operations, tag-on-create, copy, KMS-encrypted topic, resource-policy-only access, trust
+ * policy with aws:SourceArn, the least-privilege report).
  * The project's synthesized app: local-iam-app.test.ts.
  */
 import * as path from 'node:path';
@@ -131,12 +132,22 @@ describe('local IAM rules', () => {
     expect(plain.denied).toEqual({ action: 's3:GetObject', resource: 'arn:aws:s3:::data/in/a', reason: 'with an explicit deny in a resource-based policy' });
   });
 
-  it('ListObjectsV2 is s3:ListBucket with s3:prefix = Prefix (and mayListBucket uses the key as prefix)', async () => {
+  it('ListObjectsV2 is s3:ListBucket with s3:prefix = Prefix', async () => {
     expect((await s3('AppRole', 'S3.ListObjectsV2', { Prefix: 'in/2024/' })).allowed).toBe(true);
     expect((await s3('AppRole', 'S3.ListObjectsV2', { Prefix: 'out/' })).allowed).toBe(false);
     expect((await s3('AppRole', 'S3.ListObjectsV2', {})).allowed).toBe(false);
-    expect(await authz.mayListBucket(roleArn('AppRole'), 'data', 'in/missing.json')).toBe(true);
-    expect(await authz.mayListBucket(roleArn('AppRole'), 'data', 'out/missing.json')).toBe(false);
+  });
+
+  it('a missing key is 404 only to a caller allowed s3:ListBucket for it (mayListBucket: s3:prefix = the key), else 403', async () => {
+    expect(await authz.mayListBucket(roleArn('AppRole'), 'data', 'in/missing.json')).toBe(true); // 404 NoSuchKey
+    expect(await authz.mayListBucket(roleArn('AppRole'), 'data', 'out/missing.json')).toBe(false); // 403, although it may GetObject there
+    expect((await s3('AppRole', 'S3.GetObject', { Key: 'out/missing.json' })).allowed).toBe(true);
+    // the reader may GetObject shared/ through the bucket policy, but list nothing: a missing shared key is 403
+    expect((await s3('ReaderRole', 'S3.GetObject', { Key: 'shared/missing.csv' })).allowed).toBe(true);
+    expect(await authz.mayListBucket(roleArn('ReaderRole'), 'data', 'shared/missing.csv')).toBe(false);
+    expect(await authz.mayListBucket(roleArn('AdminRole'), 'data', 'anything/missing')).toBe(true);
+    // the TLS-only bucket policy applies to the ListBucket check as well
+    expect(await authz.mayListBucket(roleArn('AppRole'), 'data', 'in/missing.json', { secureTransport: false })).toBe(false);
   });
 
   it('iam:PassRole is allowed only when iam:PassedToService matches', async () => {

@@ -7,6 +7,7 @@ import { type RecommenderTrainingInput, recommenderKeys } from '../../lib/pipeli
 import type { CliContext } from '../context';
 import { CliError } from '../errors';
 import { requireOutput, requireStateMachine } from '../stage-outputs';
+import { type LocalRunner, runLocalPipeline } from '../local';
 import { followExecution } from './run';
 
 export interface SmokeOptions {
@@ -31,8 +32,7 @@ export function smokeInput(runId: string): RecommenderTrainingInput {
  * (so its silver datasets, model and promoted pointer stay under `smoke/<run>/` and the stage's datasets and
  * promoted model are untouched), streams the states and fails unless the execution SUCCEEDED.
  */
-export async function smokeCommand(ctx: CliContext, options: SmokeOptions): Promise<number> {
-  if (ctx.options.local) throw new CliError('smoke tests a deployed stage; locally run "npm run demo" instead.', 2);
+export async function smokeCommand(ctx: CliContext, options: SmokeOptions, runner?: LocalRunner): Promise<number> {
   const dir = resolve(ctx.io.cwd, options.sampleDir);
   let files: string[];
   try {
@@ -50,11 +50,18 @@ export async function smokeCommand(ctx: CliContext, options: SmokeOptions): Prom
   if (!namespaceSchema.safeParse(smokeNamespace(runId)).success) {
     throw new CliError(`--run-id ${runId}: must be 1-63 lower-case letters, digits and - (it names the S3 namespace smoke/<id>/).`, 2);
   }
+  const input = smokeInput(runId);
+  const prefix = recommenderKeys(input.namespace).lake.raw;
+  if (ctx.options.local) {
+    // the same smoke test against the local deployment, under the same IAM: the operator uploads, the pipeline runs
+    const uploads = sample.map((file) => ({ key: `${prefix}${file}`, file: join(dir, file) }));
+    await runLocalPipeline(ctx, 'recommender-training', input as Record<string, unknown>, { executionName: `smoke-${runId}`, uploads }, runner);
+    ctx.io.out('Smoke test passed: recommender-training SUCCEEDED on the bundled sample (local).');
+    return 0;
+  }
   const outputs = await ctx.outputs();
   const lake = requireOutput(outputs, 'lakeBucket');
   const stateMachineArn = requireStateMachine(outputs, 'recommender-training');
-  const input = smokeInput(runId);
-  const prefix = recommenderKeys(input.namespace).lake.raw;
   for (const file of sample) {
     await ctx.s3.send(new PutObjectCommand({ Bucket: lake, Key: `${prefix}${file}`, Body: readFileSync(join(dir, file)) }));
   }

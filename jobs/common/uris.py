@@ -59,11 +59,11 @@ def join_uri(base: str, *parts: str) -> str:
 
 
 def _jvm_fs(uri: str):
-    from pyspark.sql import SparkSession
+    # S3 is reached through the JVM's FileSystem (EMRFS on EMR): a job that touches S3 before its Spark work (a
+    # model pointer) or without any (a result after bad arguments) starts the session here
+    from jobs.common.spark import get_spark
 
-    spark = SparkSession.getActiveSession()
-    if spark is None:
-        raise RuntimeError(f"a SparkSession is needed to access {uri}")
+    spark = get_spark("jobs")
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(to_physical(uri))
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())

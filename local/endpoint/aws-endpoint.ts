@@ -113,7 +113,7 @@ async function s3(options: AwsEndpointOptions, credential: LocalCredential, req:
   const params: Record<string, unknown> = { ...classified.params };
   if (classified.operation === 'DeleteObjects') {
     body = await readBody(req);
-    params.Keys = deleteObjectsKeys(body.toString('utf8'));
+    params.Delete = { Objects: deleteObjectsKeys(body.toString('utf8')).map((Key) => ({ Key })) };
   }
   const call: AwsCall = { credential, service: 's3', operation: classified.operation, params, secureTransport: true };
   const denial = await options.authorizer.deny(call);

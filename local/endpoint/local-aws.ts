@@ -1,4 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
+import * as https from 'node:https';
+import * as tls from 'node:tls';
 import * as path from 'node:path';
 import { LocalDeployment } from '../deployment';
 import { JobRunAccess, JobRunFailedError } from '../emr-adapter';
@@ -46,6 +48,9 @@ export class LocalAws implements CallAuthorizer {
   static async start(options: LocalAwsOptions): Promise<LocalAws> {
     const authorizer = Authorizer.fromDeployment(options.deployment, { operator: options.operator });
     const certificate = loopbackCertificate(path.join(options.projectRoot, '.cache', 'local-tls'));
+    // the runner's own HTTPS clients (a custom resource's response PUT) trust the loopback certificate too
+    const ca = https.globalAgent.options.ca;
+    if (!(Array.isArray(ca) && ca.includes(certificate.caPem))) https.globalAgent.options.ca = [...tls.rootCertificates, certificate.caPem];
     const store = await S3ProxyServer.start({ s3Root: options.layout.s3Root, projectRoot: options.projectRoot, stateDir: path.join(options.layout.root, 's3proxy') });
     const jarsDir = path.join(options.projectRoot, '.cache', 'local-jars', 's3a');
     const s3aJars = existsSync(jarsDir) ? readdirSync(jarsDir).filter((f) => f.endsWith('.jar')).sort().map((f) => path.join(jarsDir, f)) : [];

@@ -69,7 +69,6 @@ export function routeSdkClients(options: SdkRoutingOptions): SdkRouting {
     const operation = name.replace(/Command$/, '');
     s3.on(command as never).callsFake(async (input: Record<string, unknown>, getClient: () => unknown) => {
       const params: Record<string, unknown> = { ...input };
-      if (operation === 'DeleteObjects') params.Keys = ((input.Delete as { Objects?: Array<{ Key: string }> })?.Objects ?? []).map((o) => o.Key);
       const call = await caller(getClient, 's3', operation, params);
       try {
         return await sendToStore.call(store, new command(input as never));
