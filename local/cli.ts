@@ -7,12 +7,15 @@ import { ProgressDisplay } from './progress';
 import { LocalRuntime } from './runtime';
 import { runDemo } from './demo';
 import { UnknownStateMachineError } from './deployment';
+import { accessReportText } from './access-report';
+import type { AccessReport } from './iam/access-log';
 
 /**
  * `npx tsx local/cli.ts <command>` — the local runner's CLI.
  *
  *   run <pipeline> [--input file.json | --input-json '{…}']   one execution of a pipeline's state machine
  *   list                                                       state machines and what runs each task state
+ *   access [--json]                                            the access report of the last local run
  *   demo [--sequential]                                        the full demo (same as npm run demo)
  *
  * Exit codes: 0 succeeded, 1 execution failed, 2 bad usage or input file.
@@ -90,6 +93,18 @@ export function buildProgram(): Command {
       } finally {
         await runtime.close();
       }
+    });
+
+  program
+    .command('access')
+    .description('The access report of the last local run (per principal: actions and resources used, granted statements never exercised).')
+    .option('--json', 'print the report as JSON')
+    .action((opts: { json?: boolean }) => {
+      const global = program.opts<{ root: string }>();
+      const file = path.join(path.resolve(global.root), 'access-report.json');
+      if (!existsSync(file)) throw new UsageError(`No access report at ${file}: run a pipeline locally first`);
+      const report = JSON.parse(readFileSync(file, 'utf8')) as AccessReport;
+      terminal.out(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${accessReportText(report)}\n`);
     });
 
   program

@@ -6,6 +6,7 @@ import { LocalRuntime, LocalRuntimeOptions } from './runtime';
 import { generateTaxiMonths, seedSampleData, serveDirectory } from './sample-data';
 import { parseDatabaseUrl, seedDatabase } from './database';
 import { terminal } from './lambda-host';
+import { AccessSummary, summarizeAccess } from './access-report';
 
 /**
  * `npm run demo`: the four deployed pipelines, end to end on this machine, on the bundled sample.
@@ -40,6 +41,8 @@ export interface DemoResult {
   readonly problems: string[];
   readonly seconds: number;
   readonly reportFile: string;
+  /** What the IAM enforcement saw (local/access-report.ts). */
+  readonly access: AccessSummary;
 }
 
 const MODEL = { rank: 8, maxIter: 10, regParam: 0.1, seed: 42 };
@@ -68,7 +71,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     `   ${d.stateMachines.length} state machines, ${d.functions.length} functions, ${d.buckets.length} buckets (${d.buckets.map((b) => b.name).join(', ')}), ` +
       `EMR Serverless application ${d.applications[0]?.applicationId ?? '(none)'} → local Spark; artifacts: ${runtime.artifacts?.source ?? 'given'} build (${formatSeconds((Date.now() - t0) / 1000)})`,
   );
-  const sample = seedSampleData(runtime);
+  const sample = await seedSampleData(runtime);
   if (databaseUrl) {
     const connection = parseDatabaseUrl(databaseUrl);
     const loaded = await seedDatabase(projectRoot, connection, path.join(projectRoot, 'data', 'sample', 'news', 'articles.jsonl'));
@@ -80,7 +83,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const months = ['2025-01', '2025-02'];
   const taxiSource = path.join(root, 'taxi-source');
   generateTaxiMonths(runtime, taxiSource, months, 3000);
-  const server = await serveDirectory(taxiSource);
+  const server = await serveDirectory(taxiSource, runtime.aws.certificate);
   display.note(`   sample loaded into s3://${runtime.bucketFromEnv('LAKE_BUCKET')}/bronze/; taxi months served at ${server.url}`);
 
   const runs: DemoRun[] = [];
@@ -115,6 +118,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await server.close();
     await runtime.close();
   }
+  const access = runtime.accessReport();
 
   const order = ['recommender-training', 'drift-retrain (clean batch)', 'drift-retrain (drifted batch)', 'news-enrichment', 'news-enrichment (again)', 'taxi-medallion'];
   runs.sort((a, b) => order.indexOf(a.title) - order.indexOf(b.title));
@@ -132,10 +136,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     ratingHistogram(sample.files.clean, 'new batch: clean'),
     ratingHistogram(sample.files.drifted, 'new batch: drifted'),
   ];
-  writeHtmlReport(runtime.layout.reportFile, runs, histograms, { totalSeconds: seconds, root: runtime.layout.s3Root });
+  writeHtmlReport(runtime.layout.reportFile, runs, histograms, { totalSeconds: seconds, root: runtime.layout.s3Root, access });
   terminal.out(`\n${summaryTable(runs)}\n\n`);
+  const summary = summarizeAccess(access);
+  terminal.out(`Access (IAM enforced): ${summary.checks} checks by ${summary.principals} principals, ${summary.denied} denied; ${summary.unexercised} granted statements never exercised (report: access section; JSON: ${path.relative(projectRoot, path.join(runtime.layout.root, 'access-report.json'))})\n`);
   terminal.out(`Local S3: ${path.relative(projectRoot, runtime.layout.s3Root)}/<bucket>/<key>   logs: ${path.relative(projectRoot, runtime.layout.logsRoot)}/   alerts: ${path.relative(projectRoot, runtime.layout.alertsFile)}\n`);
   terminal.out(`Report: ${path.relative(projectRoot, runtime.layout.reportFile)}   Total: ${formatSeconds(seconds)}\n`);
   if (problems.length) terminal.out(`\nDemo FAILED:\n${problems.map((p) => `  ✗ ${p}`).join('\n')}\n`);
-  return { ok: problems.length === 0, runs, problems, seconds, reportFile: runtime.layout.reportFile };
+  return { ok: problems.length === 0, runs, problems, seconds, reportFile: runtime.layout.reportFile, access: summary };
 }

@@ -49,6 +49,10 @@ export interface LocalApplication {
   readonly name: string;
   readonly releaseLabel: string;
   readonly arn: string;
+  /** `SchedulerConfiguration.MaxConcurrentRuns` of the template (undefined: not set). */
+  readonly maxConcurrentRuns?: number;
+  /** `SchedulerConfiguration.QueueTimeoutMinutes` of the template (undefined: not set). */
+  readonly queueTimeoutMinutes?: number;
 }
 
 export interface LocalBucket {
@@ -152,6 +156,7 @@ export class LocalDeployment {
               name: String(this.resolve(stack, resource.Properties?.Name ?? logicalId)),
               releaseLabel: String(this.resolve(stack, resource.Properties?.ReleaseLabel ?? 'emr-spark-8.0.0')),
               arn: String(this.getAtt(stack, logicalId, 'Arn')),
+              ...this.schedulerConfiguration(stack, resource.Properties?.SchedulerConfiguration),
             });
             break;
           case 'AWS::SNS::Topic':
@@ -193,6 +198,16 @@ export class LocalDeployment {
   /** Bucket by environment role, e.g. the value of a function's `LAKE_BUCKET`. */
   bucketNamed(name: string): LocalBucket | undefined {
     return this.buckets.find((b) => b.name === name);
+  }
+
+  private schedulerConfiguration(stack: StackTemplate, value: Json | undefined): { maxConcurrentRuns?: number; queueTimeoutMinutes?: number } {
+    if (value === undefined) return {};
+    const config = this.resolve(stack, value) as { MaxConcurrentRuns?: Json; QueueTimeoutMinutes?: Json } | null;
+    const int = (v: Json | undefined) => (v === undefined || v === null ? undefined : Number(v));
+    return {
+      ...(int(config?.MaxConcurrentRuns) !== undefined ? { maxConcurrentRuns: int(config?.MaxConcurrentRuns) } : {}),
+      ...(int(config?.QueueTimeoutMinutes) !== undefined ? { queueTimeoutMinutes: int(config?.QueueTimeoutMinutes) } : {}),
+    };
   }
 
   private localFunction(stack: StackTemplate, logicalId: string, resource: CfnResource): LocalFunction {

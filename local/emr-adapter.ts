@@ -4,6 +4,8 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSyn
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parseSparkSubmitParameters } from '../lib/jobs/job-request-builder';
+import { JobRunQueue, SchedulerConfiguration } from './job-queue';
+import { jobRunUtilization, LocalWorker, localWorker } from './job-run-usage';
 import { writeAtomic } from './s3/tree';
 import { LocalCredential } from './endpoint/credentials';
 import { LoopbackCertificate } from './endpoint/tls';
@@ -32,7 +34,14 @@ import { LocalLayout } from './layout';
  *   `--master local[N]` and a small driver heap instead.
  * - driver stdout/stderr go to a log file (and, gzipped, to the request's S3 log location:
  *   `<logUri>/applications/<appId>/jobs/<jobRunId>/SPARK_DRIVER/{stdout,stderr}.gz`, as EMR Serverless writes them).
- * - `ExecutionTimeoutMinutes` is enforced: the run is killed and fails with the timeout message.
+ * - runs are queued as the application's `SchedulerConfiguration` says (job-queue.ts): at most
+ *   `MaxConcurrentRuns` at once (and at most what this machine runs at once), a run that waits longer than
+ *   `QueueTimeoutMinutes` ends CANCELLED without starting.
+ * - `ExecutionTimeoutMinutes` is enforced from the moment the run leaves the queue (0 = none): EMR Serverless
+ *   cancels a run that exceeds it, so it ends CANCELLED with the timeout in `StateDetails`.
+ * - a run is cancelled (CANCELLED) when the caller's signal aborts — Step Functions' CancelJobRun when a `.sync`
+ *   task times out — or when its scope (execution) ends ({@link LocalEmrServerless.cancelScope}).
+ * - GetJobRun reports the run's resources in EMR Serverless' terms (job-run-usage.ts).
  * - `ClientToken` is honoured within one runner process: the same token returns the same job run.
  */
 export interface StartJobRunRequest {
@@ -55,8 +64,18 @@ export interface LocalSparkOptions {
   readonly driverMemory?: string;
   /** Local shuffle partitions when the request sets none. @default 4 */
   readonly shufflePartitions?: number;
-  /** How many job runs may run at once (later ones wait, like QUEUED). @default 2 */
+  /**
+   * How many job runs this machine runs at once (later ones wait, like QUEUED); the application's own
+   * `MaxConcurrentRuns` applies on top when it is lower. @default 2
+   */
   readonly maxConcurrentRuns?: number;
+  /**
+   * The service's clock for its minute-long timers (`QueueTimeoutMinutes`, `ExecutionTimeoutMinutes`): `scale` is
+   * real time per service time, e.g. 1/600 makes a 15-minute queue timeout 1.5 s (tests). @default { scale: 1 }
+   */
+  readonly clock?: { readonly scale: number };
+  /** The spark-submit executable. @default `<projectRoot>/.venv/bin/spark-submit` */
+  readonly sparkSubmit?: string;
   /**
    * Start the driver JVM for short local jobs: C1 compiler only, serial GC, and a class-data-sharing archive of
    * Spark's classes made by the first job run and reused after (`<projectRoot>/.local/emr/cds/`). Halves a job's start-up CPU.
@@ -90,16 +109,33 @@ export interface JobRunRecord {
   readonly state: 'SUCCESS' | 'FAILED' | 'CANCELLED';
   readonly stateDetails: string;
   readonly exitCode: number | null;
+  /** Submission. */
   readonly createdAt: Date;
+  /** When the run left the queue (undefined: it never started). */
+  readonly startedAt?: Date;
   readonly endedAt: Date;
+  /** Time spent QUEUED. */
+  readonly queuedMilliseconds: number;
+  /** Run time, from leaving the queue to the end (0 when it never started). */
   readonly durationSeconds: number;
+  /** The worker the run had (its size prices it). */
+  readonly worker: LocalWorker;
   readonly logFile: string;
   readonly commandLine: string[];
   readonly cpuSeconds: number;
 }
 
-/** Known applications: id → release label (the adapter rejects unknown application ids like the API does). */
-export type LocalApplications = ReadonlyMap<string, { releaseLabel: string; name?: string }>;
+/**
+ * Known applications: id → release label and scheduler configuration (the adapter rejects unknown application
+ * ids like the API does).
+ */
+export type LocalApplications = ReadonlyMap<string, { releaseLabel: string; name?: string; scheduler?: SchedulerConfiguration }>;
+
+/** Options of one StartJobRun. */
+export interface StartJobRunOptions {
+  /** Aborting it cancels the run (CancelJobRun); a string reason becomes the run's `StateDetails`. */
+  readonly signal?: AbortSignal;
+}
 
 export class JobRunFailedError extends Error {
   constructor(readonly cause: string, readonly record?: JobRunRecord, errorName = 'States.TaskFailed') {
@@ -125,11 +161,11 @@ export function isDroppedConf(key: string): boolean {
 
 export class LocalEmrServerless {
   private readonly runsByToken = new Map<string, Promise<JobRunRecord>>();
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly queue: JobRunQueue;
   /** Running spark-submit processes by scope (execution ARN), for {@link cancelScope}. */
   private readonly children = new Map<string, Set<import('node:child_process').ChildProcess>>();
-  private readonly cancelled = new WeakSet<import('node:child_process').ChildProcess>();
+  /** Cancelled processes → the `StateDetails` their run ends with. */
+  private readonly cancelled = new WeakMap<import('node:child_process').ChildProcess, string>();
   readonly history: JobRunRecord[] = [];
   private readonly requests = new Map<string, { request: StartJobRunRequest; releaseLabel: string }>();
   private archiveInProgress = false;
@@ -140,14 +176,20 @@ export class LocalEmrServerless {
     private readonly applications: LocalApplications,
     private readonly options: LocalSparkOptions,
     private readonly access: JobRunAccess,
-  ) {}
+  ) {
+    this.queue = new JobRunQueue(options.maxConcurrentRuns ?? 2, this.clockScale);
+  }
+
+  private get clockScale(): number {
+    return this.options.clock?.scale ?? 1;
+  }
 
   /**
    * Runs the request to completion. Resolves with the `.sync` output; rejects with a `States.TaskFailed` error
    * (or `EMRServerless.ValidationException` / `EMRServerless.ResourceNotFoundException` for a bad request).
-   * `logFile` receives the driver's output.
+   * `logFile` receives the driver's output; `scope` groups the runs {@link cancelScope} cancels.
    */
-  async startJobRunSync(request: StartJobRunRequest, logFile: string, scope = 'default'): Promise<Record<string, unknown>> {
+  async startJobRunSync(request: StartJobRunRequest, logFile: string, scope = 'default', options: StartJobRunOptions = {}): Promise<Record<string, unknown>> {
     validateRequest(request);
     const app = this.applications.get(request.ApplicationId);
     if (!app) {
@@ -159,7 +201,7 @@ export class LocalEmrServerless {
     }
     let run = this.runsByToken.get(request.ClientToken);
     if (!run) {
-      run = this.queue(() => this.execute(request, app.releaseLabel, logFile, scope));
+      run = this.submit(request, app.releaseLabel, app.scheduler, logFile, scope, options.signal);
       this.runsByToken.set(request.ClientToken, run);
     }
     const record = await run;
@@ -169,16 +211,45 @@ export class LocalEmrServerless {
     return jobRun;
   }
 
-  private async queue<T>(fn: () => Promise<T>): Promise<T> {
-    const max = this.options.maxConcurrentRuns ?? 2;
-    if (this.running >= max) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.running += 1;
-    try {
-      return await fn();
-    } finally {
-      this.running -= 1;
-      this.waiting.shift()?.();
+  /** SUBMITTED → QUEUED until the application and the machine have a slot → runs (or leaves the queue CANCELLED). */
+  private async submit(request: StartJobRunRequest, releaseLabel: string, scheduler: SchedulerConfiguration | undefined, logFile: string, scope: string, signal?: AbortSignal): Promise<JobRunRecord> {
+    const run = { jobRunId: newJobRunId(), createdAt: new Date() };
+    const admission = await this.queue.admit(request.ApplicationId, scheduler, scope, signal);
+    if (!admission.admitted) {
+      mkdirSync(path.dirname(logFile), { recursive: true });
+      writeFileSync(logFile, `# job run ${run.jobRunId} (${request.Name ?? ''}) ended CANCELLED in the queue: ${admission.stateDetails}\n`, { flag: 'a' });
+      const endedAt = new Date();
+      const record: JobRunRecord = {
+        ...this.identity(request, run.jobRunId),
+        state: 'CANCELLED',
+        stateDetails: admission.stateDetails,
+        exitCode: null,
+        createdAt: run.createdAt,
+        endedAt,
+        queuedMilliseconds: admission.queuedMs,
+        durationSeconds: 0,
+        worker: this.worker(),
+        logFile,
+        commandLine: [],
+        cpuSeconds: 0,
+      };
+      this.history.push(record);
+      return record;
     }
+    try {
+      return await this.execute(request, releaseLabel, logFile, scope, { ...run, queuedMilliseconds: admission.queuedMs }, signal);
+    } finally {
+      admission.release();
+    }
+  }
+
+  private identity(request: StartJobRunRequest, jobRunId: string): Pick<JobRunRecord, 'applicationId' | 'jobRunId' | 'arn' | 'name'> {
+    const arn = `arn:aws:emr-serverless:${regionOf(request.ExecutionRoleArn)}:${accountOf(request.ExecutionRoleArn)}:/applications/${request.ApplicationId}/jobruns/${jobRunId}`;
+    return { applicationId: request.ApplicationId, jobRunId, arn, name: request.Name ?? jobRunId };
+  }
+
+  private worker(): LocalWorker {
+    return localWorker(this.options.master ?? 'local[2]', this.options.driverMemory ?? '2g');
   }
 
   /** GetJobRun for the AWS adapters: a job run this adapter ran. */
@@ -320,10 +391,12 @@ export class LocalEmrServerless {
    * execution ends or a Parallel branch fails. The runs end CANCELLED.
    */
   cancelScope(scope: string): number {
+    const details = 'Job run cancelled: its execution ended (or its Parallel branch failed).';
+    const queued = this.queue.cancelScope(scope, details);
     const running = this.children.get(scope);
-    if (!running) return 0;
+    if (!running) return queued;
     for (const child of running) {
-      this.cancelled.add(child);
+      if (!this.cancelled.has(child)) this.cancelled.set(child, details);
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
@@ -331,28 +404,34 @@ export class LocalEmrServerless {
       }
     }
     this.children.delete(scope);
-    return running.size;
+    return queued + running.size;
   }
 
-  private async execute(request: StartJobRunRequest, releaseLabel: string, logFile: string, scope: string): Promise<JobRunRecord> {
-    const jobRunId = newJobRunId();
-    const createdAt = new Date();
-    const arn = `arn:aws:emr-serverless:${regionOf(request.ExecutionRoleArn)}:${accountOf(request.ExecutionRoleArn)}:/applications/${request.ApplicationId}/jobruns/${jobRunId}`;
+  private async execute(
+    request: StartJobRunRequest,
+    releaseLabel: string,
+    logFile: string,
+    scope: string,
+    run: { jobRunId: string; createdAt: Date; queuedMilliseconds: number },
+    signal?: AbortSignal,
+  ): Promise<JobRunRecord> {
+    const { jobRunId, createdAt } = run;
+    const startedAt = new Date();
     mkdirSync(path.dirname(logFile), { recursive: true });
     const log = createWriteStream(logFile, { flags: 'a' });
     const finish = (state: JobRunRecord['state'], stateDetails: string, exitCode: number | null, argv: string[], cpuSeconds: number): JobRunRecord => {
       const endedAt = new Date();
       const record: JobRunRecord = {
-        applicationId: request.ApplicationId,
-        jobRunId,
-        arn,
-        name: request.Name ?? jobRunId,
+        ...this.identity(request, jobRunId),
         state,
         stateDetails,
         exitCode,
         createdAt,
+        startedAt,
         endedAt,
-        durationSeconds: (endedAt.getTime() - createdAt.getTime()) / 1000,
+        queuedMilliseconds: run.queuedMilliseconds,
+        durationSeconds: (endedAt.getTime() - startedAt.getTime()) / 1000,
+        worker: this.worker(),
         logFile,
         commandLine: argv,
         cpuSeconds,
@@ -373,27 +452,40 @@ export class LocalEmrServerless {
       if (error instanceof JobRunFailedError && error.name !== 'States.TaskFailed') throw error;
       return finish('FAILED', `Job failed before start: ${(error as Error).message}`, null, [], 0);
     }
-    const sparkSubmit = path.join(this.options.projectRoot, '.venv', 'bin', 'spark-submit');
+    const sparkSubmit = this.options.sparkSubmit ?? path.join(this.options.projectRoot, '.venv', 'bin', 'spark-submit');
     log.write(`# job run ${jobRunId} (${request.Name ?? ''}) on ${releaseLabel} → local spark-submit\n`);
     log.write(`# StartJobRun request: ${JSON.stringify(request)}\n# ${[sparkSubmit, ...prepared.argv].join(' ')}\n`);
 
-    const timeoutMs = (request.ExecutionTimeoutMinutes ?? 720) * 60_000;
+    // 0 = no timeout; the clock counts from here, when the run left the queue
+    const timeoutMinutes = request.ExecutionTimeoutMinutes ?? 720;
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    let cancelled = false;
+    let cancelled: string | undefined;
     const { exitCode, timedOut, cpuSeconds } = await new Promise<{ exitCode: number | null; timedOut: boolean; cpuSeconds: number }>((resolve) => {
       const child = spawn(sparkSubmit, prepared.argv, { cwd: prepared.cwd, env: prepared.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       if (!this.children.has(scope)) this.children.set(scope, new Set());
       this.children.get(scope)!.add(child);
       let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
+      const kill = () => {
         try {
           process.kill(-child.pid!, 'SIGKILL');
         } catch {
           child.kill('SIGKILL');
         }
-      }, timeoutMs);
+      };
+      const timer =
+        timeoutMinutes > 0
+          ? setTimeout(() => {
+              timedOut = true;
+              kill();
+            }, timeoutMinutes * 60_000 * this.clockScale)
+          : undefined;
+      const onAbort = () => {
+        if (!this.cancelled.has(child)) this.cancelled.set(child, typeof signal?.reason === 'string' ? signal.reason : 'Job run cancelled (CancelJobRun).');
+        kill();
+      };
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
       child.stdout.on('data', (d: Buffer) => {
         stdout.push(d);
         log.write(d);
@@ -405,13 +497,15 @@ export class LocalEmrServerless {
       child.on('error', (error) => {
         stderr.push(Buffer.from(`${error.message}\n`));
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         resolve({ exitCode: 127, timedOut, cpuSeconds: 0 });
       });
-      child.on('close', (code, signal) => {
+      child.on('close', (code, killedBy) => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         this.children.get(scope)?.delete(child);
-        cancelled = this.cancelled.has(child);
-        resolve({ exitCode: code ?? (signal ? 128 : null), timedOut, cpuSeconds: childCpuSeconds() });
+        cancelled = this.cancelled.get(child);
+        resolve({ exitCode: code ?? (killedBy ? 128 : null), timedOut, cpuSeconds: childCpuSeconds() });
       });
     });
     await new Promise<void>((resolve) => log.end(resolve));
@@ -424,9 +518,10 @@ export class LocalEmrServerless {
     await this.shipLogs(request, jobRunId, Buffer.concat(stdout), Buffer.concat(stderr));
     rmSync(path.join(prepared.cwd, 'tmp'), { recursive: true, force: true });
 
-    if (cancelled) return finish('CANCELLED', 'Job run cancelled: its execution ended (or its Parallel branch failed) while it ran.', exitCode, prepared.argv, cpuSeconds);
+    if (cancelled) return finish('CANCELLED', cancelled, exitCode, prepared.argv, cpuSeconds);
     if (timedOut) {
-      return finish('FAILED', `Job run timed out after ${request.ExecutionTimeoutMinutes} minutes (executionTimeoutMinutes).`, exitCode, prepared.argv, cpuSeconds);
+      // "If the job run exceeds this duration, EMR Serverless will automatically cancel it."
+      return finish('CANCELLED', `Job run timed out after ${timeoutMinutes} minutes (executionTimeoutMinutes) and was cancelled.`, exitCode, prepared.argv, cpuSeconds);
     }
     if (exitCode === 0) return finish('SUCCESS', '', 0, prepared.argv, cpuSeconds);
     // PySpark's PythonRunner merges the Python driver's stderr into spark-submit's stdout: look at both.
@@ -456,7 +551,7 @@ export class LocalEmrServerless {
 
 /** The `.sync` output: the final job run, PascalCase like the integration's other outputs. */
 export function describeJobRun(record: JobRunRecord, request: StartJobRunRequest, releaseLabel: string): Record<string, unknown> {
-  const seconds = Math.max(60, Math.ceil(record.durationSeconds));
+  const { total, billed } = jobRunUtilization(record.worker, record.durationSeconds);
   return {
     ApplicationId: record.applicationId,
     JobRunId: record.jobRunId,
@@ -468,25 +563,25 @@ export function describeJobRun(record: JobRunRecord, request: StartJobRunRequest
     ExecutionRole: request.ExecutionRoleArn,
     CreatedAt: record.createdAt.toISOString(),
     UpdatedAt: record.endedAt.toISOString(),
-    StartedAt: record.createdAt.toISOString(),
+    ...(record.startedAt ? { StartedAt: record.startedAt.toISOString() } : {}),
     EndedAt: record.endedAt.toISOString(),
     TotalExecutionDurationSeconds: Math.round(record.durationSeconds),
+    QueuedDurationMilliseconds: record.queuedMilliseconds,
     ExecutionTimeoutMinutes: request.ExecutionTimeoutMinutes,
     Tags: request.Tags ?? {},
-    // Local runs cost nothing; resource use is reported in the cloud shape (vCPU-hours from CPU time).
-    BilledResourceUtilization: { VCPUHour: 0, MemoryGBHour: 0, StorageGBHour: 0 },
-    TotalResourceUtilization: {
-      VCPUHour: round6(record.cpuSeconds / 3600),
-      MemoryGBHour: round6((seconds / 3600) * 2),
-      StorageGBHour: 0,
-    },
+    BilledResourceUtilization: { VCPUHour: billed.vCPUHour, MemoryGBHour: billed.memoryGBHour, StorageGBHour: billed.storageGBHour },
+    TotalResourceUtilization: { VCPUHour: total.vCPUHour, MemoryGBHour: total.memoryGBHour, StorageGBHour: total.storageGBHour },
+    // the runner's own notes (driver log, exit status, CPU time measured); no AWS field
     Local: { logFile: record.logFile, exitCode: record.exitCode, cpuSeconds: round6(record.cpuSeconds) },
   };
 }
 
-/** The job run as `GetJobRun` returns it (SDK camelCase, dates as Date): billed use 0 locally, total use measured. */
+/**
+ * The job run as `GetJobRun` returns it (SDK camelCase, dates as Date), its resource use in EMR Serverless' terms:
+ * what the run's worker used and what EMR Serverless would bill for it (job-run-usage.ts).
+ */
 export function getJobRunShape(record: JobRunRecord, releaseLabel: string, request?: StartJobRunRequest): Record<string, unknown> {
-  const seconds = Math.max(60, Math.ceil(record.durationSeconds));
+  const { total, billed } = jobRunUtilization(record.worker, record.durationSeconds);
   return {
     applicationId: record.applicationId,
     jobRunId: record.jobRunId,
@@ -498,11 +593,13 @@ export function getJobRunShape(record: JobRunRecord, releaseLabel: string, reque
     executionRole: request?.ExecutionRoleArn,
     createdAt: record.createdAt,
     updatedAt: record.endedAt,
-    startedAt: record.createdAt,
+    ...(record.startedAt ? { startedAt: record.startedAt } : {}),
     endedAt: record.endedAt,
     totalExecutionDurationSeconds: Math.round(record.durationSeconds),
-    billedResourceUtilization: { vCPUHour: 0, memoryGBHour: 0, storageGBHour: 0 },
-    totalResourceUtilization: { vCPUHour: round6(record.cpuSeconds / 3600), memoryGBHour: round6((seconds / 3600) * 2), storageGBHour: 0 },
+    queuedDurationMilliseconds: record.queuedMilliseconds,
+    executionTimeoutMinutes: request?.ExecutionTimeoutMinutes,
+    billedResourceUtilization: billed,
+    totalResourceUtilization: total,
     tags: request?.Tags ?? {},
   };
 }

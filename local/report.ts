@@ -1,6 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { ExecutionRecord } from './runtime';
 import { formatSeconds } from './progress';
+import { accessReportHtml } from './access-report';
+import type { AccessReport } from './iam/access-log';
 
 /**
  * The demo's summary (terminal table) and HTML report (metrics, drift decisions, counts, output locations,
@@ -154,7 +156,12 @@ export function histogramSvg(histograms: Histogram[]): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" role="img" aria-label="rating histograms">${parts.join('')}${legend}</svg>`;
 }
 
-export function writeHtmlReport(file: string, runs: DemoRun[], histograms: Histogram[], meta: { readonly totalSeconds: number; readonly root: string }): void {
+export function writeHtmlReport(
+  file: string,
+  runs: DemoRun[],
+  histograms: Histogram[],
+  meta: { readonly totalSeconds: number; readonly root: string; readonly access?: AccessReport },
+): void {
   const sections = runs.map((run) => {
     const r = jobResults(run.execution);
     const jobRows = Object.entries(r)
@@ -193,6 +200,7 @@ ${histogramSvg(histograms)}
     })
     .join('')}</table>
 ${sections.join('\n')}
+${meta.access ? accessReportHtml(meta.access, escapeHtml) : ''}
 </body></html>`;
   writeFileSync(file, html);
 }

@@ -8,6 +8,7 @@ import { CURRENT_MANIFEST_KEY, Manifest, parseManifest } from '../lib/jobs/manif
 import { packageArtifacts, PackagedArtifacts } from './artifacts';
 import { readLocalObject } from './s3/tree';
 import { LocalStackDeployer } from './deploy';
+import type { AccessReport } from './iam/access-log';
 import { LocalAws } from './endpoint/local-aws';
 import { LocalDeployment, LocalStateMachine } from './deployment';
 import { LocalEmrServerless, LocalSparkOptions } from './emr-adapter';
@@ -16,6 +17,8 @@ import { LocalLayout } from './layout';
 import { synthesize } from './synth';
 import { databaseSecret, databaseStageContext, parseDatabaseUrl } from './database';
 import { buildTaskHandlers, collectTaskStates } from './task-handlers';
+import { schedulerOf } from './job-queue';
+import { PayloadGuard } from './service-limits';
 
 /** Options of a local runtime (one synthesized app "deployed" to one local directory tree). */
 export interface LocalRuntimeOptions {
@@ -168,7 +171,7 @@ export class LocalRuntime {
     this.lambdas = new LocalLambdaHost(deployment.region, (fn) => aws.credentialOf(fn.roleArn, fn.functionName));
     this.emr = new LocalEmrServerless(
       layout,
-      new Map(deployment.applications.map((a) => [a.applicationId, { releaseLabel: a.releaseLabel, name: a.name }])),
+      new Map(deployment.applications.map((a) => [a.applicationId, { releaseLabel: a.releaseLabel, name: a.name, scheduler: schedulerOf(a) }])),
       { projectRoot, ...options.spark },
       aws.jobRunAccess(),
     );
@@ -201,8 +204,14 @@ export class LocalRuntime {
     return parseManifest(JSON.parse(readLocalObject(this.layout, uri).toString('utf8')), uri);
   }
 
-  /** Stops the local AWS and restores the AWS SDK clients (removes the local routing). */
+  /** Per principal: what its calls used, and the granted statements no call exercised (least-privilege view). */
+  accessReport(): AccessReport {
+    return this.aws.authorizer.report();
+  }
+
+  /** Stops the local AWS, restores the AWS SDK clients and writes `<root>/access-report.json`. */
   async close(): Promise<void> {
+    writeFileSync(path.join(this.layout.root, 'access-report.json'), `${JSON.stringify(this.accessReport(), null, 2)}\n`);
     await this.aws.close();
   }
 
@@ -242,7 +251,10 @@ export class LocalRuntime {
     };
     const definition = prepareDefinition(sm);
     const machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true, checkArn: true } });
+    // Step Functions' payload quota: a violation ends the execution (States.DataLimitExceeded, not catchable)
+    const payloads = new PayloadGuard();
     const handlers = buildTaskHandlers(definition, {
+      payloads,
       deployment: this.deployment,
       authorize: (operation, params) => this.aws.assertAuthorized({ principalArn: sm.roleArn, operation, params, sessionName: executionName }),
       lambdas: this.lambdas,
@@ -260,10 +272,12 @@ export class LocalRuntime {
       },
     });
 
+    payloads.onFailure(() => execution.abort());
     const open = new Map<string, StepRecord>();
     const parents = parentStates(definition);
     const consume = (async () => {
       for await (const event of execution.eventLogs as AsyncIterable<Record<string, any>>) {
+        payloads.observe(event);
         const stateName: string | undefined = event.state?.name;
         switch (event.type) {
           case 'StateEntered': {
@@ -348,6 +362,7 @@ export class LocalRuntime {
       }
     }
     await consume;
+    if (payloads.failure) Object.assign(record, { status: 'FAILED', output: undefined, error: payloads.failure.error, cause: payloads.failure.cause });
     // Step Functions stops the job runs of an ended execution (e.g. the other branch of a failed Parallel).
     this.emr.cancelScope(executionArn);
     record.endedAt = Date.now();

@@ -1,13 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
-import { createServer, Server } from 'node:http';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, Server } from 'node:https';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import type { LoopbackCertificate } from './endpoint/tls';
+import { trustInFetch } from './fetch-trust';
 import type { LocalRuntime } from './runtime';
 
 /**
  * Puts the bundled sample (`data/sample/`) where a deployed platform expects its inputs — the lake's bronze
- * tier (CONTRACTS.md "S3 layout") — and serves synthetic taxi months over HTTP for the ingest Lambda, which
+ * tier (CONTRACTS.md "S3 layout") — and serves synthetic taxi months over HTTPS for the ingest Lambda, which
  * streams them like it streams the public TLC files.
  */
 export interface SampleLocations {
@@ -21,25 +23,31 @@ export interface SampleLocations {
   readonly files: { readonly train: string; readonly clean: string; readonly drifted: string };
 }
 
-export function seedSampleData(runtime: LocalRuntime, sampleDir = path.join(runtime.projectRoot, 'data', 'sample')): SampleLocations {
+/** Uploads the sample as the local operator (every object a PutObject through the authorized SDK routing). */
+export async function seedSampleData(runtime: LocalRuntime, sampleDir = path.join(runtime.projectRoot, 'data', 'sample')): Promise<SampleLocations> {
   const lake = runtime.bucketFromEnv('LAKE_BUCKET');
-  const put = (file: string, key: string) => {
+  const put = async (file: string, key: string) => {
     if (!existsSync(file)) throw new Error(`Sample file ${file} is missing (data/sample is part of the repository)`);
-    const target = runtime.layout.objectPath(lake, key);
-    mkdirSync(path.dirname(target), { recursive: true });
-    copyFileSync(file, target);
+    await runtime.putObjectAsOperator(lake, key, readFileSync(file));
   };
   const netflix = path.join(sampleDir, 'netflix');
-  for (const name of ['train.txt', 'test.txt', 'future.txt']) put(path.join(netflix, name), `bronze/netflix/raw/${name}`);
-  put(path.join(netflix, 'stream', 'batch-clean.csv'), 'bronze/netflix/stream/incoming/clean/batch-clean.csv');
-  put(path.join(netflix, 'stream', 'batch-drifted.csv'), 'bronze/netflix/stream/incoming/drifted/batch-drifted.csv');
+  for (const name of ['train.txt', 'test.txt', 'future.txt']) await put(path.join(netflix, name), `bronze/netflix/raw/${name}`);
+  await put(path.join(netflix, 'stream', 'batch-clean.csv'), 'bronze/netflix/stream/incoming/clean/batch-clean.csv');
+  await put(path.join(netflix, 'stream', 'batch-drifted.csv'), 'bronze/netflix/stream/incoming/drifted/batch-drifted.csv');
 
-  const newsRoot = runtime.layout.objectPath(lake, 'bronze/news/articles');
-  execFileSync(
-    path.join(runtime.projectRoot, '.venv', 'bin', 'python'),
-    [path.join(runtime.projectRoot, 'local', 'seed_news.py'), '--input', path.join(sampleDir, 'news', 'articles.jsonl'), '--root', newsRoot, '--uri', `s3://${lake}/bronze/news/articles`],
-    { stdio: 'pipe' },
-  );
+  // the news dataset is built in a scratch directory, then uploaded file by file (data files before the pointer)
+  const scratch = mkdtempSync(path.join(runtime.layout.root, 'seed-news-'));
+  try {
+    execFileSync(
+      path.join(runtime.projectRoot, '.venv', 'bin', 'python'),
+      [path.join(runtime.projectRoot, 'local', 'seed_news.py'), '--input', path.join(sampleDir, 'news', 'articles.jsonl'), '--root', scratch, '--uri', `s3://${lake}/bronze/news/articles`],
+      { stdio: 'pipe' },
+    );
+    const files = listFiles(scratch).sort((a, b) => Number(path.basename(a) === '_CURRENT') - Number(path.basename(b) === '_CURRENT'));
+    for (const file of files) await put(file, `bronze/news/articles/${path.relative(scratch, file).split(path.sep).join('/')}`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
   return {
     cleanBatch: `s3://${lake}/bronze/netflix/stream/incoming/clean/`,
     driftedBatch: `s3://${lake}/bronze/netflix/stream/incoming/drifted/`,
@@ -52,6 +60,10 @@ export function seedSampleData(runtime: LocalRuntime, sampleDir = path.join(runt
   };
 }
 
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+}
+
 /** Synthetic TLC-schema months (jobs/taxi_generate.py) written under `dir/year=YYYY/month=MM/`. */
 export function generateTaxiMonths(runtime: LocalRuntime, dir: string, months: string[], rowsPerMonth = 3000): void {
   execFileSync(
@@ -61,10 +73,15 @@ export function generateTaxiMonths(runtime: LocalRuntime, dir: string, months: s
   );
 }
 
-/** A static file server on 127.0.0.1 standing in for the public trip-data site. */
-export async function serveDirectory(dir: string): Promise<{ readonly url: string; readonly server: Server; close(): Promise<void> }> {
+/**
+ * A static HTTPS file server on 127.0.0.1 standing in for the public trip-data site (the pipeline accepts only
+ * https source URLs), with the runner's loopback certificate (`runtime.aws.certificate`); this process's `fetch`
+ * is made to trust it (fetch-trust.ts), so the in-process ingest Lambda downloads from it unchanged.
+ */
+export async function serveDirectory(dir: string, certificate: LoopbackCertificate): Promise<{ readonly url: string; readonly server: Server; close(): Promise<void> }> {
   const root = path.resolve(dir);
-  const server = createServer((req, res) => {
+  trustInFetch(certificate.caPem);
+  const server = createServer({ pfx: certificate.pfx, passphrase: certificate.passphrase }, (req, res) => {
     const file = path.resolve(root, `.${decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)}`);
     if (!file.startsWith(root + path.sep) || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found');
@@ -76,7 +93,7 @@ export async function serveDirectory(dir: string): Promise<{ readonly url: strin
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `https://127.0.0.1:${port}`,
     server,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

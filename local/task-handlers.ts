@@ -4,6 +4,11 @@ import * as path from 'node:path';
 import { LocalDeployment } from './deployment';
 import { JobRunFailedError, LocalEmrServerless, StartJobRunRequest } from './emr-adapter';
 import { LambdaFunctionError, LocalLambdaHost } from './lambda-host';
+import { assertWithinPayloadLimit, PayloadGuard, validateSnsPublish } from './service-limits';
+import { TaskError } from './task-errors';
+import { AbortableHandler, withTaskTimeouts } from './task-timeouts';
+
+export { TaskError } from './task-errors';
 
 /**
  * Maps every Task state of a definition to the local implementation of its `Resource`, with the inputs and
@@ -14,7 +19,11 @@ import { LambdaFunctionError, LocalLambdaHost } from './lambda-host';
  * | `arn:aws:lambda:…:function:F` | handler of F in-process | the handler's result | errorType / `{"errorType","errorMessage","trace"}` |
  * | `arn:aws:states:::lambda:invoke` | same, `FunctionName` + `Payload` | `{ExecutedVersion, Payload, StatusCode, …}` | same |
  * | `arn:aws:states:::emr-serverless:startJobRun.sync` | local spark-submit (emr-adapter.ts) | the final job run | `States.TaskFailed` / job run JSON |
- * | `arn:aws:states:::sns:publish` | a line in `alerts.jsonl` | `{MessageId, SdkHttpMetadata, …}` | `SNS.NotFoundException` for an unknown topic |
+ * | `arn:aws:states:::sns:publish` | a line in `alerts.jsonl` | `{MessageId, SdkHttpMetadata, …}` | `SNS.NotFoundException` for an unknown topic, `SNS.InvalidParameterException` for a Subject/Message over SNS' limits |
+ *
+ * Around every handler, as the service does: the task's input (after Parameters) and its result must fit Step
+ * Functions' payload quota (`States.DataLimitExceeded`, terminal; service-limits.ts), and `TimeoutSeconds` /
+ * `HeartbeatSeconds` cancel what the task started (task-timeouts.ts).
  *
  * A definition using any other resource is rejected before it runs, naming the state and the resource.
  */
@@ -29,17 +38,11 @@ export interface TaskContext {
   readonly executionArn: string;
   /** Log file of the state about to run (one per state entry). */
   logFileFor(stateName: string): string;
+  /** The execution's payload-quota watch: no task starts once a state broke it. */
+  readonly payloads?: PayloadGuard;
 }
 
 type TaskHandler = (input: unknown) => Promise<unknown>;
-
-/** A task error as the engine matches it: `name` = Error, `message` = Cause. */
-export class TaskError extends Error {
-  constructor(error: string, cause: string) {
-    super(cause);
-    this.name = error;
-  }
-}
 
 export function collectTaskStates(definition: Record<string, unknown>): Array<{ name: string; resource: string; state: Record<string, unknown> }> {
   const out: Array<{ name: string; resource: string; state: Record<string, unknown> }> = [];
@@ -59,12 +62,19 @@ export function collectTaskStates(definition: Record<string, unknown>): Array<{ 
 
 export function buildTaskHandlers(definition: Record<string, unknown>, ctx: TaskContext): Record<string, TaskHandler> {
   const handlers: Record<string, TaskHandler> = {};
-  for (const { name, resource } of collectTaskStates(definition)) {
+  for (const { name, resource, state } of collectTaskStates(definition)) {
     const serve = handlerFor(name, resource, ctx);
-    handlers[name] = async (input) => {
+    handlers[name] = withTaskTimeouts(state, name, async (input, signal) => {
+      // let the execution's event log catch up: an oversized output of the previous state ends it before this runs
+      await new Promise((resolve) => setImmediate(resolve));
+      // a DataLimitExceededError is neither retried nor caught: the engine fails the execution with it
+      ctx.payloads?.assertOpen();
+      assertWithinPayloadLimit(input, name, 'input');
       await authorizeTask(name, resource, input, ctx);
-      return serve(input);
-    };
+      const result = await serve(input, signal);
+      assertWithinPayloadLimit(result, resource, 'result');
+      return result;
+    });
   }
   return handlers;
 }
@@ -88,7 +98,7 @@ async function authorizeTask(stateName: string, resource: string, input: unknown
   }
 }
 
-function handlerFor(stateName: string, resource: string, ctx: TaskContext): TaskHandler {
+function handlerFor(stateName: string, resource: string, ctx: TaskContext): AbortableHandler {
   if (/^arn:aws[a-z-]*:lambda:[^:]+:\d+:function:/.test(resource)) {
     return async (input) => invokeLambda(stateName, resource, input, ctx);
   }
@@ -107,9 +117,10 @@ function handlerFor(stateName: string, resource: string, ctx: TaskContext): Task
     };
   }
   if (/^arn:aws[a-z-]*:states:::emr-serverless:startJobRun\.sync$/.test(resource)) {
-    return async (input) => {
+    return async (input, signal) => {
       try {
-        const jobRun = await ctx.emr.startJobRunSync(input as StartJobRunRequest, ctx.logFileFor(stateName), ctx.executionArn);
+        // the task's TimeoutSeconds covers the queue wait and the run; when it fires, the run is cancelled
+        const jobRun = await ctx.emr.startJobRunSync(input as StartJobRunRequest, ctx.logFileFor(stateName), ctx.executionArn, { signal });
         // the integration polls the run with the state machine's role
         await ctx.authorize('EMRServerless.GetJobRun', { applicationId: jobRun.ApplicationId, jobRunId: jobRun.JobRunId });
         return jobRun;
@@ -125,6 +136,7 @@ function handlerFor(stateName: string, resource: string, ctx: TaskContext): Task
       const params = (input ?? {}) as { TopicArn?: string; Subject?: string; Message?: unknown; MessageAttributes?: unknown };
       const topic = ctx.deployment.topics.find((t) => t.arn === params.TopicArn);
       if (!topic) throw new TaskError('SNS.NotFoundException', `Topic does not exist: ${params.TopicArn} (Service: Sns, Status Code: 404)`);
+      validateSnsPublish(params);
       const messageId = randomUUID();
       const line = {
         timestamp: new Date().toISOString(),

@@ -3,7 +3,7 @@ import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListExecutionsCom
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { localResourceUse } from '../lib/cost/cost';
+import { cost } from '../lib/cost/cost';
 import { cli, emr, NOW, resetMocks, sfn, smArn } from './cli-harness';
 
 const APP = '00fabc123def';
@@ -64,21 +64,26 @@ describe('cost', () => {
     ]);
   });
 
-  test('--local sums the resources recorded in local job results, cost 0', async () => {
+  test('--local sums the resources recorded in local job results (priced as EMR Serverless would bill them)', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'emrpipe-cost-'));
     const dir = join(cwd, '.local', 's3', 'local-lake', 'runs', 'recommender-training', 'demo-1');
     mkdirSync(dir, { recursive: true });
-    const res = (job: string, cpu: number) => ({ job, status: 'SUCCEEDED', startedAt: '2026-11-21T11:00:00Z', resources: localResourceUse({ wallSeconds: 60, cpuSeconds: cpu }) });
-    writeFileSync(join(dir, 'etl.json'), JSON.stringify(res('etl', 36)));
-    writeFileSync(join(dir, 'train.json'), JSON.stringify(res('train', 72)));
+    // what record-job-cost writes for a local run: its GetJobRun billed use (one local[2] worker, 2 GB) priced
+    const res = (job: string, seconds: number) => ({
+      job, status: 'SUCCEEDED', startedAt: '2026-11-21T11:00:00Z',
+      resources: cost({ vCPUHour: (2 * seconds) / 3600, memoryGBHour: (2 * seconds) / 3600, storageGBHour: 0 }, 'us-east-1', 'X86_64', { wallSeconds: seconds }),
+    });
+    writeFileSync(join(dir, 'etl.json'), JSON.stringify(res('etl', 60)));
+    writeFileSync(join(dir, 'train.json'), JSON.stringify(res('train', 120)));
     writeFileSync(join(dir, 'no-resources.json'), JSON.stringify({ job: 'x' }));
     const r = await cli(['--local', 'cost', '--since', '1d', '--json'], cwd);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.runs.map((x: { run: string }) => x.run).sort()).toEqual(['recommender-training/demo-1/etl', 'recommender-training/demo-1/train']);
-    expect(report.total.costUsd).toBe(0);
-    expect(report.total.vCPUHour).toBeCloseTo(0.03, 10);
-    expect(report.executions).toEqual([{ execution: 'recommender-training/demo-1', runs: 2, costUsd: 0 }]);
+    expect(report.total.vCPUHour).toBeCloseTo(0.1, 10); // 2 vCPU × (60 + 120) s
+    expect(report.total.memoryGBHour).toBeCloseTo(0.1, 10);
+    expect(report.total.costUsd).toBeCloseTo(0.1 * 0.052624 + 0.1 * 0.0057785, 6); // $0.00584
+    expect(report.executions).toEqual([{ execution: 'recommender-training/demo-1', runs: 2, costUsd: report.total.costUsd }]);
   });
 
   test('a bad --since is a usage error', async () => {

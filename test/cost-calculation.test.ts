@@ -1,4 +1,4 @@
-import { cost, localResourceUse, sumCosts, UnknownPriceError } from '../lib/cost/cost';
+import { cost, sumCosts, UnknownPriceError } from '../lib/cost/cost';
 import { PRICE_DATE, PRICE_SOURCE, PRICE_TABLE } from '../lib/cost/price-table';
 
 describe('cost()', () => {
@@ -46,16 +46,6 @@ describe('cost()', () => {
         expect([region, arch, p.vCPUHour > 0 && p.memoryGBHour > 0 && p.storageGBHour > 0]).toEqual([region, arch, true]);
       }
     }
-  });
-});
-
-describe('localResourceUse()', () => {
-  test('reports CPU seconds as vCPU-hours, peak memory x wall time as GB-hours, cost 0', () => {
-    const r = localResourceUse({ wallSeconds: 120, cpuSeconds: 180, maxRssBytes: 2 * 1024 ** 3 });
-    expect(r).toMatchObject({ source: 'local', costUsd: 0, wallSeconds: 120, cpuSeconds: 180, region: 'local' });
-    expect(r.vCPUHour).toBeCloseTo(0.05, 10);
-    expect(r.memoryGBHour).toBeCloseTo((2 * 120) / 3600, 10);
-    expect(Object.keys(r).sort()).toEqual(expect.arrayContaining(['vCPUHour', 'memoryGBHour', 'storageGBHour', 'costUsd']));
   });
 });
 

@@ -4,6 +4,8 @@ import { sdkStreamMixin } from '@smithy/core/serde';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Readable } from 'node:stream';
 import { handler } from '../lambda/record-job-cost';
+import { describeJobRun, getJobRunShape, type JobRunRecord } from '../local/emr-adapter';
+import { localWorker } from '../local/job-run-usage';
 
 const emr = mockClient(EMRServerlessClient);
 const s3 = mockClient(S3Client);
@@ -83,27 +85,45 @@ test('a region without prices records usage with costUsd null instead of failing
   expect(out.pricingError).toMatch(/ap-southeast-7/);
 });
 
-test('a local run (LocalResourceUtilization) is reported with cost 0 and no AWS call', async () => {
-  const out = await handler({
-    jobRun: { JobRun: { ApplicationId: 'local', JobRunId: 'local-1', State: 'SUCCESS', LocalResourceUtilization: { wallSeconds: 60, cpuSeconds: 90 } } },
+describe('a run of the local runner', () => {
+  // The local runner answers GetJobRun itself (local/emr-adapter.ts getJobRunShape): one worker of local[2] cores
+  // and a 2 GB driver, billed as EMR Serverless bills (one-minute minimum per worker, storage above 20 GB only).
+  const localRun = (durationSeconds: number, state: JobRunRecord['state'] = 'SUCCESS'): JobRunRecord => ({
+    applicationId: '00local', jobRunId: '00abc', arn: 'arn:aws:emr-serverless:us-east-1:000000000000:/applications/00local/jobruns/00abc', name: 'etl',
+    state, stateDetails: '', exitCode: 0, createdAt: new Date('2026-11-21T10:00:00Z'), startedAt: new Date('2026-11-21T10:00:05Z'),
+    endedAt: new Date(Date.parse('2026-11-21T10:00:05Z') + durationSeconds * 1000), queuedMilliseconds: 5000, durationSeconds,
+    worker: localWorker('local[2]', '2g'), logFile: '.local/logs/x/03-etl.log', commandLine: [], cpuSeconds: 84,
   });
-  expect(out).toMatchObject({ source: 'local', costUsd: 0, wallSeconds: 60, cpuSeconds: 90, state: 'SUCCESS' });
-  expect(out.vCPUHour).toBeCloseTo(0.025, 10);
-  expect(emr.commandCalls(GetJobRunCommand)).toHaveLength(0);
-});
+  const request = { ApplicationId: '00local', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/job', ClientToken: 't', JobDriver: { SparkSubmit: { EntryPoint: 's3://a/e.py' } } };
 
-test('the local runner\'s .sync output (Local.cpuSeconds) is reported in the same shape with cost 0', async () => {
-  const out = await handler({
-    jobRun: {
-      ApplicationId: '00local', JobRunId: '00abc', State: 'SUCCESS', TotalExecutionDurationSeconds: 42,
-      BilledResourceUtilization: { VCPUHour: 0, MemoryGBHour: 0, StorageGBHour: 0 },
-      Local: { logFile: '.local/logs/x/03-etl.log', exitCode: 0, cpuSeconds: 84 },
-    },
-    step: 'etl-train',
+  test('is priced from the billed utilization its GetJobRun reports, with the one-minute minimum', async () => {
+    const record = localRun(42);
+    emr.on(GetJobRunCommand, { applicationId: '00local', jobRunId: '00abc' }).resolves({ jobRun: getJobRunShape(record, 'emr-spark-8.0.0', request) } as never);
+    // the .sync output the state machine passes (its runner-only `Local` notes are not read)
+    const out = await handler({ jobRun: describeJobRun(record, request, 'emr-spark-8.0.0'), step: 'etl-train' });
+    expect(emr.commandCalls(GetJobRunCommand)).toHaveLength(1);
+    const minute = 60 / 3600;
+    expect(out).toMatchObject({ source: 'emr-serverless', applicationId: '00local', jobRunId: '00abc', step: 'etl-train', state: 'SUCCESS', wallSeconds: 42, storageGBHour: 0 });
+    expect(out.vCPUHour).toBeCloseTo(2 * minute, 6);
+    expect(out.memoryGBHour).toBeCloseTo(2 * minute, 6);
+    expect(out.costUsd).toBeCloseTo(2 * minute * 0.052624 + 2 * minute * 0.0057785, 6); // $0.001947
+    expect(out.costUsd).toBeGreaterThan(0);
   });
-  expect(out).toMatchObject({ source: 'local', applicationId: '00local', jobRunId: '00abc', step: 'etl-train', state: 'SUCCESS', costUsd: 0, wallSeconds: 42, cpuSeconds: 84, storageGBHour: 0 });
-  expect(out.vCPUHour).toBeCloseTo(84 / 3600, 10);
-  expect(emr.commandCalls(GetJobRunCommand)).toHaveLength(0);
+
+  test('a longer run is billed for its run time (queue time excluded)', async () => {
+    const record = localRun(300);
+    emr.on(GetJobRunCommand).resolves({ jobRun: getJobRunShape(record, 'emr-spark-8.0.0', request) } as never);
+    const out = await handler({ applicationId: '00local', jobRunId: '00abc' });
+    expect(out.vCPUHour).toBeCloseTo((2 * 300) / 3600, 6);
+    expect(out.costUsd).toBeCloseTo((2 * 300 * 0.052624 + 2 * 300 * 0.0057785) / 3600, 6);
+  });
+
+  test('a run cancelled in the queue never had a worker and bills nothing', async () => {
+    const record = { ...localRun(0, 'CANCELLED'), startedAt: undefined };
+    emr.on(GetJobRunCommand).resolves({ jobRun: getJobRunShape(record, 'emr-spark-8.0.0', request) } as never);
+    const out = await handler({ applicationId: '00local', jobRunId: '00abc' });
+    expect(out).toMatchObject({ state: 'CANCELLED', vCPUHour: 0, memoryGBHour: 0, storageGBHour: 0, costUsd: 0 });
+  });
 });
 
 test('bad input names the field', async () => {

@@ -153,7 +153,7 @@ describe('taxi-medallion', () => {
   it('streams the months over HTTP into bronze, then builds silver and gold', async () => {
     const source = path.join(root, 'taxi-source');
     generateTaxiMonths(runtime, source, ['2024-11'], 400);
-    const server = await serveDirectory(source);
+    const server = await serveDirectory(source, runtime.aws.certificate);
     try {
       const execution = await runtime.run(
         'taxi-medallion',

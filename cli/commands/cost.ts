@@ -165,7 +165,7 @@ export async function costCommand(ctx: CliContext, options: CostOptions): Promis
   const sinceMs = parseDuration(options.since);
   if (ctx.options.local) {
     const rows = localRows(ctx.io.cwd, sinceMs, ctx.io.now());
-    printTable(ctx, rows, `Local runs in the last ${options.since} (not billed; resource use measured on this machine):`, options.json);
+    printTable(ctx, rows, `Local runs in the last ${options.since} (not billed; priced as EMR Serverless would bill the use measured on this machine):`, options.json);
     return 0;
   }
   const { rows, unpriced, region, architecture } = await cloudRows(ctx, sinceMs);

@@ -2,16 +2,14 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { EMRServerlessClient, GetJobRunCommand } from '@aws-sdk/client-emr-serverless';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
-import { cost, localResourceUse, UnknownPriceError, type JobCost } from '../../lib/cost/cost';
+import { cost, UnknownPriceError, type JobCost } from '../../lib/cost/cost';
 
 /**
  * Records what one job run cost, right after the run (a state-machine step after each `startJobRun.sync` task).
  *
  * Input: `{"jobRun": <the .sync task output, or {applicationId, jobRunId}>, "resultUri"?: "s3://…", "step"?: "…"}`
  * (top-level `applicationId`/`jobRunId` also work). Key case does not matter (`JobRunId` = `jobRunId`).
- * The billed utilization comes from GetJobRun; a run of the local runner carries its measured use instead
- * (`Local: {cpuSeconds, …}` + `TotalExecutionDurationSeconds` from local/emr-adapter.ts, or
- * `LocalResourceUtilization: {wallSeconds, cpuSeconds, maxRssBytes?}`) and is reported with cost 0, no AWS call.
+ * The run's `billedResourceUtilization`, `totalExecutionDurationSeconds` and `state` come from GetJobRun.
  *
  * Output: `{applicationId, jobRunId, step, state, vCPUHour, memoryGBHour, storageGBHour, costUsd, breakdownUsd,
  * region, architecture, priceSource, priceDate, wallSeconds}`. When `resultUri` names an existing result JSON,
@@ -112,27 +110,17 @@ export async function handler(event: unknown): Promise<RecordJobCostOutput> {
   const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const architecture = process.env.ARCHITECTURE ?? 'X86_64';
 
-  // A run of the local runner carries its measured use (`LocalResourceUtilization`, or the EMR adapter's `Local`).
-  const localUse = (pick(source, 'localResourceUtilization') ?? pick(source, 'local')) as
-    | { wallSeconds?: number; cpuSeconds?: number; maxRssBytes?: number }
-    | undefined;
   let record: Omit<RecordJobCostOutput, 'resultUpdated'>;
-  if (localUse && typeof localUse === 'object' && typeof localUse.cpuSeconds === 'number') {
-    const wall = localUse.wallSeconds ?? pick(source, 'totalExecutionDurationSeconds');
-    const use = localResourceUse({ wallSeconds: Number(wall ?? 0), cpuSeconds: Number(localUse.cpuSeconds), maxRssBytes: Number(localUse.maxRssBytes ?? 0) });
-    record = { applicationId, jobRunId, step: input.step ?? null, state: (pick(source, 'state') as string) ?? null, ...use };
-  } else {
-    const { jobRun } = await emr.send(new GetJobRunCommand({ applicationId, jobRunId }));
-    const billed = jobRun?.billedResourceUtilization ?? {};
-    const wallSeconds = jobRun?.totalExecutionDurationSeconds;
-    const base = { applicationId, jobRunId, step: input.step ?? null, state: jobRun?.state ?? null };
-    try {
-      record = { ...base, ...cost(billed, region, architecture, wallSeconds !== undefined ? { wallSeconds } : {}) };
-    } catch (err) {
-      if (!(err instanceof UnknownPriceError)) throw err;
-      const unpriced = cost(billed, 'us-east-1', 'X86_64', wallSeconds !== undefined ? { wallSeconds } : {});
-      record = { ...base, ...unpriced, region, architecture: architecture as JobCost['architecture'], costUsd: null, breakdownUsd: { vCPU: 0, memory: 0, storage: 0 }, pricingError: err.message };
-    }
+  const { jobRun } = await emr.send(new GetJobRunCommand({ applicationId, jobRunId }));
+  const billed = jobRun?.billedResourceUtilization ?? {};
+  const wallSeconds = jobRun?.totalExecutionDurationSeconds;
+  const base = { applicationId, jobRunId, step: input.step ?? null, state: jobRun?.state ?? null };
+  try {
+    record = { ...base, ...cost(billed, region, architecture, wallSeconds !== undefined ? { wallSeconds } : {}) };
+  } catch (err) {
+    if (!(err instanceof UnknownPriceError)) throw err;
+    const unpriced = cost(billed, 'us-east-1', 'X86_64', wallSeconds !== undefined ? { wallSeconds } : {});
+    record = { ...base, ...unpriced, region, architecture: architecture as JobCost['architecture'], costUsd: null, breakdownUsd: { vCPU: 0, memory: 0, storage: 0 }, pricingError: err.message };
   }
   const resultUpdated = input.resultUri ? await addToResult(input.resultUri, { ...record, resultUpdated: false }) : false;
   const output: RecordJobCostOutput = { ...record, resultUpdated };

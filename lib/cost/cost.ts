@@ -7,12 +7,9 @@ export interface ResourceUtilization {
   readonly storageGBHour?: number;
 }
 
-/**
- * The cost record of one job run. The same shape is used for cloud runs (priced from billed utilization) and
- * local runs (`source: "local"`, measured CPU time, `costUsd: 0`).
- */
+/** The cost record of one job run, priced from its billed utilization (GetJobRun). */
 export interface JobCost {
-  readonly source: 'emr-serverless' | 'local';
+  readonly source: 'emr-serverless';
   readonly vCPUHour: number;
   readonly memoryGBHour: number;
   readonly storageGBHour: number;
@@ -23,10 +20,8 @@ export interface JobCost {
   readonly architecture: Architecture;
   readonly priceSource: string;
   readonly priceDate: string;
-  /** Wall-clock seconds of the run (EMR: `totalExecutionDurationSeconds`; local: measured). */
+  /** Wall-clock seconds of the run (GetJobRun `totalExecutionDurationSeconds`). */
   readonly wallSeconds?: number;
-  /** CPU seconds used (local runs only). */
-  readonly cpuSeconds?: number;
 }
 
 export class UnknownPriceError extends Error {
@@ -86,30 +81,6 @@ export function cost(
     priceSource: PRICE_SOURCE,
     priceDate: PRICE_DATE,
     ...(extra.wallSeconds !== undefined ? { wallSeconds: extra.wallSeconds } : {}),
-  };
-}
-
-/**
- * Resource use of a local run in the same shape as {@link cost}: CPU seconds become vCPU-hours, peak memory ×
- * wall time becomes GB-hours, and the cost is 0 (nothing is billed on a laptop).
- */
-export function localResourceUse(measured: { wallSeconds: number; cpuSeconds: number; maxRssBytes?: number }): JobCost {
-  const wallSeconds = quantity('wallSeconds', measured.wallSeconds);
-  const cpuSeconds = quantity('cpuSeconds', measured.cpuSeconds);
-  const maxRssGB = quantity('maxRssBytes', measured.maxRssBytes) / 1024 ** 3;
-  return {
-    source: 'local',
-    vCPUHour: cpuSeconds / 3600,
-    memoryGBHour: (maxRssGB * wallSeconds) / 3600,
-    storageGBHour: 0,
-    costUsd: 0,
-    breakdownUsd: { vCPU: 0, memory: 0, storage: 0 },
-    region: 'local',
-    architecture: process.arch === 'arm64' ? 'ARM64' : 'X86_64',
-    priceSource: 'local run: not billed',
-    priceDate: PRICE_DATE,
-    wallSeconds,
-    cpuSeconds,
   };
 }
 

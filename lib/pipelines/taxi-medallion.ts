@@ -24,13 +24,10 @@ export const inputSchema = z
   .object({
     /** Months to process (default: the calendar month before the execution started). */
     months: z.array(month).min(1).max(120).optional(),
-    /**
-     * Download URL template with `{month}` (default: stage `taxi.sourceUrlTemplate`). Plain http only on the
-     * loopback interface (the local runner's file server; unreachable from a deployed Lambda anyway).
-     */
+    /** Download URL template with `{month}` (default: stage `taxi.sourceUrlTemplate`); https only. */
     sourceUrlTemplate: z
       .string()
-      .regex(/^(https:\/\/|http:\/\/(127\.0\.0\.1|localhost)(:\d+)?\/).*\{month\}.*$/, 'must be an https URL containing {month}')
+      .regex(/^https:\/\/.*\{month\}.*$/, 'must be an https URL containing {month}')
       .optional(),
     /** Skip the download (the bronze objects are already there). */
     skipIngest: z.boolean().optional(),

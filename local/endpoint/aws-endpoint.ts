@@ -50,10 +50,16 @@ export interface AwsEndpointOptions {
   readonly s3Store: string;
   /** Secret string by ARN or name. */
   readonly secrets?: Readonly<Record<string, string>>;
+  /**
+   * Whether `<bucket>/<key>` (a key ending in `/`) is a non-empty directory of the store's tree: on S3 such a
+   * key is an ordinary (directory marker) object whose deletion leaves the keys under it alone; in the store's
+   * filesystem it is the directory itself, which it cannot delete (S3Proxy retries for 10 s, then gives up).
+   */
+  readonly isPopulatedDirectory?: (bucket: string, key: string) => boolean;
 }
 
 export class AwsEndpoint {
-  readonly requests: Array<{ principal: string; operation: string; status: number }> = [];
+  readonly requests: Array<{ principal: string; operation: string; status: number; ms?: number }> = [];
 
   private constructor(
     private readonly server: https.Server,
@@ -63,8 +69,9 @@ export class AwsEndpoint {
   static async start(options: AwsEndpointOptions): Promise<AwsEndpoint> {
     let endpoint: AwsEndpoint | undefined;
     const server = https.createServer({ pfx: options.certificate.pfx, passphrase: options.certificate.passphrase }, (req, res) => {
+      const t0 = Date.now();
       handle(options, req, res)
-        .then((status) => endpoint?.requests.push(status))
+        .then((status) => endpoint?.requests.push({ ...status, ms: Date.now() - t0 }))
         .catch((error: Error) => {
           if (!res.headersSent) sendError(res, 500, 'InternalError', error.message, 's3');
           else res.destroy(error);
@@ -121,6 +128,29 @@ async function s3(options: AwsEndpointOptions, credential: LocalCredential, req:
     if (!body) await drain(req);
     sendError(res, 403, 'AccessDenied', denial.message, 's3');
     return record(classified.operation, 403);
+  }
+  const populated = (key: string) => key.endsWith('/') && (options.isPopulatedDirectory?.(classified.params.Bucket!, key) ?? false);
+  if (classified.operation === 'DeleteObject' && populated(classified.params.Key!)) {
+    await drain(req);
+    res.writeHead(204, { 'x-amz-request-id': 'local' }).end();
+    return record(classified.operation, 204);
+  }
+  if (classified.operation === 'DeleteObjects' && body) {
+    const keys = deleteObjectsKeys(body.toString('utf8'));
+    const markers = keys.filter(populated);
+    if (markers.length) {
+      const rest = keys.filter((k) => !markers.includes(k));
+      const quiet = /<Quiet>\s*true\s*<\/Quiet>/i.test(body.toString('utf8'));
+      if (rest.length === 0) {
+        const deleted = quiet ? '' : markers.map((k) => `<Deleted><Key>${escapeXml(k)}</Key></Deleted>`).join('');
+        res.writeHead(200, { 'content-type': 'application/xml', 'x-amz-request-id': 'local' });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${deleted}</DeleteResult>`);
+        return record(classified.operation, 200);
+      }
+      body = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?><Delete>${quiet ? '<Quiet>true</Quiet>' : ''}${rest.map((k) => `<Object><Key>${escapeXml(k)}</Key></Object>`).join('')}</Delete>`);
+      for (const h of ['content-md5', 'x-amz-checksum-crc32', 'x-amz-checksum-crc32c', 'x-amz-checksum-sha256', 'x-amz-checksum-sha1', 'x-amz-sdk-checksum-algorithm']) delete req.headers[h];
+      req.headers['content-length'] = String(body.length);
+    }
   }
   const status = await forward(options.s3Store, req, res, body, async (upstream) => {
     const missingObject = upstream === 404 && (classified.operation === 'GetObject' || classified.operation === 'HeadObject');

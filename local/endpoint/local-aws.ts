@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
 import * as path from 'node:path';
@@ -58,7 +58,11 @@ export class LocalAws implements CallAuthorizer {
     const holder: { aws?: LocalAws } = {};
     const lazy: CallAuthorizer = { deny: (call) => holder.aws!.deny(call), mayList: (call, bucket, key) => holder.aws!.mayList(call, bucket, key) };
     const credentials = new LocalCredentials();
-    const endpoint = await AwsEndpoint.start({ certificate, credentials, authorizer: lazy, s3Store: store.endpoint, secrets: options.secrets });
+    const isPopulatedDirectory = (bucket: string, key: string) => {
+      const dir = options.layout.objectPath(bucket, key);
+      return existsSync(dir) && statSync(dir).isDirectory() && readdirSync(dir).length > 0;
+    };
+    const endpoint = await AwsEndpoint.start({ certificate, credentials, authorizer: lazy, s3Store: store.endpoint, secrets: options.secrets, isPopulatedDirectory });
     const routing = routeSdkClients({ credentials, authorizer: lazy, s3Store: store.endpoint, region: options.deployment.region, secrets: options.secrets, getJobRun: options.getJobRun });
     const aws = new LocalAws(credentials, authorizer, certificate, store, endpoint, routing, s3aJars);
     holder.aws = aws;
