@@ -277,6 +277,26 @@ export function benchDemo(profile: BenchProfile): BenchRow[] {
   }
 }
 
+/** P8: the local IAM enforcement's cost per call (bench/iam_enforcement.ts, in its own process: it is async). */
+export function benchIamEnforcement(profile: BenchProfile): BenchRow[] {
+  const calls = profile === 'full' ? 2000 : profile === 'quick' ? 500 : 50;
+  const measure = (id: string) => `P8${id}`;
+  try {
+    const stdout = execFileSync(join(REPO, 'node_modules', '.bin', 'tsx'), [join(REPO, 'bench', 'iam_enforcement.ts'), String(calls)], {
+      cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024,
+    }).toString();
+    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number>;
+    return [
+      row(measure('a'), `IAM enforcement: authorize() of a new S3 request, per call (${calls} calls)`, r.authorizeColdMicros, 'µs', { op: '<=', limit: 2000 }),
+      row(measure('b'), `IAM enforcement: authorize() answered from the decision cache, per call`, r.authorizeCachedMicros, 'µs', { op: '<=', limit: 100 }),
+      row(measure('c'), 'IAM enforcement: S3 GetObject identified + authorized + served, minus the store alone, per call', r.getObjectAuthorizedMs - r.getObjectDirectMs, 'ms', { op: '<=', limit: 5 },
+        { detail: { authorizedMs: r.getObjectAuthorizedMs, directMs: r.getObjectDirectMs } }),
+    ];
+  } catch (error) {
+    return [failedRow(measure('a'), 'IAM enforcement cost per call', 'µs', { op: '<=', limit: 2000 }, error)];
+  }
+}
+
 export const SECTIONS: Record<string, BenchSection> = {
   P1: (o) => benchNetflixEtl(o.profile),
   P2: (o) => [...benchNewsThroughput(o.profile), ...benchNewsUdf(o.profile)],
@@ -284,6 +304,7 @@ export const SECTIONS: Record<string, BenchSection> = {
   P5: (o) => benchLambdas(o.profile === 'full' ? 7 : 3),
   P6: (o) => benchSynth(o.profile === 'full' ? 3 : 1),
   P7: (o) => benchDemo(o.profile),
+  P8: (o) => benchIamEnforcement(o.profile),
 };
 
 export function renderMarkdown(results: { machine: Record<string, unknown>; mode: string; generatedAt: string; rows: readonly BenchRow[] }): string {

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { parseStageConfig } from '../lib/config/stage-config';
 import { planEnvironmentFor } from '../lib/pipelines/common';
 import { plan as recommenderPlan, inputSchema as recommenderInput } from '../lib/pipelines/recommender-training';
-import { cli, resetMocks, s3, sfn, smArn } from './cli-harness';
+import { smokeCommand } from '../cli/commands/smoke';
+import { CliContext } from '../cli/context';
+import { cli, NOW, resetMocks, s3, sfn, smArn } from './cli-harness';
 
 const EXEC = 'arn:aws:states:us-east-1:123456789012:execution:dev-recommender-training:smoke-b1';
 
@@ -90,4 +92,24 @@ test('the bundled sample (data/sample/netflix) is what the smoke test uploads: t
   // the execution input is valid for the deployed state machine's input schema
   const input = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input.input!);
   expect(recommenderInput.safeParse(input).success).toBe(true);
+});
+
+test('smoke --local: the operator uploads the sample into the namespace, then the same execution runs locally', async () => {
+  const cwd = sampleRepo({ 'train.txt': '1:\n1,3,2005-09-06\n', 'test.txt': '1:\n2,4,2005-09-07\n', 'future.txt': '1:\n3\n' });
+  const out: string[] = [];
+  const ctx = new CliContext({ stage: 'dev', local: true }, { out: (s: string) => out.push(s), err: () => undefined, sleep: async () => undefined, now: () => NOW, cwd });
+  const requests: Array<Record<string, unknown>> = [];
+  const code = await smokeCommand(ctx, { sampleDir: 'data/sample/netflix', runId: 'l1' }, async (request) => {
+    requests.push({ pipeline: request.pipeline, input: request.input, executionName: request.executionName, uploads: request.uploads?.map((u) => u.key) });
+    return { status: 'SUCCEEDED', executionName: request.executionName };
+  });
+  expect(code).toBe(0);
+  expect(requests).toEqual([{
+    pipeline: 'recommender-training',
+    input: { namespace: 'smoke/l1' },
+    executionName: 'smoke-l1',
+    uploads: ['smoke/l1/bronze/netflix/raw/future.txt', 'smoke/l1/bronze/netflix/raw/test.txt', 'smoke/l1/bronze/netflix/raw/train.txt'],
+  }]);
+  expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0); // nothing went to a deployed stage
+  expect(out.at(-1)).toBe('Smoke test passed: recommender-training SUCCEEDED on the bundled sample (local).');
 });

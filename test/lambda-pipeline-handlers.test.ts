@@ -71,6 +71,7 @@ describe('validate-input', () => {
     [{ pipeline: 'recommender-training', input: { rank: 0 }, execution }, /input\.rank/],
     [{ pipeline: 'recommender-training', input: { rnak: 3 }, execution }, /input: Unrecognized key: "rnak"/],
     [{ pipeline: 'taxi-medallion', input: { months: ['2024-13'] }, execution }, /input\.months\[0\]: must be a month YYYY-MM/],
+    [{ pipeline: 'taxi-medallion', input: { sourceUrlTemplate: 'http://127.0.0.1:8443/yellow_{month}.parquet' }, execution }, /input\.sourceUrlTemplate: must be an https URL containing \{month\}/],
     [{ pipeline: 'drift-retrain', input: { incoming: 'http://x' }, execution }, /input\.incoming: must be an s3:\/\/bucket\/key URI/],
     [{ pipeline: 'nope', input: {}, execution }, /Invalid pipeline: "nope"/],
     [{ pipeline: 'drift-retrain', input: {}, execution: { ...execution, name: 'a/b' } }, /execution\.name/],

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { LocalDeployment } from '../local/deployment';
 import { LocalLayout } from '../local/layout';
 import { LocalRuntime } from '../local/runtime';
+import { startJobRunSyncStatements, statements, trust } from './support/hand-assembly';
 
 const projectRoot = path.resolve(__dirname, '..');
 const work = path.join(projectRoot, '.local', 'test-runtime');
@@ -51,8 +52,6 @@ bucket, key = split(a.output)
 s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({'copied': data, 'python': sys.executable}))
 `;
 
-const trust = (service: string) => ({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }] });
-const statements = (...list: Array<Record<string, unknown>>) => ({ Version: '2012-10-17', Statement: list.map((st) => ({ Effect: 'Allow', ...st })) });
 
 function writeAssembly(): void {
   rmSync(work, { recursive: true, force: true });
@@ -152,10 +151,7 @@ function writeAssembly(): void {
           Roles: [{ Ref: 'PipelineRole66AA77BB' }],
           PolicyDocument: statements(
             { Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': ['WriterFunction1A2B3C4D', 'Arn'] } },
-            { Action: ['emr-serverless:StartJobRun', 'emr-serverless:TagResource'], Resource: { 'Fn::GetAtt': ['SparkApp5E6F7A8B', 'Arn'] } },
-            { Action: ['emr-serverless:GetJobRun', 'emr-serverless:CancelJobRun', 'emr-serverless:TagResource'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['SparkApp5E6F7A8B', 'Arn'] }, '/jobruns/*']] } },
-            { Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': ['JobRole9C0D1E2F', 'Arn'] }, Condition: { StringEquals: { 'iam:PassedToService': 'emr-serverless.amazonaws.com' } } },
-            { Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'], Resource: { 'Fn::Join': ['', ['arn:aws:events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':rule/StepFunctionsGetEventsForEMRServerlessJobRule']] } },
+            ...startJobRunSyncStatements('SparkApp5E6F7A8B', 'JobRole9C0D1E2F', { tagResource: true }),
             { Action: 'sns:Publish', Resource: { Ref: 'AlertsTopicAABBCCDD' } },
           ),
         },

@@ -12,6 +12,7 @@ import { LocalDeployment } from '../local/deployment';
 import { LocalLayout } from '../local/layout';
 import { ExecutionRecord, LocalRuntime } from '../local/runtime';
 import { PAYLOAD_LIMIT_BYTES, payloadBytes, validateSnsPublish } from '../local/service-limits';
+import { policy, role, startJobRunSyncStatements } from './support/hand-assembly';
 
 const projectRoot = path.resolve(__dirname, '..');
 const work = path.join(projectRoot, '.local', 'test-service-limits');
@@ -29,8 +30,6 @@ exports.handler = async (event) => {
 // stands in for spark-submit: sleeps as many seconds as the job's last argument says
 const FAKE_SPARK_SUBMIT = '#!/bin/sh\nfor a; do last="$a"; done\nexec sleep "$last"\n';
 
-const trust = (service: string) => ({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }] });
-const statements = (...list: Array<Record<string, unknown>>) => ({ Version: '2012-10-17', Statement: list.map((st) => ({ Effect: 'Allow', ...st })) });
 
 const task = (resource: string, extra: Record<string, unknown> = {}) => ({ Type: 'Task', Resource: resource, ...extra });
 
@@ -56,6 +55,7 @@ const machines: Record<string, Record<string, unknown>> = {
       Caught: { Type: 'Pass', End: true },
     },
   },
+  heartbeat: { StartAt: 'Quiet', States: { Quiet: task('${EchoArn}', { Parameters: { sleepMs: 2500 }, TimeoutSeconds: 60, HeartbeatSeconds: 1, End: true }) } },
   'lambda-timeout': { StartAt: 'Short', States: { Short: task('${ShortArn}', { Parameters: { sleepMs: 3000 }, TimeoutSeconds: 60, End: true }) } },
   job: jobMachine(600),
   'job-short': jobMachine(1),
@@ -104,32 +104,17 @@ function writeAssembly(): void {
   const resources: Record<string, unknown> = {
     ArtifactsBucket11223344: { Type: 'AWS::S3::Bucket', Properties: {} },
     AlertsTopicAABBCCDD: { Type: 'AWS::SNS::Topic', Properties: {} },
-    JobRole9C0D1E2F: { Type: 'AWS::IAM::Role', Properties: { AssumeRolePolicyDocument: trust('emr-serverless.amazonaws.com') } },
-    JobRolePolicy00AA11BB: {
-      Type: 'AWS::IAM::Policy',
-      Properties: {
-        PolicyName: 'job',
-        Roles: [{ Ref: 'JobRole9C0D1E2F' }],
-        PolicyDocument: statements({ Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['ArtifactsBucket11223344', 'Arn'] }, '/jobs/*']] } }),
-      },
-    },
-    FunctionRole22CC33DD: { Type: 'AWS::IAM::Role', Properties: { AssumeRolePolicyDocument: trust('lambda.amazonaws.com') } },
-    PipelineRole66AA77BB: { Type: 'AWS::IAM::Role', Properties: { AssumeRolePolicyDocument: trust('states.amazonaws.com') } },
-    PipelineRolePolicy88CC99DD: {
-      Type: 'AWS::IAM::Policy',
-      Properties: {
-        PolicyName: 'pipeline',
-        Roles: [{ Ref: 'PipelineRole66AA77BB' }],
-        PolicyDocument: statements(
-          { Action: 'lambda:InvokeFunction', Resource: [{ 'Fn::GetAtt': ['EchoFunction1A2B3C4D', 'Arn'] }, { 'Fn::GetAtt': ['ShortFunction5A6B7C8D', 'Arn'] }] },
-          { Action: 'emr-serverless:StartJobRun', Resource: { 'Fn::GetAtt': ['SparkApp5E6F7A8B', 'Arn'] } },
-          { Action: ['emr-serverless:GetJobRun', 'emr-serverless:CancelJobRun'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['SparkApp5E6F7A8B', 'Arn'] }, '/jobruns/*']] } },
-          { Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': ['JobRole9C0D1E2F', 'Arn'] }, Condition: { StringEquals: { 'iam:PassedToService': 'emr-serverless.amazonaws.com' } } },
-          { Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'], Resource: { 'Fn::Join': ['', ['arn:aws:events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':rule/StepFunctionsGetEventsForEMRServerlessJobRule']] } },
-          { Action: 'sns:Publish', Resource: { Ref: 'AlertsTopicAABBCCDD' } },
-        ),
-      },
-    },
+    JobRole9C0D1E2F: role('emr-serverless.amazonaws.com'),
+    JobRolePolicy00AA11BB: policy('job', 'JobRole9C0D1E2F', { Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['ArtifactsBucket11223344', 'Arn'] }, '/jobs/*']] } }),
+    FunctionRole22CC33DD: role('lambda.amazonaws.com'),
+    PipelineRole66AA77BB: role('states.amazonaws.com'),
+    PipelineRolePolicy88CC99DD: policy(
+      'pipeline',
+      'PipelineRole66AA77BB',
+      { Action: 'lambda:InvokeFunction', Resource: [{ 'Fn::GetAtt': ['EchoFunction1A2B3C4D', 'Arn'] }, { 'Fn::GetAtt': ['ShortFunction5A6B7C8D', 'Arn'] }] },
+      ...startJobRunSyncStatements('SparkApp5E6F7A8B', 'JobRole9C0D1E2F'),
+      { Action: 'sns:Publish', Resource: { Ref: 'AlertsTopicAABBCCDD' } },
+    ),
     SparkApp5E6F7A8B: {
       Type: 'AWS::EMRServerless::Application',
       Properties: { ReleaseLabel: 'emr-spark-8.0.0', Type: 'SPARK', SchedulerConfiguration: { MaxConcurrentRuns: 1, QueueTimeoutMinutes: 30 } },
@@ -235,6 +220,12 @@ describe('timeouts', () => {
     expect(steps(record)).toEqual([['Slow', 'failed']]);
   });
 
+  it('HeartbeatSeconds fires (States.HeartbeatTimeout): no local integration sends heartbeats', async () => {
+    const record = await runtime.run('limits-heartbeat', {}, { executionName: 'heartbeat' });
+    expect(record.status).toBe('FAILED');
+    expect(record.error).toBe('States.HeartbeatTimeout');
+  });
+
   it("a Lambda's own timeout fails the task with Sandbox.Timedout", async () => {
     const record = await runtime.run('limits-lambda-timeout', {}, { executionName: 'lambda-timeout' });
     expect(record.status).toBe('FAILED');
@@ -247,11 +238,11 @@ describe('EMR Serverless queueing and .sync cancellation', () => {
   const logOf = (execution: string) => path.join(runtime.layout.logsRoot, 'limits-job', execution, '01-run-job.log');
 
   it('with MaxConcurrentRuns 1, a queued run past QueueTimeoutMinutes ends CANCELLED; a task timing out in the queue cancels its run', async () => {
-    const holder = runtime.run('limits-job', { seconds: 6, executionTimeoutMinutes: 60 }, { executionName: 'holder' });
+    const holder = runtime.run('limits-job', { seconds: 4, executionTimeoutMinutes: 720 }, { executionName: 'holder' });
     await until('the first job run to start', () => existsSync(logOf('holder')) && readFileSync(logOf('holder'), 'utf8').includes('local spark-submit'));
     const [queued, shortTask] = await Promise.all([
-      runtime.run('limits-job', { seconds: 1, executionTimeoutMinutes: 60 }, { executionName: 'queued' }),
-      runtime.run('limits-job-short', { seconds: 1, executionTimeoutMinutes: 60 }, { executionName: 'queued-short-task' }),
+      runtime.run('limits-job', { seconds: 1, executionTimeoutMinutes: 720 }, { executionName: 'queued' }),
+      runtime.run('limits-job-short', { seconds: 1, executionTimeoutMinutes: 720 }, { executionName: 'queued-short-task' }),
     ]);
 
     // the queue timeout (30 minutes, scaled to 2 s): the run never started and ends CANCELLED
@@ -278,7 +269,7 @@ describe('EMR Serverless queueing and .sync cancellation', () => {
   });
 
   it('a .sync task whose TimeoutSeconds is shorter than the job run ends States.Timeout and the run is CANCELLED', async () => {
-    const record = await runtime.run('limits-job-short', { seconds: 30, executionTimeoutMinutes: 60 }, { executionName: 'sync-timeout' });
+    const record = await runtime.run('limits-job-short', { seconds: 30, executionTimeoutMinutes: 720 }, { executionName: 'sync-timeout' });
     expect(record.status).toBe('FAILED');
     expect(record.error).toBe('States.Timeout');
     const run = await until('the cancelled run', () => jobRunOf(record), 10_000);
