@@ -8,6 +8,7 @@ import { LocalRuntime } from './runtime';
 import { runDemo } from './demo';
 import { UnknownStateMachineError } from './deployment';
 import { accessReportText } from './access-report';
+import { fireSchedule } from './schedules';
 import type { AccessReport } from './iam/access-log';
 
 /**
@@ -15,6 +16,7 @@ import type { AccessReport } from './iam/access-log';
  *
  *   run <pipeline> [--input file.json | --input-json '{…}']   one execution of a pipeline's state machine
  *   list                                                       state machines and what runs each task state
+ *   schedule <schedule>                                        fire one Scheduler schedule under its role
  *   access [--json]                                            the access report of the last local run
  *   demo [--sequential]                                        the full demo (same as npm run demo)
  *
@@ -90,6 +92,22 @@ export function buildProgram(): Command {
             terminal.out(`  ${state.padEnd(34)} ${what}\n`);
           }
         }
+      } finally {
+        await runtime.close();
+      }
+    });
+
+  program
+    .command('schedule <schedule>')
+    .description('Fire one EventBridge Scheduler schedule of the app (by name or logical id part, e.g. NewsEnrichmentHourly) under its role.')
+    .action(async (wanted: string) => {
+      const global = program.opts<{ root: string; stage?: string; master: string }>();
+      const runtime = await LocalRuntime.create({ root: global.root, ...(global.stage ? { stage: global.stage } : {}), spark: { master: global.master } });
+      try {
+        const outcome = (await fireSchedule(runtime, wanted)) as { status?: string; executionName?: string } | null;
+        const execution = outcome?.status ? { status: outcome.status, executionName: outcome.executionName } : outcome;
+        terminal.out(`${JSON.stringify(execution, null, 2)}\n`);
+        if (outcome?.status === 'FAILED') process.exitCode = 1;
       } finally {
         await runtime.close();
       }

@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { failureMessage } from '../local/index';
-import { LocalRuntime } from '../local/runtime';
+import { ExecutionRecord, LocalRuntime } from '../local/runtime';
+import { fireSchedule } from '../local/schedules';
 import { generateTaxiMonths, serveDirectory } from '../local/sample-data';
 
 const projectRoot = path.resolve(__dirname, '..');
@@ -146,6 +147,15 @@ describe('news-enrichment (lake mode)', () => {
     expect(second.status).toBe('SUCCEEDED');
     expect(lastState(second)).toBe('Nothing to do');
     expect((second.output as any).check.pending).toBe(0);
+  });
+
+  it('runs from its hourly schedule under the schedule\'s role (states:StartExecution), with the schedule\'s input', async () => {
+    const execution = (await fireSchedule(runtime, 'NewsEnrichmentHourly')) as ExecutionRecord;
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(execution.input).toEqual({});
+    expect(lastState(execution)).toBe('Nothing to do');
+    const scheduler = runtime.accessReport().principals.find((p) => /SchedulerRoleForTarget/.test(p.principalArn))!;
+    expect(scheduler.used).toEqual([expect.objectContaining({ action: 'states:StartExecution', resource: expect.stringMatching(/:stateMachine:emr-ml-dev-news-enrichment$/), allowed: 1, denied: 0 })]);
   });
 });
 
