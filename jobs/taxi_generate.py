@@ -6,7 +6,7 @@ missing ids/timestamps, zero or huge distances, negative or huge fares, trips lo
 before they start, RatecodeID 99, NULL passenger_count / RatecodeID / store_and_fwd_flag / surcharges,
 tips above twice the fare, and pickups outside the file's month.
 
-    python -m jobs.taxi_generate --output .local/s3/lake/bronze/taxi/yellow --months 2024-01,2024-02
+    python -m jobs.taxi_generate --output /tmp/taxi/yellow --months 2024-01,2024-02
 """
 from __future__ import annotations
 

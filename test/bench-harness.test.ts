@@ -19,7 +19,7 @@ describe('benchmark harness (smoke profile)', () => {
     expect(results.mode).toBe('smoke');
     expect(results.machine.cpus).toBeGreaterThan(0);
     const ids = results.rows.map((r) => r.id);
-    for (const id of ['P1a', 'P1b', 'P2', 'P2b', 'P3', 'P4a', 'P4b', 'P6', 'P7']) expect(ids).toContain(id);
+    for (const id of ['P1a', 'P1b', 'P2', 'P2b', 'P3', 'P4a', 'P4b', 'P6', 'P7', 'P8a', 'P8b', 'P8c']) expect(ids).toContain(id);
     expect(ids.filter((id) => id.startsWith('P5:') && id.endsWith(':bytes')).length).toBeGreaterThanOrEqual(8);
     expect(ids.filter((id) => id.startsWith('P5:') && id.endsWith(':init')).length).toBeGreaterThanOrEqual(8);
     // Every measured row carries a verdict; only the demo (full profile) and news memory may be unmeasured.
@@ -36,6 +36,6 @@ describe('benchmark harness (smoke profile)', () => {
       { id: 'PX', measure: 'm', value: 2, unit: '×', goal: '<= 1.5×', pass: false },
     ] });
     expect(md).toContain('| PX | m | 2 × | <= 1.5× | **FAIL** |');
-    expect(Object.keys(SECTIONS)).toEqual(['P1', 'P2', 'P3', 'P5', 'P6', 'P7']);
+    expect(Object.keys(SECTIONS)).toEqual(['P1', 'P2', 'P3', 'P5', 'P6', 'P7', 'P8']);
   });
 });

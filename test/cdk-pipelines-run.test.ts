@@ -34,7 +34,7 @@ function harness(failingCostSteps: string[] = []) {
 }
 
 const context = (pipeline: string) => ({
-  Execution: { Id: `arn:aws:states:us-east-1:123456789012:execution:emr-ml-dev-${pipeline}:run-1`, Name: 'run-1', StartTime: '2026-11-21T06:00:00Z' },
+  Execution: { Id: `arn:aws:states:us-east-1:123456789012:execution:emr-ml-dev-${pipeline}:run-1`, Name: 'run-1', StartTime: '2026-11-21T06:00:00Z', RedriveCount: 0 },
   StateMachine: { Id: `arn:aws:states:us-east-1:123456789012:stateMachine:emr-ml-dev-${pipeline}`, Name: `emr-ml-dev-${pipeline}` },
 });
 

@@ -47,8 +47,11 @@ it('enriches the pending rows in PostgreSQL, then finds nothing to process', asy
   expect((first.output as any).results.mlProcessing.counts.processed).toBe(10);
   const sparkLog = readFileSync(first.steps.find((s) => s.name === 'Run ml-processing')!.logFile!, 'utf8');
   const commandLine = sparkLog.split('\n').find((l) => l.includes('bin/spark-submit'))!;
-  expect(commandLine).toContain('--db-url-env LOCAL_DB_SECRET_URL');
+  // the job fetches the secret itself (boto3 → Secrets Manager, as the job role), as on EMR Serverless
+  expect(commandLine).toMatch(/--db-secret-arn arn:aws:secretsmanager:us-east-1:000000000000:secret:\S+$/);
   expect(sparkLog).not.toContain(pg.password);
+  const jobRole = runtime.accessReport().principals.find((p) => /JobRole/.test(p.principalArn))!;
+  expect(jobRole.used).toContainEqual(expect.objectContaining({ action: 'secretsmanager:GetSecretValue', allowed: 1, denied: 0 }));
 
   const client = await pg.client();
   try {

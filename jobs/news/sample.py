@@ -4,10 +4,10 @@ Each article is built from topic-specific sentences (so its topic is knowable) a
 negative framing sentence (so its sentiment is knowable). Deterministic for a given seed.
 
     python -m jobs.news.sample --count 400 --output data/sample/news/articles.jsonl
-    python -m jobs.news.sample --input data/sample/news/articles.jsonl --dataset s3://lake/bronze/news/articles
+    python -m jobs.news.sample --input data/sample/news/articles.jsonl --dataset /tmp/news/articles
 
 `--dataset` writes a new version of a versioned Parquet dataset (the lake-mode source of ml_processing) with the
-row count in its `_CURRENT` pointer; s3:// URIs map under LOCAL_S3_ROOT as everywhere locally.
+row count in its `_CURRENT` pointer, in a local directory (upload it to the lake as it is).
 """
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ export interface PlanHeader {
 export const PIPELINE_NAMES = ['recommender-training', 'drift-retrain', 'news-enrichment', 'taxi-medallion'] as const;
 export type PipelineName = (typeof PIPELINE_NAMES)[number];
 
-/** An S3 URI (the local runner maps it to `.local/s3/<bucket>/<key>`). */
+/** An S3 URI, `s3://<bucket>/<key>`. */
 export const s3Uri = z
   .string()
   .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'must be an s3://bucket/key URI');
