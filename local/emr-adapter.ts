@@ -95,6 +95,8 @@ export interface JobRunAccess {
   readonly s3aJars: readonly string[];
   /** The execution role's credential (the role must trust EMR Serverless for the application). */
   credential(executionRoleArn: string, applicationArn: string): LocalCredential;
+  /** Rejects with {@link JobRunFailedError} when the role does not trust EMR Serverless for this application. */
+  assertMayAssume(executionRoleArn: string, applicationArn: string): Promise<void>;
   /** Rejects with {@link JobRunFailedError} when the role may not read an artifact of the request. */
   assertMayRead(executionRoleArn: string, uri: string): Promise<void>;
   /** Whether the role may write the driver logs (EMR Serverless skips the upload when it may not). */
@@ -442,7 +444,9 @@ export class LocalEmrServerless {
 
     let prepared: ReturnType<LocalEmrServerless['prepare']>;
     try {
-      // EMR Serverless fetches the entry point, --py-files, --jars, --files and archives with the execution role
+      // EMR Serverless assumes the execution role (its trust policy, with aws:SourceArn = the application), then
+      // fetches the entry point, --py-files, --jars, --files and archives with it
+      await this.access.assertMayAssume(request.ExecutionRoleArn, `arn:aws:emr-serverless:${regionOf(request.ExecutionRoleArn)}:${accountOf(request.ExecutionRoleArn)}:/applications/${request.ApplicationId}`);
       const spec = parseSparkSubmitParameters(request.JobDriver.SparkSubmit.SparkSubmitParameters ?? '');
       const artifacts = [request.JobDriver.SparkSubmit.EntryPoint, ...spec.pyFiles, ...spec.jars, ...spec.files, ...spec.archives.map((a) => a.split('#')[0])];
       for (const uri of artifacts.filter((u) => /^s3a?:\/\//.test(u))) await this.access.assertMayRead(request.ExecutionRoleArn, uri);

@@ -34,6 +34,16 @@ describe('local IAM over the synthesized app', () => {
     expect((await read(false)).denied?.reason).toBe('with an explicit deny in a resource-based policy');
   });
 
+  it('EMR Serverless may assume the job role only for the stage\'s application (aws:SourceArn, aws:SourceAccount)', async () => {
+    const role = authz.store.bindings.jobRoles[0].roleArn;
+    const app = deployment.applications[0];
+    const assume = async (sourceArn: string, sourceAccount = deployment.accountId) =>
+      (await authz.authorize({ principalArn: 'emr-serverless.amazonaws.com', operation: 'STS.AssumeRole', params: { RoleArn: role }, sourceArn, sourceAccount })).allowed;
+    expect(await assume(app.arn)).toBe(true);
+    expect(await assume(app.arn.replace(app.applicationId, '00otherapp00000'))).toBe(false);
+    expect(await assume(app.arn, '111111111111')).toBe(false);
+  });
+
   it('a denial names the action the principal lacks', async () => {
     const stateMachineRole = authz.store.bindings.stateMachines[0].roleArn;
     const lake = deployment.buckets.find((b) => /lake/.test(b.name))!.name;

@@ -108,6 +108,18 @@ export class LocalAws implements CallAuthorizer {
       certificate: this.certificate,
       s3aJars: this.s3aJars,
       credential: (roleArn) => this.credentials.for(roleArn, 'emr-serverless-job'),
+      assertMayAssume: async (roleArn, applicationArn) => {
+        const result = await this.authorizer.authorize({
+          principalArn: 'emr-serverless.amazonaws.com',
+          operation: 'STS.AssumeRole',
+          params: { RoleArn: roleArn },
+          sourceArn: applicationArn,
+          sourceAccount: applicationArn.split(':')[4],
+        });
+        if (!result.allowed) {
+          throw new JobRunFailedError(`Job failed before start: EMR Serverless could not assume the execution role ${roleArn} for ${applicationArn}: ${result.denied?.reason ?? 'denied'} (its trust policy must allow emr-serverless.amazonaws.com, with aws:SourceArn/aws:SourceAccount of the application)`);
+        }
+      },
       assertMayRead: async (roleArn, uri) => {
         const { bucket, key } = parseS3Uri(uri);
         const credential = this.credentials.for(roleArn, 'emr-serverless-job');
