@@ -1,15 +1,30 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parseSparkSubmitParameters } from '../lib/jobs/job-request-builder';
 import { JobRunQueue, SchedulerConfiguration } from './job-queue';
-import { jobRunUtilization, LocalWorker, localWorker } from './job-run-usage';
-import { writeAtomic } from './s3/tree';
-import { LocalCredential } from './endpoint/credentials';
-import { LoopbackCertificate } from './endpoint/tls';
+import { LocalWorker, localWorker } from './job-run-usage';
 import { LocalLayout } from './layout';
+import {
+  accountOf,
+  describeJobRun,
+  getJobRunShape,
+  JobRunFailedError,
+  JobRunRecord,
+  lastExceptions,
+  newJobRunId,
+  regionOf,
+  StartJobRunRequest,
+  validateRequest,
+} from './emr/job-run';
+import { JobRunAccess, LocalSparkOptions, SparkSubmitCommand } from './emr/spark-submit';
+import { writeAtomic } from './s3/tree';
+
+export { describeJobRun, getJobRunShape, JobRunFailedError, lastExceptions } from './emr/job-run';
+export type { JobRunRecord, StartJobRunRequest } from './emr/job-run';
+export { isDroppedConf } from './emr/spark-submit';
+export type { JobRunAccess, LocalSparkOptions } from './emr/spark-submit';
 
 /**
  * `arn:aws:states:::emr-serverless:startJobRun.sync` on one machine: the StartJobRun request (PascalCase, as the
@@ -44,89 +59,6 @@ import { LocalLayout } from './layout';
  * - GetJobRun reports the run's resources in EMR Serverless' terms (job-run-usage.ts).
  * - `ClientToken` is honoured within one runner process: the same token returns the same job run.
  */
-export interface StartJobRunRequest {
-  ApplicationId: string;
-  ExecutionRoleArn: string;
-  Name?: string;
-  ClientToken: string;
-  ExecutionTimeoutMinutes?: number;
-  JobDriver: { SparkSubmit: { EntryPoint: string; EntryPointArguments?: string[]; SparkSubmitParameters?: string } };
-  ConfigurationOverrides?: { MonitoringConfiguration?: { S3MonitoringConfiguration?: { LogUri?: string } } };
-  Tags?: Record<string, string>;
-}
-
-export interface LocalSparkOptions {
-  /** Repository root (where `.venv` and `jobs/` live). */
-  readonly projectRoot: string;
-  /** `local[N]` master. @default `local[2]` */
-  readonly master?: string;
-  /** Driver heap. @default `2g` */
-  readonly driverMemory?: string;
-  /** Local shuffle partitions when the request sets none. @default 4 */
-  readonly shufflePartitions?: number;
-  /**
-   * How many job runs this machine runs at once (later ones wait, like QUEUED); the application's own
-   * `MaxConcurrentRuns` applies on top when it is lower. @default 2
-   */
-  readonly maxConcurrentRuns?: number;
-  /**
-   * The service's clock for its minute-long timers (`QueueTimeoutMinutes`, `ExecutionTimeoutMinutes`): `scale` is
-   * real time per service time, e.g. 1/600 makes a 15-minute queue timeout 1.5 s (tests). @default { scale: 1 }
-   */
-  readonly clock?: { readonly scale: number };
-  /** The spark-submit executable. @default `<projectRoot>/.venv/bin/spark-submit` */
-  readonly sparkSubmit?: string;
-  /**
-   * Start the driver JVM for short local jobs: C1 compiler only, serial GC, and a class-data-sharing archive of
-   * Spark's classes made by the first job run and reused after (`<projectRoot>/.local/emr/cds/`). Halves a job's start-up CPU.
-   * @default true
-   */
-  readonly fastStartup?: boolean;
-  /** Environment added to every spark-submit. */
-  readonly extraEnv?: Record<string, string>;
-}
-
-/** How a job run reaches AWS locally: the endpoint, its certificate, the role's credentials, the S3A jars. */
-export interface JobRunAccess {
-  /** `https://127.0.0.1:<port>` (aws-endpoint.ts). */
-  readonly endpointUrl: string;
-  readonly certificate: LoopbackCertificate;
-  /** Hadoop S3A + the AWS SDK v2 modules it needs. */
-  readonly s3aJars: readonly string[];
-  /** The execution role's credential (the role must trust EMR Serverless for the application). */
-  credential(executionRoleArn: string, applicationArn: string): LocalCredential;
-  /** Rejects with {@link JobRunFailedError} when the role does not trust EMR Serverless for this application. */
-  assertMayAssume(executionRoleArn: string, applicationArn: string): Promise<void>;
-  /** Rejects with {@link JobRunFailedError} when the role may not read an artifact of the request. */
-  assertMayRead(executionRoleArn: string, uri: string): Promise<void>;
-  /** Whether the role may write the driver logs (EMR Serverless skips the upload when it may not). */
-  mayWrite(executionRoleArn: string, uri: string): Promise<boolean>;
-}
-
-export interface JobRunRecord {
-  readonly applicationId: string;
-  readonly jobRunId: string;
-  readonly arn: string;
-  readonly name: string;
-  readonly state: 'SUCCESS' | 'FAILED' | 'CANCELLED';
-  readonly stateDetails: string;
-  readonly exitCode: number | null;
-  /** Submission. */
-  readonly createdAt: Date;
-  /** When the run left the queue (undefined: it never started). */
-  readonly startedAt?: Date;
-  readonly endedAt: Date;
-  /** Time spent QUEUED. */
-  readonly queuedMilliseconds: number;
-  /** Run time, from leaving the queue to the end (0 when it never started). */
-  readonly durationSeconds: number;
-  /** The worker the run had (its size prices it). */
-  readonly worker: LocalWorker;
-  readonly logFile: string;
-  readonly commandLine: string[];
-  readonly cpuSeconds: number;
-}
-
 /**
  * Known applications: id → release label and scheduler configuration (the adapter rejects unknown application
  * ids like the API does).
@@ -139,28 +71,6 @@ export interface StartJobRunOptions {
   readonly signal?: AbortSignal;
 }
 
-export class JobRunFailedError extends Error {
-  constructor(readonly cause: string, readonly record?: JobRunRecord, errorName = 'States.TaskFailed') {
-    super(cause);
-    this.name = errorName;
-  }
-}
-
-/** Properties that only mean something on EMR Serverless or that size cloud workers. */
-const DROPPED_CONF = [
-  /^spark\.emr-serverless\./,
-  /^spark\.executor\.(cores|memory|instances|memoryOverhead)$/,
-  /^spark\.driver\.(cores|memory|memoryOverhead)$/,
-  /^spark\.dynamicAllocation\./,
-  /^spark\.executorEnv\.PYSPARK_(DRIVER_)?PYTHON$/,
-  /^spark\.pyspark\.(driver\.)?python$/,
-  /^spark\.yarn\./,
-];
-
-export function isDroppedConf(key: string): boolean {
-  return DROPPED_CONF.some((re) => re.test(key));
-}
-
 export class LocalEmrServerless {
   private readonly runsByToken = new Map<string, Promise<JobRunRecord>>();
   private readonly queue: JobRunQueue;
@@ -170,8 +80,7 @@ export class LocalEmrServerless {
   private readonly cancelled = new WeakMap<import('node:child_process').ChildProcess, string>();
   readonly history: JobRunRecord[] = [];
   private readonly requests = new Map<string, { request: StartJobRunRequest; releaseLabel: string }>();
-  private archiveInProgress = false;
-  private archivePath?: string;
+  private readonly command: SparkSubmitCommand;
 
   constructor(
     private readonly layout: LocalLayout,
@@ -180,6 +89,7 @@ export class LocalEmrServerless {
     private readonly access: JobRunAccess,
   ) {
     this.queue = new JobRunQueue(options.maxConcurrentRuns ?? 2, this.clockScale);
+    this.command = new SparkSubmitCommand(layout, options, access);
   }
 
   private get clockScale(): number {
@@ -263,129 +173,7 @@ export class LocalEmrServerless {
 
   /** The spark-submit command line and environment for a request (exported for tests and `--dry-run`). */
   prepare(request: StartJobRunRequest, jobRunId: string): { argv: string[]; env: NodeJS.ProcessEnv; cwd: string } {
-    const driver = request.JobDriver.SparkSubmit;
-    const spec = parseSparkSubmitParameters(driver.SparkSubmitParameters ?? '');
-    const projectRoot = this.options.projectRoot;
-    const cwd = path.join(this.layout.root, 'emr', 'runs', request.ApplicationId, jobRunId);
-    mkdirSync(cwd, { recursive: true });
-
-    const applicationArn = `arn:aws:emr-serverless:${regionOf(request.ExecutionRoleArn)}:${accountOf(request.ExecutionRoleArn)}:/applications/${request.ApplicationId}`;
-    const credential = this.access.credential(request.ExecutionRoleArn, applicationArn);
-    const localFile = (uri: string, what: string): string => {
-      const s3 = uri.startsWith('s3://') || uri.startsWith('s3a://');
-      const file = s3 ? this.layout.uriToPath(uri) : uri.replace(/^file:\/\//, '');
-      if (!existsSync(file)) {
-        throw new JobRunFailedError(
-          `Job run failed before start: ${what} ${uri} does not exist (local: ${file}). Publish the artifacts first.`,
-          undefined,
-          'EMRServerless.ValidationException',
-        );
-      }
-      return file;
-    };
-
-    const hostEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^AWS_/.test(k)));
-    const region = regionOf(request.ExecutionRoleArn);
-    const env: NodeJS.ProcessEnv = {
-      ...hostEnv,
-      ...this.options.extraEnv,
-      SPARK_HOME: sparkHome(projectRoot),
-      PYSPARK_PYTHON: path.join(projectRoot, '.venv', 'bin', 'python'),
-      PYSPARK_DRIVER_PYTHON: path.join(projectRoot, '.venv', 'bin', 'python'),
-      PYTHONHASHSEED: '0',
-      SPARK_LOCAL_IP: '127.0.0.1',
-      // the job's container credentials: the execution role's session
-      AWS_ACCESS_KEY_ID: credential.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: credential.secretAccessKey,
-      AWS_SESSION_TOKEN: credential.sessionToken,
-      AWS_REGION: region,
-      AWS_DEFAULT_REGION: region,
-      AWS_ENDPOINT_URL: this.access.endpointUrl,
-      AWS_CA_BUNDLE: this.access.certificate.caFile,
-    };
-    const conf: Array<[string, string]> = [];
-    for (const [key, value] of spec.conf) {
-      const driverEnv = /^spark\.emr-serverless\.driverEnv\.(.+)$/.exec(key);
-      if (driverEnv && !/^PYSPARK_(DRIVER_)?PYTHON$/.test(driverEnv[1])) env[driverEnv[1]] = value;
-      if (isDroppedConf(key)) continue;
-      conf.push([key, value]);
-    }
-    const has = (key: string) => conf.some(([k]) => k === key);
-    // s3:// is EMRFS on EMR Serverless; locally it is S3A against the local endpoint, over TLS, with the
-    // role's credentials from the environment (nothing secret on the command line)
-    conf.push(
-      ['spark.hadoop.fs.s3.impl', 'org.apache.hadoop.fs.s3a.S3AFileSystem'],
-      ['spark.hadoop.fs.s3a.endpoint', this.access.endpointUrl],
-      ['spark.hadoop.fs.s3a.endpoint.region', region],
-      ['spark.hadoop.fs.s3a.path.style.access', 'true'],
-      ['spark.hadoop.fs.s3a.aws.credentials.provider', 'software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider'],
-      // objects a user drops into the browseable tree carry no stored ETag
-      ['spark.hadoop.fs.s3a.change.detection.version.required', 'false'],
-    );
-    if (!has('spark.sql.shuffle.partitions')) conf.push(['spark.sql.shuffle.partitions', String(this.options.shufflePartitions ?? 4)]);
-    if (!has('spark.ui.enabled')) conf.push(['spark.ui.enabled', 'false']);
-    conf.push(['spark.driver.memory', this.options.driverMemory ?? '2g']);
-    const trust = this.access.certificate;
-    const javaOptions = [
-      `-Djava.io.tmpdir=${path.join(cwd, 'tmp')}`,
-      `-Djavax.net.ssl.trustStore=${trust.trustStore}`,
-      `-Djavax.net.ssl.trustStorePassword=${trust.trustStorePassword}`,
-      '-Djavax.net.ssl.trustStoreType=PKCS12',
-    ];
-    if (this.options.fastStartup ?? true) {
-      // C1-compiled frames are larger: a bigger thread stack keeps deep RDD lineages (ALS iterations) from overflowing.
-      javaOptions.push('-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xss16m', '-Xshare:auto');
-      const archive = this.classDataArchive(projectRoot);
-      if (existsSync(archive)) javaOptions.push(`-XX:SharedArchiveFile=${archive}`);
-      else if (!this.archiveInProgress) {
-        this.archiveInProgress = true;
-        javaOptions.push(`-XX:ArchiveClassesAtExit=${archive}.${jobRunId}.tmp`);
-      }
-    }
-    const existingJavaOptions = conf.findIndex(([k]) => k === 'spark.driver.extraJavaOptions');
-    if (existingJavaOptions >= 0) javaOptions.unshift(conf.splice(existingJavaOptions, 1)[0][1]);
-    conf.push(['spark.driver.extraJavaOptions', javaOptions.join(' ')]);
-    conf.push(['spark.local.dir', path.join(cwd, 'tmp')]);
-    mkdirSync(path.join(cwd, 'tmp'), { recursive: true });
-
-    for (const archive of spec.archives) {
-      const [uri, alias = path.basename(uri).replace(/\.(tar\.gz|tgz|zip)$/, '')] = archive.split('#');
-      if (alias === 'environment') continue; // the Python environment is the pinned .venv locally
-      extractArchive(localFile(uri, 'archive'), path.join(cwd, alias));
-    }
-
-    const entryArgs = driver.EntryPointArguments ?? [];
-    const jars = [...spec.jars.map((u) => localFile(u, '--jars entry')), ...this.access.s3aJars];
-    const argv = [
-      '--master', this.options.master ?? 'local[2]',
-      '--name', request.Name ?? jobRunId,
-      ...(spec.pyFiles.length ? ['--py-files', spec.pyFiles.map((u) => localFile(u, '--py-files entry')).join(',')] : []),
-      '--jars', jars.join(','),
-      ...(spec.files.length ? ['--files', spec.files.map((u) => localFile(u, '--files entry')).join(',')] : []),
-      ...conf.flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
-      localFile(driver.EntryPoint, 'entry point'),
-      ...entryArgs,
-    ];
-    return { argv, env, cwd };
-  }
-
-  /** The CDS archive for this JDK + Spark installation. */
-  classDataArchive(projectRoot: string): string {
-    if (this.archivePath) return this.archivePath;
-    const home = sparkHome(projectRoot);
-    const jars = existsSync(path.join(home, 'jars')) ? require('node:fs').readdirSync(path.join(home, 'jars')).join(',') : '';
-    let java = 'java';
-    try {
-      java = require('node:child_process').execFileSync('sh', ['-c', 'readlink -f "$(command -v java)"'], { encoding: 'utf8' }).trim();
-    } catch {
-      // keyed without the JDK path
-    }
-    const key = createHash('sha256').update(`${home}\n${jars}\n${java}`).digest('hex').slice(0, 16);
-    // shared by every local tree of the project (demo, tests): the archive depends only on the JDK and Spark
-    const dir = path.join(projectRoot, '.local', 'emr', 'cds');
-    mkdirSync(dir, { recursive: true });
-    this.archivePath = path.join(dir, `spark-${key}.jsa`);
-    return this.archivePath;
+    return this.command.prepare(request, jobRunId);
   }
 
   /**
@@ -517,7 +305,7 @@ export class LocalEmrServerless {
     if (pendingArchive) {
       if (exitCode === 0 && existsSync(pendingArchive)) require('node:fs').renameSync(pendingArchive, pendingArchive.replace(/\.[^.]+\.tmp$/, ''));
       else rmSync(pendingArchive, { force: true });
-      this.archiveInProgress = false;
+      this.command.archiveFinished();
     }
     await this.shipLogs(request, jobRunId, Buffer.concat(stdout), Buffer.concat(stderr));
     rmSync(path.join(prepared.cwd, 'tmp'), { recursive: true, force: true });
@@ -553,112 +341,6 @@ export class LocalEmrServerless {
   }
 }
 
-/** The `.sync` output: the final job run, PascalCase like the integration's other outputs. */
-export function describeJobRun(record: JobRunRecord, request: StartJobRunRequest, releaseLabel: string): Record<string, unknown> {
-  const { total, billed } = jobRunUtilization(record.worker, record.durationSeconds);
-  return {
-    ApplicationId: record.applicationId,
-    JobRunId: record.jobRunId,
-    Arn: record.arn,
-    Name: record.name,
-    State: record.state,
-    StateDetails: record.stateDetails,
-    ReleaseLabel: releaseLabel,
-    ExecutionRole: request.ExecutionRoleArn,
-    CreatedAt: record.createdAt.toISOString(),
-    UpdatedAt: record.endedAt.toISOString(),
-    ...(record.startedAt ? { StartedAt: record.startedAt.toISOString() } : {}),
-    EndedAt: record.endedAt.toISOString(),
-    TotalExecutionDurationSeconds: Math.round(record.durationSeconds),
-    QueuedDurationMilliseconds: record.queuedMilliseconds,
-    ExecutionTimeoutMinutes: request.ExecutionTimeoutMinutes,
-    Tags: request.Tags ?? {},
-    BilledResourceUtilization: { VCPUHour: billed.vCPUHour, MemoryGBHour: billed.memoryGBHour, StorageGBHour: billed.storageGBHour },
-    TotalResourceUtilization: { VCPUHour: total.vCPUHour, MemoryGBHour: total.memoryGBHour, StorageGBHour: total.storageGBHour },
-    // the runner's own notes (driver log, exit status, CPU time measured); no AWS field
-    Local: { logFile: record.logFile, exitCode: record.exitCode, cpuSeconds: round6(record.cpuSeconds) },
-  };
-}
-
-/**
- * The job run as `GetJobRun` returns it (SDK camelCase, dates as Date), its resource use in EMR Serverless' terms:
- * what the run's worker used and what EMR Serverless would bill for it (job-run-usage.ts).
- */
-export function getJobRunShape(record: JobRunRecord, releaseLabel: string, request?: StartJobRunRequest): Record<string, unknown> {
-  const { total, billed } = jobRunUtilization(record.worker, record.durationSeconds);
-  return {
-    applicationId: record.applicationId,
-    jobRunId: record.jobRunId,
-    arn: record.arn,
-    name: record.name,
-    state: record.state,
-    stateDetails: record.stateDetails,
-    releaseLabel,
-    executionRole: request?.ExecutionRoleArn,
-    createdAt: record.createdAt,
-    updatedAt: record.endedAt,
-    ...(record.startedAt ? { startedAt: record.startedAt } : {}),
-    endedAt: record.endedAt,
-    totalExecutionDurationSeconds: Math.round(record.durationSeconds),
-    queuedDurationMilliseconds: record.queuedMilliseconds,
-    executionTimeoutMinutes: request?.ExecutionTimeoutMinutes,
-    billedResourceUtilization: billed,
-    totalResourceUtilization: total,
-    tags: request?.Tags ?? {},
-  };
-}
-
-function validateRequest(request: StartJobRunRequest): void {
-  const missing: string[] = [];
-  if (!request || typeof request !== 'object') throw new JobRunFailedError('StartJobRun: the task input is not an object', undefined, 'EMRServerless.ValidationException');
-  if (!request.ApplicationId) missing.push('ApplicationId');
-  if (!request.ExecutionRoleArn) missing.push('ExecutionRoleArn');
-  if (!request.ClientToken) missing.push('ClientToken');
-  if (!request.JobDriver?.SparkSubmit?.EntryPoint) missing.push('JobDriver.SparkSubmit.EntryPoint');
-  if (missing.length) {
-    throw new JobRunFailedError(
-      `1 validation error detected: Value null at '${missing[0]}' failed to satisfy constraint: Member must not be null (missing: ${missing.join(', ')})`,
-      undefined,
-      'EMRServerless.ValidationException',
-    );
-  }
-}
-
-function sparkHome(projectRoot: string): string {
-  const lib = path.join(projectRoot, '.venv', 'lib');
-  const python = existsSync(lib) ? require('node:fs').readdirSync(lib).find((d: string) => d.startsWith('python')) : undefined;
-  return path.join(lib, python ?? 'python3.11', 'site-packages', 'pyspark');
-}
-
-function extractArchive(file: string, dir: string): void {
-  const stamp = path.join(dir, '.extracted-from');
-  const digest = createHash('sha256').update(readFileSync(file)).digest('hex');
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) return;
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
-  if (file.endsWith('.zip')) execFileSync('unzip', ['-q', file, '-d', dir]);
-  else execFileSync('tar', ['-xzf', file, '-C', dir]);
-  writeFileSync(stamp, digest);
-}
-
-function newJobRunId(): string {
-  // EMR Serverless job run ids: 16-20 lower-case alphanumerics
-  return `00${randomBytes(9).toString('hex').slice(0, 16)}`;
-}
-
-function regionOf(arn: string): string {
-  return arn.split(':')[3] || 'us-east-1';
-}
-
-function accountOf(arn: string): string {
-  return arn.split(':')[4] || '000000000000';
-}
-
-function round6(n: number): number {
-  return Math.round(n * 1e6) / 1e6;
-}
-
 /** CPU seconds of finished children so far (the runner only starts Spark children, so deltas are per job). */
 let lastChildCpu = 0;
 function childCpuSeconds(): number {
@@ -675,19 +357,3 @@ function childCpuSeconds(): number {
   }
 }
 
-/** The last Python/Java exception lines of a driver's stderr, like EMR Serverless' StateDetails. */
-export function lastExceptions(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim());
-  const found = lines.filter((l) => /^([A-Za-z_][\w.]*(Error|Exception)|pyspark\.errors\.[\w.]+)(: .*)?$/.test(l));
-  const jobError = lines.filter((l) => /ERROR jobs\./.test(l)).map((l) => l.replace(/^.*ERROR /, ''));
-  const picked = [...new Set([...jobError, ...found])].slice(-3);
-  return picked.join('; ').slice(0, 1000);
-}
-
-export function statSafe(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
-}
