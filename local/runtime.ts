@@ -10,13 +10,15 @@ import { readLocalObject } from './s3/tree';
 import { LocalStackDeployer } from './deploy';
 import type { AccessReport } from './iam/access-log';
 import { LocalAws } from './endpoint/local-aws';
-import { LocalDeployment, LocalStateMachine } from './deployment';
+import { LocalDeployment } from './deployment';
 import { LocalEmrServerless, LocalSparkOptions } from './emr-adapter';
 import { LocalLambdaHost } from './lambda-host';
 import { LocalLayout } from './layout';
 import { synthesize } from './synth';
 import { databaseSecret, databaseStageContext, parseDatabaseUrl } from './database';
 import { buildTaskHandlers, collectTaskStates } from './task-handlers';
+import { parentStates, prepareDefinition } from './engine-bridges';
+import { StepTracker } from './step-tracker';
 import { schedulerOf } from './job-queue';
 import { PayloadGuard } from './service-limits';
 
@@ -273,77 +275,11 @@ export class LocalRuntime {
     });
 
     payloads.onFailure(() => execution.abort());
-    const open = new Map<string, StepRecord>();
-    const parents = parentStates(definition);
+    const steps = new StepTracker(record, parentStates(definition), logFiles, (step) => emit({ kind: 'step', execution: record, step }));
     const consume = (async () => {
       for await (const event of execution.eventLogs as AsyncIterable<Record<string, any>>) {
         payloads.observe(event);
-        const stateName: string | undefined = event.state?.name;
-        switch (event.type) {
-          case 'StateEntered': {
-            const existing = open.get(stateName!);
-            if (existing && existing.status === 'retrying') {
-              existing.status = 'running';
-              emit({ kind: 'step', execution: record, step: existing });
-              break;
-            }
-            const step: StepRecord = {
-              name: stateName!,
-              type: event.state.type,
-              status: 'running',
-              startedAt: event.timestamp,
-              attempts: 1,
-              parent: parents.get(stateName!),
-              logFile: logFiles.get(stateName!),
-            };
-            open.set(stateName!, step);
-            record.steps.push(step);
-            emit({ kind: 'step', execution: record, step });
-            break;
-          }
-          case 'StateExited': {
-            const step = open.get(stateName!);
-            if (step) {
-              if (step.status !== 'caught') step.status = 'succeeded';
-              finishStep(step, event.timestamp, logFiles);
-              open.delete(stateName!);
-              emit({ kind: 'step', execution: record, step });
-            }
-            record.lastData = event.state.output;
-            break;
-          }
-          case 'StateFailed': {
-            const step = open.get(stateName!);
-            if (step) {
-              step.status = 'failed';
-              step.error = event.Error;
-              step.cause = typeof event.Cause === 'string' ? event.Cause : JSON.stringify(event.Cause);
-              finishStep(step, event.timestamp, logFiles);
-              emit({ kind: 'step', execution: record, step });
-            }
-            break;
-          }
-          case 'StateRetried': {
-            const step = open.get(stateName!);
-            if (step) {
-              step.status = 'retrying';
-              step.attempts += 1;
-              emit({ kind: 'step', execution: record, step });
-            }
-            break;
-          }
-          case 'StateCaught': {
-            const step = open.get(stateName!);
-            if (step) {
-              step.status = 'caught';
-              finishStep(step, event.timestamp, logFiles);
-              emit({ kind: 'step', execution: record, step });
-            }
-            break;
-          }
-          default:
-            break;
-        }
+        steps.observe(event);
       }
     })();
 
@@ -367,7 +303,7 @@ export class LocalRuntime {
     this.emr.cancelScope(executionArn);
     record.endedAt = Date.now();
     record.durationMs = record.endedAt - record.startedAt;
-    for (const step of open.values()) if (step.status === 'running') finishStep(step, record.endedAt, logFiles);
+    steps.finishRunning(record.endedAt);
     const file = path.join(this.layout.executionsRoot, sm.name, `${executionName}.json`);
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
@@ -379,59 +315,6 @@ export class LocalRuntime {
   describe(pipeline: string): Array<{ state: string; resource: string }> {
     return collectTaskStates(this.deployment.stateMachine(pipeline).definition).map(({ name, resource }) => ({ state: name, resource }));
   }
-}
-
-function finishStep(step: StepRecord, at: number, logFiles: Map<string, string>): void {
-  step.endedAt = at;
-  step.durationMs = at - step.startedAt;
-  step.logFile ??= logFiles.get(step.name);
-}
-
-/**
- * The definition as deployed, with two differences of aws-local-stepfunctions 3.0 from Step Functions bridged
- * (each rewrite keeps the ASL meaning):
- * - `ResultPath: "$"` (on a state or a catcher) must replace the state data with the result; the engine instead
- *   stores the result under a key named `$`. `"$"` is also the ASL default, so the field is removed.
- * - a Task state without `TimeoutSeconds` gets a 60-second timeout from the engine, none (99999999 s) from Step
- *   Functions; such states get the largest timeout a Node timer can hold (~24.8 days), larger ones are capped.
- */
-export function prepareDefinition(sm: LocalStateMachine): Record<string, unknown> {
-  const definition = JSON.parse(JSON.stringify(sm.definition)) as Record<string, unknown>;
-  const MAX = 2_147_483;
-  const visit = (def: Record<string, unknown>) => {
-    for (const state of Object.values((def.States ?? {}) as Record<string, Record<string, unknown>>)) {
-      if (state.ResultPath === '$') delete state.ResultPath;
-      for (const catcher of (state.Catch ?? []) as Array<Record<string, unknown>>) if (catcher.ResultPath === '$') delete catcher.ResultPath;
-      if (state.Type === 'Task') {
-        if (state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = MAX;
-        else if (typeof state.TimeoutSeconds === 'number' && state.TimeoutSeconds > MAX) state.TimeoutSeconds = MAX;
-      }
-      if (state.Type === 'Parallel') for (const b of (state.Branches ?? []) as Array<Record<string, unknown>>) visit(b);
-      if (state.Type === 'Map') {
-        const p = (state.ItemProcessor ?? state.Iterator) as Record<string, unknown> | undefined;
-        if (p) visit(p);
-      }
-    }
-  };
-  visit(definition);
-  if (typeof definition.TimeoutSeconds === 'number' && (definition.TimeoutSeconds as number) > MAX) definition.TimeoutSeconds = MAX;
-  return definition;
-}
-
-function parentStates(definition: Record<string, unknown>): Map<string, string> {
-  const parents = new Map<string, string>();
-  const visit = (def: Record<string, unknown>, parent?: string) => {
-    for (const [name, state] of Object.entries((def.States ?? {}) as Record<string, Record<string, unknown>>)) {
-      if (parent) parents.set(name, parent);
-      if (state.Type === 'Parallel') for (const b of (state.Branches ?? []) as Array<Record<string, unknown>>) visit(b, name);
-      if (state.Type === 'Map') {
-        const p = (state.ItemProcessor ?? state.Iterator) as Record<string, unknown> | undefined;
-        if (p) visit(p, name);
-      }
-    }
-  };
-  visit(definition);
-  return parents;
 }
 
 function defaultExecutionName(): string {
