@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ExecutionRecord, StepRecord } from '../local/runtime';
+import { errorSentence } from '../local/task-errors';
 import { printCostOfExecutionOutput } from './commands/cost';
 import type { CliContext } from './context';
 import { formatSeconds } from './duration';
@@ -71,7 +72,8 @@ export function describeLocalStep(step: StepRecord): string | undefined {
       return `↻ ${step.name} retrying${step.error ? ` after ${step.error}` : ''}`;
     case 'caught':
     case 'failed':
-      return `✗ ${step.name}${step.error ? ` ${step.error}` : ''}${step.cause ? `: ${step.cause.slice(0, 300)}` : ''}${step.logFile ? ` (log: ${step.logFile})` : ''}`;
+      // the error's name and the log file (which holds the trace); its sentence is printed once, at the end
+      return `✗ ${step.name}${step.error ? ` ${step.error}` : ''}${step.logFile ? ` (log: ${step.logFile})` : ''}`;
     default:
       return undefined;
   }
@@ -106,8 +108,8 @@ export async function runLocalPipeline(
     ctx.io.out(`Local execution ${result.executionName ?? ''} of ${pipeline} SUCCEEDED.`.replace('  ', ' '));
     return 0;
   }
-  const detail = result.error ? ` (${result.error}${result.cause ? `: ${result.cause.slice(0, 300)}` : ''})` : '';
-  throw new CliError(`Local execution of ${pipeline} ended ${result.status}${detail}.`);
+  const sentence = errorSentence(result.error, result.cause);
+  throw new CliError(`Local execution of ${pipeline} ended ${result.status}${sentence ? ` (${sentence})` : ''}.`);
 }
 
 /** A single job run on this machine, through the local runner's EMR Serverless adapter. */

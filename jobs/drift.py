@@ -1,18 +1,25 @@
-"""Drift jobs on streamed rating batches: ``process``, ``detect`` and ``merge``.
+"""Drift jobs on streamed rating batches: ``process``, ``detect``, ``merge`` and ``consume``.
 
     spark-submit jobs/drift.py process --input s3://lake/bronze/netflix/stream/incoming/ \\
         --staging s3://lake/silver/netflix/stream/staging --result-uri …
     spark-submit jobs/drift.py detect --baseline-test s3://lake/silver/netflix/ratings/test \\
         --new-test s3://lake/silver/netflix/stream/staging/test --current-pointer s3://models/recommender/current.json --result-uri …
-    spark-submit jobs/drift.py merge --staging … --train … --test … --incoming … --result-uri …
+    spark-submit jobs/drift.py merge --staging … --manifest … --train … --test … --result-uri …
+    spark-submit jobs/drift.py consume --manifest … --incoming … --result-uri …
 
-``process`` reads CSV batches (``DATE,CUST_ID,MOVIE_ID,RATING`` with a header), keeps valid rows (others are counted
-as rejected and written to ``<staging>/rejects``), de-duplicates per (movie, customer) — latest date, then the
-higher rating — and splits them deterministically by a seeded hash of (movie, customer) into ``<staging>/train``
-and ``<staging>/test`` (versioned datasets whose pointers list the consumed batch files).
+``process`` takes the newest ``--max-batches`` batch files at ``--input`` (by modification time; older ones stay
+where they are, counted as ``pendingBatches``), reads them as CSV (``DATE,CUST_ID,MOVIE_ID,RATING`` with a header),
+keeps valid rows (others are counted as rejected and written to ``<staging>/rejects``), de-duplicates per (movie,
+customer) — latest date, then the higher rating — and splits them deterministically by a seeded hash of (movie,
+customer) into ``<staging>/train`` and ``<staging>/test`` (versioned datasets). The files it took are listed in ONE
+manifest, ``<staging>/manifests/<id>.json``; the result carries counts and the manifest's URI, never the file list,
+so it stays a few hundred bytes however many batches there are. No batch file → ``batchStatus: NO_NEW_BATCH``,
+``counts.batches`` 0, nothing written, exit 0.
 ``detect`` writes ``decision`` = ``{"retrain", "score", "reasons", "metrics"}`` (see :mod:`jobs.recommender.drift`).
-``merge`` upserts the staged train/test into the processed datasets (new versions, atomic pointers), and only
-after both commits deletes the consumed batch files from ``--incoming``. Re-running merge gives the same datasets.
+``merge`` upserts the staged train/test (which must belong to ``--manifest``) into the processed datasets (new
+versions, atomic pointers) and deletes nothing: re-running it gives the same datasets. ``consume`` deletes the
+manifest's batch files from ``--incoming`` — the pipeline runs it only after the retrained model was promoted, so a
+failed, not-promoted or no-drift run leaves every batch in place for the next run.
 """
 from __future__ import annotations
 
@@ -23,7 +30,9 @@ if __package__ in (None, ""):  # run as a script (spark-submit jobs/drift.py): m
     _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
 
 import argparse
+import json
 import sys
+from datetime import datetime, timezone
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, functions as F
@@ -34,6 +43,11 @@ from jobs.recommender import drift, evaluation, models, netflix
 JOB = "drift"
 CSV_HEADER = ("DATE", "CUST_ID", "MOVIE_ID", "RATING")
 CSV_SCHEMA_COLUMNS = ("raw_date", "raw_customer", "raw_movie", "raw_rating")
+NO_NEW_BATCH, NEW_BATCH = "NO_NEW_BATCH", "NEW_BATCH"
+MANIFEST_KIND = "drift-batch-manifest"
+MANIFESTS = "manifests"
+MANIFESTS_KEPT = 10
+DEFAULT_MAX_BATCHES = 1000
 
 
 def _weights(text: str) -> tuple[float, float, float]:
@@ -50,7 +64,7 @@ def _weights(text: str) -> tuple[float, float, float]:
 def build_parser():
     parser = argparse.ArgumentParser(prog=f"jobs.{JOB}", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    sub = parser.add_subparsers(dest="action", required=True, metavar="{process,detect,merge}")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="{process,detect,merge,consume}")
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
     process = sub.add_parser("process", help="new ratings CSV → seeded train/test split in staging",
@@ -60,6 +74,8 @@ def build_parser():
     process.add_argument("--staging", required=True, metavar="URI", help="staging root (train/, test/)")
     process.add_argument("--test-fraction", type=cli.fraction, default=0.2)
     process.add_argument("--seed", type=int, default=42)
+    process.add_argument("--max-batches", type=cli.positive_int, default=DEFAULT_MAX_BATCHES,
+                         help="take at most this many batch files, the newest; the others wait for a later run")
 
     detect = sub.add_parser("detect", help="data and model drift → retrain decision", formatter_class=fmt)
     cli.add_result_uri(detect)
@@ -80,17 +96,60 @@ def build_parser():
     merge = sub.add_parser("merge", help="upsert staging into the processed datasets", formatter_class=fmt)
     cli.add_result_uri(merge)
     merge.add_argument("--staging", required=True, metavar="URI")
+    merge.add_argument("--manifest", required=True, metavar="URI",
+                       help="the process run's batch manifest; the staged data must belong to it")
     merge.add_argument("--train", required=True, metavar="URI")
     merge.add_argument("--test", required=True, metavar="URI")
-    merge.add_argument("--incoming", required=True, metavar="URI", help="where consumed batch files are deleted")
+
+    consume = sub.add_parser("consume", help="delete a manifest's batch files (after the retrain was promoted)",
+                             formatter_class=fmt)
+    cli.add_result_uri(consume)
+    consume.add_argument("--manifest", required=True, metavar="URI", help="batch manifest written by process")
+    consume.add_argument("--incoming", required=True, metavar="URI",
+                         help="where the batches live; only files under it are deleted")
     return parser
 
 
 # --- process -------------------------------------------------------------------------------------------------
 
-def read_batches(spark, uri: str) -> DataFrame:
+def select_batches(files: list[dict], max_batches: int) -> tuple[list[dict], list[dict]]:
+    """(taken, pending): the newest ``max_batches`` files by modification time (then URI), each list by URI (pure)."""
+    newest_first = sorted(files, key=lambda f: (f["modified"], f["uri"]), reverse=True)
+    by_uri = lambda fs: sorted(fs, key=lambda f: f["uri"])  # noqa: E731
+    return by_uri(newest_first[:max_batches]), by_uri(newest_first[max_batches:])
+
+
+def manifest_body(manifest_id: str, input_uri: str, taken: list[dict], pending: list[dict], **extra) -> dict:
+    """The batch manifest: every file a process run took (pure)."""
+    return {"kind": MANIFEST_KIND, "id": manifest_id, "input": input_uri,
+            "createdAt": datetime.now(timezone.utc).isoformat(), "count": len(taken),
+            "bytes": sum(f["bytes"] for f in taken), "pendingBatches": len(pending),
+            "files": [f["uri"] for f in taken], **extra}
+
+
+def read_manifest(uri: str, argument: str = "--manifest") -> dict:
+    if not uris.exists(uri):
+        raise FileNotFoundError(f"argument {argument}: no batch manifest at {uri}")
+    body = json.loads(uris.read_text(uri))
+    if body.get("kind") != MANIFEST_KIND or not isinstance(body.get("files"), list):
+        raise ValueError(f"argument {argument}: {uri} is not a {MANIFEST_KIND}")
+    return body
+
+
+def write_manifest(staging: str, body: dict) -> str:
+    """Writes the manifest next to the staging data and prunes all but the newest ``MANIFESTS_KEPT``."""
+    root = uris.join_uri(staging, MANIFESTS)
+    uri = uris.join_uri(root, f"{body['id']}.json")
+    uris.write_text(uri, json.dumps(body, indent=1, sort_keys=True))
+    kept = sorted(n for n in uris.list_names(root) if n.endswith(".json") and not n.startswith("."))
+    for name in kept[:-MANIFESTS_KEPT]:
+        uris.delete(uris.join_uri(root, name), recursive=False)
+    return uri
+
+
+def read_batches(spark, files: list[str]) -> DataFrame:
     """CSV batches as strings; the header must be DATE,CUST_ID,MOVIE_ID,RATING (any case)."""
-    df = spark.read.option("header", True).option("inferSchema", False).csv(uris.to_physical(uri))
+    df = spark.read.option("header", True).option("inferSchema", False).csv([uris.to_physical(f) for f in files])
     if [c.upper() for c in df.columns] != list(CSV_HEADER):
         raise ValueError(f"argument --input: CSV header must be {','.join(CSV_HEADER)}, got {','.join(df.columns)}")
     return df.toDF(*CSV_SCHEMA_COLUMNS).withColumn("source_file", F.col("_metadata.file_path"))
@@ -125,24 +184,34 @@ def split(ratings: DataFrame, test_fraction: float, seed: int) -> tuple[DataFram
 
 def process(args, ctx: cli.JobContext) -> None:
     spark = ctx.spark
-    if not uris.list_files(args.input) and not any(ch in args.input for ch in "*?["):
-        raise FileNotFoundError(f"no incoming batch files at {args.input}")
-    raw = read_batches(spark, args.input)
+    taken, pending = select_batches(uris.list_file_status(args.input), args.max_batches)
+    ctx.counts.update({"batches": len(taken), "pendingBatches": len(pending)})
+    if not taken:  # a fresh stage, or every batch consumed: a quiet run, not a failure
+        ctx.extra["batchStatus"] = NO_NEW_BATCH
+        ctx.counts.update({"valid": 0, "rejected": 0, "train": 0, "test": 0, "written": 0})
+        ctx.outputs.update({"input": args.input, "manifest": None})
+        return
+    ctx.extra["batchStatus"] = NEW_BATCH
+    # The manifest first: a staging pointer never names a manifest that is not there.
+    manifest_uri = write_manifest(args.staging, manifest_body(datasets.new_version_id(), args.input, taken, pending,
+                                                              staging=args.staging))
+    raw = read_batches(spark, [f["uri"] for f in taken])
     parsed = parse_batch(raw).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        sources = sorted(uris.to_logical(r[0]) for r in parsed.select("source_file").distinct().collect())
         counts = parsed.groupBy("valid").count().collect()
         valid_n = sum(r["count"] for r in counts if r["valid"])
         rejected_n = sum(r["count"] for r in counts if not r["valid"])
         if valid_n == 0:
-            raise ValueError(f"no valid ratings in {args.input}")
+            raise ValueError(f"argument --input: no valid ratings in the {len(taken)} batch file(s) at {args.input}")
         rejects = parsed.where(~F.col("valid")).select(
             netflix.source_uri(F.col("source_file")).alias("source_file"),
             F.concat_ws(",", "raw_date", "raw_customer", "raw_movie", "raw_rating").alias("raw_line"))
-        rejects_uri = datasets.write_dataset(rejects.coalesce(1), uris.join_uri(args.staging, "rejects"))
+        rejects_uri = datasets.write_dataset(rejects.coalesce(1), uris.join_uri(args.staging, "rejects"),
+                                             manifest=manifest_uri)
         ratings = dedupe_batch(parsed.where("valid")).persist(StorageLevel.MEMORY_AND_DISK)
         train, test = split(ratings, args.test_fraction, args.seed)
-        extra = {"sources": sources, "seed": args.seed, "testFraction": args.test_fraction}
+        extra = {"manifest": manifest_uri, "batches": len(taken), "seed": args.seed,
+                 "testFraction": args.test_fraction}
         train_uri = datasets.write_dataset(train, uris.join_uri(args.staging, "train"), ["year", "month"], **extra)
         test_uri = datasets.write_dataset(test, uris.join_uri(args.staging, "test"), ["year", "month"], **extra)
         ratings.unpersist()
@@ -151,8 +220,8 @@ def process(args, ctx: cli.JobContext) -> None:
     n_train = spark.read.parquet(uris.to_physical(train_uri)).count()
     n_test = spark.read.parquet(uris.to_physical(test_uri)).count()
     ctx.counts.update({"valid": valid_n, "rejected": rejected_n, "train": n_train, "test": n_test,
-                       "written": n_train + n_test, "sources": len(sources)})
-    ctx.outputs.update({"train": train_uri, "test": test_uri, "rejects": rejects_uri, "sources": sources,
+                       "written": n_train + n_test})
+    ctx.outputs.update({"train": train_uri, "test": test_uri, "rejects": rejects_uri, "manifest": manifest_uri,
                         "dataset": test_uri})
 
 
@@ -189,33 +258,54 @@ def detect(args, ctx: cli.JobContext) -> None:
 
 def merge(args, ctx: cli.JobContext) -> None:
     spark = ctx.spark
-    outputs, sources = {}, set()
+    manifest = read_manifest(args.manifest)
+    outputs = {}
     for name, target in (("train", args.train), ("test", args.test)):
         staged_root = uris.join_uri(args.staging, name)
-        pointer = datasets.read_pointer(staged_root)
+        pointer = datasets.read_pointer(staged_root) or {}
+        if pointer.get("manifest") != args.manifest:
+            raise ValueError(f"argument --manifest: staging {name} ({staged_root}) holds the batches of "
+                             f"{pointer.get('manifest')}, not of {args.manifest} (another process run replaced it)")
         staged = datasets.read_dataset(spark, staged_root)
-        sources.update((pointer or {}).get("sources", []))
         existing = datasets.read_dataset(spark, target, required=False)
         incoming = staged.select(*netflix.RATING_COLUMNS, F.lit("staging").alias("source_file"),
                                  F.lit(0).cast("long").alias("line_number"))
         merged = netflix.upsert(existing, incoming)
-        outputs[name] = datasets.write_dataset(merged, target, ["year", "month"], kind="netflix-ratings")
+        outputs[name] = datasets.write_dataset(merged, target, ["year", "month"], kind="netflix-ratings",
+                                               manifest=args.manifest)
         ctx.counts[f"{name}Staged"] = staged.count()
         ctx.counts[f"{name}Written"] = spark.read.parquet(uris.to_physical(outputs[name])).count()
     ctx.counts["written"] = ctx.counts["trainWritten"] + ctx.counts["testWritten"]
-    # Only now, with both datasets committed, is the batch consumed.
-    incoming = uris.to_physical(args.incoming).rstrip("/")
-    deleted = []
-    for source in sorted(sources):
-        physical = uris.to_physical(source)
-        if (physical.startswith(incoming + "/") or physical == incoming) and uris.exists(source):
-            uris.delete(source, recursive=False)
-            deleted.append(source)
-    ctx.counts["deletedBatches"] = len(deleted)
-    ctx.outputs.update({"train": outputs["train"], "test": outputs["test"], "deleted": deleted})
+    ctx.counts["batches"] = manifest["count"]
+    # The batches stay in incoming: `consume` deletes them once the retrained model is promoted.
+    ctx.outputs.update({"train": outputs["train"], "test": outputs["test"], "manifest": args.manifest})
 
 
-ACTIONS = {"process": process, "detect": detect, "merge": merge}
+# --- consume -------------------------------------------------------------------------------------------------
+
+def batches_to_delete(files: list[str], incoming: str) -> tuple[list[str], list[str]]:
+    """(under ``incoming``, outside it) of a manifest's files (pure; ``incoming`` may be a glob)."""
+    root = uris.to_physical(uris.glob_root(incoming)).rstrip("/")
+    inside = [f for f in files if uris.to_physical(f).startswith(root + "/")]
+    return inside, [f for f in files if f not in set(inside)]
+
+
+def consume(args, ctx: cli.JobContext) -> None:
+    manifest = read_manifest(args.manifest)
+    inside, outside = batches_to_delete(manifest["files"], args.incoming)
+    if outside:
+        raise ValueError(f"argument --incoming: {len(outside)} file(s) of {args.manifest} are not under "
+                         f"{args.incoming}, e.g. {outside[0]}")
+    deleted = 0
+    for uri in inside:
+        if uris.exists(uri):
+            uris.delete(uri, recursive=False)
+            deleted += 1
+    ctx.counts.update({"batches": len(inside), "deletedBatches": deleted, "missingBatches": len(inside) - deleted})
+    ctx.outputs.update({"manifest": args.manifest, "incoming": args.incoming})
+
+
+ACTIONS = {"process": process, "detect": detect, "merge": merge, "consume": consume}
 
 
 def main(args, ctx: cli.JobContext) -> None:

@@ -7,6 +7,10 @@ The model goes to ``<model-root>/versions/<version>/model`` and ``metadata.json`
 row counts, duration, code version) is written last, marking the version complete. An existing version is never
 overwritten (a fresh, unique version id; Spark's save refuses an existing path). Defaults as the seed: rank 64,
 regParam 0.1, maxIter 15, explicit ratings (``--implicit-prefs`` off), ``--nonnegative`` off, coldStart drop.
+With ``--checkpoint-dir`` (the pipelines pass ``s3://<lake>/tmp/checkpoints/<state machine>/<execution>/train/``)
+ALS checkpoints its factors every ``--checkpoint-interval`` (10) iterations: without it the lineage grows with
+``maxIter`` and a few dozen iterations overflow a default 1 MiB JVM thread stack (StackOverflowError in task
+serialization). The checkpoint files are removed after the model is saved (``tmp/`` expires them anyway).
 """
 from __future__ import annotations
 
@@ -26,9 +30,11 @@ from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame, functions as F
 
 from jobs.common import cli, datasets, uris
+from jobs.common.log import get_logger
 from jobs.recommender import models
 
 JOB = "train"
+log = get_logger(f"jobs.{JOB}")
 
 
 def build_parser():
@@ -45,6 +51,8 @@ def build_parser():
     parser.add_argument("--alpha", type=cli.non_negative_float, default=1.0, help="confidence for implicit prefs")
     parser.add_argument("--checkpoint-dir", metavar="URI", default=None,
                         help="checkpoint directory (cuts ALS lineage on long runs)")
+    parser.add_argument("--checkpoint-interval", type=cli.positive_int, default=10,
+                        help="checkpoint the factors every N iterations (only with --checkpoint-dir)")
     return parser
 
 
@@ -58,7 +66,17 @@ def build_als(args) -> ALS:
     return ALS(userCol="customer_id", itemCol="movie_id", ratingCol="rating", rank=args.rank,
                regParam=args.reg_param, maxIter=args.max_iter, implicitPrefs=args.implicit_prefs,
                nonnegative=args.nonnegative, coldStartStrategy=args.cold_start_strategy, seed=args.seed,
-               alpha=args.alpha)
+               alpha=args.alpha, checkpointInterval=args.checkpoint_interval)
+
+
+def remove_checkpoints(spark) -> None:
+    """Deletes this application's checkpoint files (Spark keeps them; the saved model does not need them)."""
+    directory = spark.sparkContext.getCheckpointDir()
+    if directory:
+        try:
+            uris.delete(uris.to_logical(directory))
+        except Exception:  # noqa: BLE001 - tmp/ expires anyway; a leftover must not fail the trained model
+            log.warning("could not remove checkpoints at %s", directory)
 
 
 def main(args, ctx: cli.JobContext) -> None:
@@ -68,6 +86,8 @@ def main(args, ctx: cli.JobContext) -> None:
         raise FileNotFoundError(f"no ratings dataset at {args.train}")
     pointer = datasets.read_pointer(args.train)
     if args.checkpoint_dir:
+        # ALS then checkpoints its factors every --checkpoint-interval iterations, cutting the RDD lineage that
+        # otherwise grows with maxIter until task serialization overflows the JVM's default thread stack.
         spark.sparkContext.setCheckpointDir(uris.to_physical(args.checkpoint_dir))
     data = transform(spark.read.parquet(uris.to_physical(resolved))).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -100,6 +120,9 @@ def main(args, ctx: cli.JobContext) -> None:
         "sparkVersion": spark.version,
     }
     uris.write_text(uris.join_uri(version_uri, models.METADATA), json.dumps(metadata, indent=2, sort_keys=True))
+    if args.checkpoint_dir:
+        remove_checkpoints(spark)
+        ctx.outputs["checkpointDir"] = args.checkpoint_dir
     ctx.counts.update(metadata["counts"])
     ctx.metrics["trainSeconds"] = metadata["trainSeconds"]
     ctx.outputs.update({"model": version_uri, "version": version})

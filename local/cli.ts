@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { failureMessage } from './index';
 import { terminal } from './lambda-host';
 import { ProgressDisplay } from './progress';
 import { LocalRuntime } from './runtime';
@@ -62,11 +61,8 @@ export function buildProgram(): Command {
         const execution = await runtime.run(pipeline, input, opts.name ? { executionName: opts.name } : {});
         display.stop();
         if (opts.json) terminal.out(`${JSON.stringify(execution, null, 2)}\n`);
-        else {
-          const message = failureMessage(execution);
-          if (message) terminal.out(`  ${message}\n`);
-          terminal.out(`  logs: ${path.relative(process.cwd(), execution.logDir)}\n`);
-        }
+        // the failure's sentence is the display's last execution line (failureMessage), printed once
+        else terminal.out(`  logs: ${path.relative(process.cwd(), execution.logDir)}\n`);
         process.exitCode = execution.status === 'SUCCEEDED' ? 0 : 1;
       } finally {
         await runtime.close();

@@ -18,6 +18,8 @@ export interface DatabaseConnection {
   readonly username: string;
   readonly password: string;
   readonly dbname: string;
+  /** The URL's `?sslmode=` (disable | require | verify-full); the secret says `disable` when the URL does not. */
+  readonly sslmode?: 'disable' | 'require' | 'verify-full';
 }
 
 export function parseDatabaseUrl(url: string): DatabaseConnection {
@@ -30,12 +32,17 @@ export function parseDatabaseUrl(url: string): DatabaseConnection {
   if (!/^postgres(ql)?:$/.test(parsed.protocol)) throw new Error('DATABASE_URL: must start with postgresql://');
   const dbname = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
   if (!parsed.hostname || !parsed.username || !dbname) throw new Error('DATABASE_URL: needs a user, a host and a database name');
+  const sslmode = parsed.searchParams.get('sslmode') ?? undefined;
+  if (sslmode !== undefined && !['disable', 'require', 'verify-full'].includes(sslmode)) {
+    throw new Error('DATABASE_URL: sslmode must be disable, require or verify-full');
+  }
   return {
     host: parsed.hostname,
     port: Number(parsed.port || 5432),
     username: decodeURIComponent(parsed.username),
     password: decodeURIComponent(parsed.password),
     dbname,
+    ...(sslmode ? { sslmode: sslmode as DatabaseConnection['sslmode'] } : {}),
   };
 }
 
@@ -62,7 +69,8 @@ export function databaseStageContext(projectRoot: string, connection: DatabaseCo
 }
 
 export function databaseSecret(connection: DatabaseConnection): Record<string, string> {
-  return { [LOCAL_DB_SECRET_ARN]: JSON.stringify(connection) };
+  // check-articles connects with verified TLS unless the secret says otherwise; a local PostgreSQL usually has none
+  return { [LOCAL_DB_SECRET_ARN]: JSON.stringify({ ...connection, sslmode: connection.sslmode ?? 'disable' }) };
 }
 
 /**

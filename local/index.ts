@@ -6,6 +6,7 @@
  *     execution.status; // 'SUCCEEDED' | 'FAILED'
  */
 import { ExecutionRecord, LocalRuntime, LocalRuntimeOptions, RunOptions } from './runtime';
+import { errorSentence } from './task-errors';
 
 export { LocalRuntime } from './runtime';
 export type { ExecutionRecord, LocalRuntimeOptions, ProgressEvent, RunOptions, StepRecord } from './runtime';
@@ -35,13 +36,11 @@ export async function runPipelineLocally(options: RunPipelineLocallyOptions): Pr
   }
 }
 
-/** The message a failed execution's error carries (a Lambda's `errorMessage`, or the raw cause). */
+/**
+ * `<Error>: <message>` of a failed execution: a Lambda's `errorMessage` or a job run's `StateDetails`, never the
+ * JSON envelope and its trace (they stay in the execution record and the failed state's log file).
+ */
 export function failureMessage(execution: ExecutionRecord): string | undefined {
   if (execution.status !== 'FAILED') return undefined;
-  try {
-    const cause = JSON.parse(execution.cause ?? '') as { errorMessage?: string; StateDetails?: string };
-    return `${execution.error}: ${cause.errorMessage ?? cause.StateDetails ?? execution.cause}`;
-  } catch {
-    return `${execution.error}: ${execution.cause ?? ''}`;
-  }
+  return errorSentence(execution.error, execution.cause) ?? 'FAILED';
 }

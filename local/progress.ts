@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { terminal } from './lambda-host';
+import { errorSentence } from './task-errors';
 import type { ExecutionRecord, ProgressEvent, StepRecord } from './runtime';
 
 /**
@@ -131,8 +132,9 @@ export function stepLine(step: StepRecord, root?: string): string {
 export function executionLine(execution: ExecutionRecord): string {
   const seconds = formatSeconds((execution.durationMs ?? Date.now() - execution.startedAt) / 1000);
   const icon = execution.status === 'SUCCEEDED' ? '✔' : execution.status === 'FAILED' ? '✘' : '…';
-  const error = execution.error ? `  ${execution.error}` : '';
-  return `  ${icon} ${execution.status} in ${seconds}${error}`;
+  // the failure as one sentence, here only (step lines name the error and their log file)
+  const sentence = execution.status === 'RUNNING' ? undefined : errorSentence(execution.error, execution.cause);
+  return `  ${icon} ${execution.status} in ${seconds}${sentence ? `  ${sentence}` : ''}`;
 }
 
 export function formatSeconds(seconds: number): string {

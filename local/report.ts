@@ -77,7 +77,13 @@ export function highlights(run: DemoRun): string[] {
   if (data.promotion) out.push(`Promoted: ${data.promotion.modelUri ?? data.promotion.version ?? JSON.stringify(data.promotion).slice(0, 120)}`);
   if (data.check) out.push(`Pending articles: ${fmt(data.check.pending)} (${data.check.mode}${data.check.reason ? `, ${data.check.reason}` : ''})`);
   if (r.mlProcessing) out.push(`Enriched: ${Object.entries(r.mlProcessing.counts ?? {}).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')} → ${r.mlProcessing.outputs?.dataset ?? ''}`);
-  if (data.ingest) out.push(`Ingested: ${(data.ingest.objects ?? []).length} month file(s), ${fmt(data.ingest.bytes)} bytes over HTTP`);
+  if (data.ingest) {
+    // the Map state's {objects: [{month, uri, bytes, skipped}]}, one per month
+    const objects: Array<{ bytes?: number; skipped?: boolean }> = data.ingest.objects ?? [];
+    const downloaded = objects.filter((o) => !o.skipped);
+    const bytes = downloaded.reduce((sum, o) => sum + (o.bytes ?? 0), 0);
+    out.push(`Ingested: ${downloaded.length} month file(s), ${fmt(bytes)} bytes over HTTP${objects.length > downloaded.length ? `; ${objects.length - downloaded.length} already complete, skipped` : ''}`);
+  }
   if (r.taxiPreprocess) out.push(`Taxi silver: ${Object.entries(r.taxiPreprocess.counts ?? {}).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')}`);
   if (r.taxiFeatures) out.push(`Taxi gold: ${Object.entries(r.taxiFeatures.counts ?? {}).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')} → ${r.taxiFeatures.outputs?.dataset ?? ''}`);
   if (ex.status === 'FAILED') out.push(`Error: ${ex.error}: ${(ex.cause ?? '').slice(0, 200)}`);

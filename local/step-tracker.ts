@@ -16,9 +16,11 @@ export class StepTracker {
 
   observe(event: Record<string, any>): void {
     const stateName: string | undefined = event.state?.name;
+    // States of concurrent Map iterations share a name; the engine tells them apart by the iteration index.
+    const key = typeof event.index === 'number' ? `${stateName}#${event.index}` : stateName;
     switch (event.type) {
       case 'StateEntered': {
-        const existing = this.open.get(stateName!);
+        const existing = this.open.get(key!);
         if (existing && existing.status === 'retrying') {
           existing.status = 'running';
           this.emit(existing);
@@ -33,24 +35,24 @@ export class StepTracker {
           parent: this.parents.get(stateName!),
           logFile: this.logFiles.get(stateName!),
         };
-        this.open.set(stateName!, step);
+        this.open.set(key!, step);
         this.record.steps.push(step);
         this.emit(step);
         break;
       }
       case 'StateExited': {
-        const step = this.open.get(stateName!);
+        const step = this.open.get(key!);
         if (step) {
           if (step.status !== 'caught') step.status = 'succeeded';
           this.finish(step, event.timestamp);
-          this.open.delete(stateName!);
+          this.open.delete(key!);
           this.emit(step);
         }
         this.record.lastData = event.state.output;
         break;
       }
       case 'StateFailed': {
-        const step = this.open.get(stateName!);
+        const step = this.open.get(key!);
         if (step) {
           step.status = 'failed';
           step.error = event.Error;
@@ -61,7 +63,7 @@ export class StepTracker {
         break;
       }
       case 'StateRetried': {
-        const step = this.open.get(stateName!);
+        const step = this.open.get(key!);
         if (step) {
           step.status = 'retrying';
           step.attempts += 1;
@@ -70,7 +72,7 @@ export class StepTracker {
         break;
       }
       case 'StateCaught': {
-        const step = this.open.get(stateName!);
+        const step = this.open.get(key!);
         if (step) {
           step.status = 'caught';
           this.finish(step, event.timestamp);

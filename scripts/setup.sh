@@ -16,9 +16,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # npm ci refuses a lock file that lacks optional platform bindings the registry mirror does not serve
-  # (unrs-resolver's, via jest 30); npm install then installs the same locked versions.
-  npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+  # The lock lists every optional platform binding (e.g. unrs-resolver's 21, via jest 30), so npm ci (npm ≥ 11
+  # checks them) installs exactly the locked tree; test/npm-lock.test.ts keeps it so.
+  npm ci --no-audit --no-fund
 fi
 
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi

@@ -38,13 +38,30 @@ const context = (pipeline: string) => ({
   StateMachine: { Id: `arn:aws:states:us-east-1:123456789012:stateMachine:emr-ml-dev-${pipeline}`, Name: `emr-ml-dev-${pipeline}` },
 });
 
-function runDrift(input: unknown, retrain: boolean, candidateRmse = 0.9, failingCostSteps: string[] = []) {
+const MANIFEST = 's3://lake-bucket/silver/netflix/stream/staging/manifests/20261201T030000000000Z-abc123.json';
+/** What `drift process` writes: counts and one manifest URI, however many batch files it took. */
+const processResult = (batches: number) =>
+  batches === 0
+    ? { batchStatus: 'NO_NEW_BATCH', counts: { batches: 0, pendingBatches: 0, valid: 0, rejected: 0, train: 0, test: 0, written: 0 }, outputs: { input: 's3://lake-bucket/bronze/netflix/stream/incoming/', manifest: null } }
+    : { batchStatus: 'NEW_BATCH', counts: { batches, pendingBatches: 0, valid: 10 * batches, rejected: 0 }, outputs: { manifest: MANIFEST, test: 's3://lake-bucket/silver/netflix/stream/staging/test/_versions/1' } };
+
+function runDrift(input: unknown, retrain: boolean, candidateRmse = 0.9, failingCostSteps: string[] = [], batches = 3) {
   const { visited, record, spark } = harness(failingCostSteps);
+  const jobArgs: Record<string, any> = {};
+  const withArgs = (step: string, handlers: Record<string, (i: any) => unknown>) => {
+    const build = handlers[`Build ${step} request`]!;
+    handlers[`Build ${step} request`] = (i) => {
+      jobArgs[step] = i.args;
+      return build(i);
+    };
+    return handlers;
+  };
   const handlers = {
     'Validate input': record('Validate input', (i) => planFor(i.pipeline, i.input, env, i.execution)),
-    ...spark('drift-process', { outputs: { staging: 's3://lake-bucket/silver/netflix/stream/staging/' } }),
+    ...spark('drift-process', processResult(batches)),
     ...spark('drift-detect', { decision: { retrain, score: retrain ? 1.7 : 0.2, reasons: retrain ? ['kl'] : [], metrics: {} } }),
-    ...spark('drift-merge', { outputs: {} }),
+    ...withArgs('drift-merge', spark('drift-merge', { counts: { batches }, outputs: { manifest: MANIFEST } })),
+    ...withArgs('drift-consume', spark('drift-consume', { counts: { batches, deletedBatches: batches, missingBatches: 0 }, outputs: { manifest: MANIFEST } })),
     ...spark('train', { outputs: { model: 's3://models-bucket/recommender/versions/v2' } }),
     ...spark('evaluate', { metrics: { rmse: candidateRmse }, currentModelMetrics: { rmse: 0.95 } }),
     'Evaluation gate': record('Evaluation gate', (i) => decide(i.evaluation.metrics.rmse, i.evaluation.currentModelMetrics?.rmse ?? null, i.rmseMargin)),
@@ -53,7 +70,7 @@ function runDrift(input: unknown, retrain: boolean, candidateRmse = 0.9, failing
   };
   const machine = new StateMachine(drift as any, { validationOptions: { noValidate: false } } as any);
   const execution = machine.run(input as any, { overrides: { taskResourceLocalHandlers: handlers as any }, context: context('drift-retrain') as any });
-  return { visited, result: execution.result };
+  return { visited, result: execution.result, jobArgs };
 }
 
 function runRecommender(input: unknown, failingCostSteps: string[] = []) {
@@ -85,18 +102,57 @@ const costs = (pipeline: string, steps: Array<[string, string]>) =>
   Object.fromEntries(steps.map(([step, key]) => { const { _key, ...c } = costOf(step, key, pipeline); return [_key, c]; }));
 
 describe('drift-retrain executes as synthesized', () => {
-  test('drift detected → merge, train, evaluate, gate, promote the new model', async () => {
-    const { visited, result } = runDrift({ klThreshold: 0.05 }, true);
+  test('drift detected → merge, train, evaluate, gate, promote the new model, then consume the batches', async () => {
+    const { visited, result, jobArgs } = runDrift({ klThreshold: 0.05 }, true);
     const output: any = await result;
     expect(visited).toEqual(
-      expect.arrayContaining(['Run drift-merge', 'Run train', 'Run evaluate', 'Evaluation gate', 'Promote model']),
+      expect.arrayContaining(['Run drift-merge', 'Run train', 'Run evaluate', 'Evaluation gate', 'Promote model', 'Run drift-consume']),
     );
+    // the batches are deleted only after the new model's pointer is written
+    expect(visited.indexOf('Run drift-consume')).toBeGreaterThan(visited.indexOf('Promote model'));
     expect(output.gate.promote).toBe(true);
     expect(output.promotion).toEqual({ version: 'v2', modelUri: 's3://models-bucket/recommender/versions/v2' });
     expect(output.plan.steps.driftDetect.args.klThreshold).toBe(0.05);
     expect(output.costs).toEqual(
-      costs('drift-retrain', [['drift-process', 'driftProcess'], ['drift-detect', 'driftDetect'], ['drift-merge', 'driftMerge'], ['train', 'train'], ['evaluate', 'evaluate']]),
+      costs('drift-retrain', [['drift-process', 'driftProcess'], ['drift-detect', 'driftDetect'], ['drift-merge', 'driftMerge'], ['train', 'train'], ['evaluate', 'evaluate'], ['drift-consume', 'driftConsume']]),
     );
+    // merge and consume get the manifest of this execution's process step, consume the incoming prefix
+    expect(jobArgs['drift-merge']).toMatchObject({ action: 'merge', manifest: MANIFEST });
+    expect(jobArgs['drift-merge']).not.toHaveProperty('incoming');
+    expect(jobArgs['drift-consume']).toMatchObject({ action: 'consume', manifest: MANIFEST, incoming: 's3://lake-bucket/bronze/netflix/stream/incoming/' });
+    expect(output.results.driftConsume.counts.deletedBatches).toBe(3);
+  });
+
+  test('train checkpoints under the lake tmp/ prefix of this execution', async () => {
+    const { result } = runDrift({ maxIter: 200 }, true);
+    const output: any = await result;
+    expect(output.plan.steps.train.args).toMatchObject({ maxIter: 200, checkpointDir: 's3://lake-bucket/tmp/checkpoints/emr-ml-dev-drift-retrain/run-1/train/' });
+  });
+
+  test('gate rejects the retrained model → the batches are not consumed', async () => {
+    const { visited, result, jobArgs } = runDrift({}, true, 1.2);
+    const output: any = await result;
+    expect(visited).toContain('Run drift-merge');
+    expect(visited).not.toContain('Promote model');
+    expect(visited.some((v) => v.includes('drift-consume'))).toBe(false);
+    expect(jobArgs['drift-consume']).toBeUndefined();
+    expect(output.results.driftConsume).toBeUndefined();
+  });
+
+  test('no batch in incoming/ (R10) → SUCCEEDED with status NO_NEW_BATCH, no detect, no alert — forceRetrain too', async () => {
+    for (const input of [{}, { forceRetrain: true }]) {
+      const { visited, result } = runDrift(input, true, 0.9, [], 0);
+      const output: any = await result;
+      expect(visited).toEqual(['Validate input', 'Build drift-process request', 'Run drift-process', 'Record drift-process cost', 'Read drift-process result']);
+      expect(visited).not.toContain('Notify failure');
+      expect(output).toEqual({
+        status: 'NO_NEW_BATCH',
+        input: 's3://lake-bucket/bronze/netflix/stream/incoming/',
+        counts: expect.objectContaining({ batches: 0 }),
+        processResultUri: 's3://lake-bucket/runs/emr-ml-dev-drift-retrain/run-1/drift-process.json',
+        costs: costs('drift-retrain', [['drift-process', 'driftProcess']]),
+      });
+    }
   });
 
   test('a failing cost step loses only its record: the pipeline goes on and succeeds', async () => {
@@ -104,20 +160,22 @@ describe('drift-retrain executes as synthesized', () => {
     const output: any = await result;
     expect(visited).toEqual(expect.arrayContaining(['Record drift-detect cost', 'Read drift-detect result', 'Record train cost', 'Read train result', 'Promote model']));
     expect(visited).not.toContain('Notify failure');
-    expect(Object.keys(output.costs).sort()).toEqual(['driftMerge', 'driftProcess', 'evaluate']);
+    expect(Object.keys(output.costs).sort()).toEqual(['driftConsume', 'driftMerge', 'driftProcess', 'evaluate']);
     expect(output.error).toBeUndefined();
     expect(output.work.costError.Error).toBe('AccessDeniedException');
   });
 
-  test('no drift → no merge/train; ends with the no-drift report', async () => {
+  test('no drift → no merge/train, batches kept; ends with the no-drift report', async () => {
     const { visited, result } = runDrift({}, false);
     const output: any = await result;
     expect(visited).not.toContain('Run drift-merge');
     expect(visited).not.toContain('Run train');
+    expect(visited).not.toContain('Run drift-consume');
     expect(output).toEqual({
       status: 'NO_DRIFT',
       decision: { retrain: false, score: 0.2, reasons: [], metrics: {} },
       detectResultUri: expect.stringMatching(/^s3:\/\/lake-bucket\/runs\/emr-ml-dev-drift-retrain\/run-1\/drift-detect\.json$/),
+      manifest: MANIFEST,
       costs: costs('drift-retrain', [['drift-process', 'driftProcess'], ['drift-detect', 'driftDetect']]),
     });
   });
@@ -127,6 +185,13 @@ describe('drift-retrain executes as synthesized', () => {
     const output: any = await result;
     expect(visited).not.toContain('Promote model');
     expect(output.gate).toMatchObject({ promote: false, candidateRmse: 1.2, currentRmse: 0.95 });
+  });
+
+  test('the state stays small however many batches: the process result carries counts and one manifest URI', async () => {
+    const { result } = runDrift({}, true, 0.9, [], 2000);
+    const output: any = await result;
+    expect(output.results.driftProcess.counts.batches).toBe(2000);
+    expect(JSON.stringify(output).length).toBeLessThan(16 * 1024);
   });
 
   test('invalid execution input → ValidationError naming the field, via the failure path', async () => {

@@ -8,6 +8,7 @@ import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { loadStageConfig, parseStageConfig } from '../lib/config/stage-config';
 import { JOB_RUN_TAG_KEYS } from '../lib/jobs/job-request-builder';
 import { planEnvironmentFor, PROMOTABLE_POINTER_KEYS } from '../lib/pipelines/common';
+import { plan as driftPlan } from '../lib/pipelines/drift-retrain';
 import { plan as newsPlan } from '../lib/pipelines/news-enrichment';
 import { plan as recommenderPlan } from '../lib/pipelines/recommender-training';
 import { writeArtifacts } from './support/artifacts-fixture';
@@ -155,6 +156,9 @@ describe('platform stack (dev)', () => {
     expect(dashboards).toHaveLength(1);
     const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
     for (const metric of ['ExecutionsFailed', 'ExecutionTime', 'ServiceIntegrationTime', 'FailedJobs']) expect(body).toContain(metric);
+    // emr-spark-8.0.0 (the default) publishes by ApplicationName/JobName (R6; test/cdk-monitoring.test.ts)
+    expect(body).toContain('\\"ApplicationName\\",\\"emr-ml-dev\\"');
+    expect(body).toContain("WHERE ApplicationName = 'emr-ml-dev' GROUP BY JobName");
   });
 
   test('Lambdas: Node.js 24, ARM64, tracing, JSON logs, bundled; handler env per contract', () => {
@@ -223,6 +227,25 @@ describe('what the plans read and write is what the deployed roles may do (D3, D
     expect(JSON.stringify(identityStatements(authz.store, checkArticles))).not.toMatch(/s3:PutObject/); // check-articles only reads
   });
 
+  test('ALS checkpoints and drift manifests: the job role may write, read and delete where the plans put them — no new grant', async () => {
+    const canDelete = (uri: string) => allowed(jobRole, 'S3.DeleteObject', uri);
+    const execution = (pipeline: string) => ({ name: 'e1', stateMachine: `emr-ml-dev-${pipeline}` });
+    const drift = driftPlan({}, env, execution('drift-retrain'));
+    const recommender = recommenderPlan({}, env, execution('recommender-training'));
+    for (const train of [drift.steps.train, recommender.steps.train]) {
+      const dir = train.args.checkpointDir as string;
+      expect(dir).toMatch(new RegExp(`^s3://${lake}/tmp/checkpoints/emr-ml-dev-(drift-retrain|recommender-training)/e1/train/$`));
+      const file = join(dir, '6f1c/rdd-42/part-00000');
+      expect([dir, await canWrite(jobRole, file), await canRead(jobRole, file), await canDelete(file)]).toEqual([dir, true, true, true]);
+    }
+    // drift process writes its manifest beside the staging data; consume deletes the batches in incoming/
+    const manifest = join(drift.steps.driftProcess.args.staging as string, 'manifests/20261201T030000000000Z-abc123.json');
+    expect([await canWrite(jobRole, manifest), await canRead(jobRole, manifest), await canDelete(manifest)]).toEqual([true, true, true]);
+    const batch = join(drift.steps.driftConsume.args.incoming as string, 'batch-2026-12-01.csv');
+    expect([await canRead(jobRole, batch), await canDelete(batch)]).toEqual([true, true]);
+    expect(await canDelete(`s3://${lake}/bronze/netflix/raw/train.txt`)).toBe(false); // raw inputs are read-only
+  });
+
   test('smoke runs: every output of the plan for {namespace: "smoke/<id>"} is inside the namespace, and exactly that is granted', async () => {
     const ns = 'smoke/b1';
     const plan = recommenderPlan({ namespace: ns }, env, { name: 'smoke-b1', stateMachine: 'emr-ml-dev-recommender-training' });
@@ -230,7 +253,7 @@ describe('what the plans read and write is what the deployed roles may do (D3, D
     const uris = Object.values(plan.steps).flatMap((step) =>
       Object.entries(step.args).filter(([arg, v]) => arg !== 'resultUri' && typeof v === 'string' && v.startsWith('s3://')),
     ) as Array<[string, string]>;
-    expect(uris.length).toBe(13); // inputs, outputs, rejects, model root, train/test, current pointer
+    expect(uris.length).toBe(14); // inputs, outputs, rejects, model root, train/test, current pointer, ALS checkpoints
     for (const [arg, uri] of uris) expect([arg, uri, uri.startsWith(inLake) || uri.startsWith(inModels)]).toEqual([arg, uri, true]);
     expect(plan.promote.pointerUri).toBe(`${inModels}recommender/current.json`);
     // job results stay per execution under runs/ (read-result, record-job-cost), apart from every dataset
@@ -246,6 +269,8 @@ describe('what the plans read and write is what the deployed roles may do (D3, D
       expect([root, ...access]).toEqual([root, true, true, true]);
     }
     expect(await canWrite(jobRole, join(train.args.modelRoot as string, 'versions/v1/metadata.json'))).toBe(true);
+    expect(train.args.checkpointDir).toBe(`${inLake}tmp/checkpoints/emr-ml-dev-recommender-training/smoke-b1/train/`);
+    expect(await canWrite(jobRole, join(train.args.checkpointDir as string, 'u1/rdd-1/part-00000'))).toBe(true);
     expect(await canRead(jobRole, evaluate.args.currentPointer as string)).toBe(true); // first run: 404 → "no current model"
     // promote-model: the namespace's recommender pointer, besides the stage pointers — nothing else
     const promote = functionRole(authz.store, 'PromoteModel');
@@ -401,6 +426,22 @@ describe('standalone job runs (start-job-run + EventBridge Scheduler)', () => {
     expect(() => parseStageConfig('dev', { schedules: { jobs: { 'nightly-etl': { ...NIGHTLY_ETL, expression: 'nightly' } } } })).toThrow(/stages\.dev\.schedules\.jobs\.nightly-etl\.expression/);
     expect(() => parseStageConfig('dev', { schedules: { jobs: { Nightly: NIGHTLY_ETL } } })).toThrow(/stages\.dev\.schedules\.jobs\.Nightly: Invalid key in record/);
   });
+
+  test('override tags are checked at synth with the EMR Serverless tag rules, naming the field (R7)', () => {
+    const withTags = (tags: Record<string, string>) => () =>
+      parseStageConfig('dev', { schedules: { jobs: { 'nightly-etl': { ...NIGHTLY_ETL, overrides: { tags } } } } });
+    const field = 'stages\\.dev\\.schedules\\.jobs\\.nightly-etl\\.overrides\\.tags';
+    expect(withTags({ équipe: 'ml' })).toThrow(new RegExp(`${field}\\.équipe: must be a tag key of ASCII letters`));
+    expect(withTags({ team: 'münchen' })).toThrow(new RegExp(`${field}\\.team: must be a tag value of ASCII letters`));
+    expect(withTags({ 'aws:team': 'ml' })).toThrow(new RegExp(`${field}\\.aws:team: must not start with "aws:"`));
+    expect(withTags(Object.fromEntries(Array.from({ length: 44 }, (_, i) => [`t${i}`, 'v'])))).toThrow(
+      new RegExp(`${field}: 51 tags with the 7 the builder sets .*at most 50 per job run`),
+    );
+    expect(() => parseStageConfig('dev', { schedules: { jobs: { 'nightly-etl': { ...NIGHTLY_ETL, overrides: { retries: 2 } } } } })).toThrow(
+      /stages\.dev\.schedules\.jobs\.nightly-etl\.overrides: Unrecognized key: "retries"/,
+    );
+    expect(withTags({ team: 'ml', 'cost center': 'c-42' })).not.toThrow();
+  });
 });
 
 /** The resolved schedule input with the lake/models bucket references rendered as plain names. */
@@ -496,6 +537,57 @@ describe('prod and database variants', () => {
   });
 });
 
+describe('existing database with a customer-managed key (R8)', () => {
+  const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:news-AbCdEf';
+  const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const existing = (extra: Record<string, unknown> = {}) => ({
+    database: {
+      mode: 'existing' as const,
+      secretArn: SECRET,
+      vpcId: 'vpc-0123456789abcdef0',
+      subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      securityGroupId: 'sg-0123456789abcdef0',
+      ...extra,
+    },
+  });
+  const decrypt = {
+    Action: 'kms:Decrypt',
+    Effect: 'Allow',
+    Resource: KEY,
+    Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com', 'kms:EncryptionContext:SecretARN': SECRET } },
+  };
+  const statementsOf = (template: Template, policyName: string) =>
+    Object.values(template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp(`^${policyName}`) } })).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>,
+    );
+
+  test('the job role and check-articles may decrypt the secret with its key, only through Secrets Manager, for this secret', () => {
+    const { template } = synthPlatform('dbkey', existing({ secretKmsKeyArn: KEY }));
+    const jobRole = statementsOf(template, 'JobRolePolicy');
+    expect(jobRole).toContainEqual({ Sid: 'DatabaseSecretKey', ...decrypt });
+    expect(jobRole).toContainEqual(expect.objectContaining({ Sid: 'DatabaseSecret', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: SECRET }));
+    const checkArticles = statementsOf(template, 'CheckArticles');
+    expect(checkArticles).toContainEqual(decrypt);
+    expect(checkArticles).toContainEqual({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Effect: 'Allow', Resource: SECRET });
+    // nobody else gets the key
+    const holders = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, p]) => JSON.stringify(p).includes(KEY));
+    expect(holders.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(['CheckArticlesRoleDefaultPolicy', 'JobRolePolicy']);
+  });
+
+  test('without a key (AWS managed aws/secretsmanager) no KMS permission is granted', () => {
+    const { template } = synthPlatform('dbnokey', existing());
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain('kms:ViaService');
+  });
+
+  test('an invalid key ARN or one outside the secret\'s region fails synth naming the field', () => {
+    expect(() => parseStageConfig('prod', existing({ secretKmsKeyArn: 'alias/news' }))).toThrow(/stages\.prod\.database\.secretKmsKeyArn: must be a KMS key ARN/);
+    expect(() => parseStageConfig('prod', existing({ secretKmsKeyArn: KEY.replace('eu-west-1', 'us-east-1') }))).toThrow(
+      /stages\.prod\.database\.secretKmsKeyArn: must be in the secret's region eu-west-1 \(the key is in us-east-1\)/,
+    );
+  });
+});
+
 describe('cdk-nag (AwsSolutions + Serverless)', () => {
   const variants: Array<[string, Record<string, unknown>]> = [
     ['dev', {}],
@@ -507,6 +599,7 @@ describe('cdk-nag (AwsSolutions + Serverless)', () => {
         database: {
           mode: 'existing',
           secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:news-AbCdEf',
+          secretKmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
           vpcId: 'vpc-0abc',
           subnetIds: ['subnet-0a', 'subnet-0b'],
           availabilityZones: ['eu-west-1a', 'eu-west-1b'],

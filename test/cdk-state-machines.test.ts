@@ -2,7 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const aslValidator = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: (sep?: string) => string };
 import { EMR_TRANSIENT_ERRORS, LAMBDA_TRANSIENT_ERRORS, START_JOB_RUN_SYNC } from '../lib/pipelines/kit';
-import { RETRAIN_DECISION_PATH } from '../lib/pipelines/drift-retrain';
+import { BATCH_STATUS_PATH, MANIFEST_PATH, RETRAIN_DECISION_PATH } from '../lib/pipelines/drift-retrain';
 import { parseStageConfig } from '../lib/config/stage-config';
 import { buildJobRequest, JOB_RUN_TAG_KEYS } from '../lib/jobs/job-request-builder';
 import { PIPELINES } from '../lib/pipelines';
@@ -13,7 +13,7 @@ import { deployedIam, identityStatements, stateMachineRole } from './support/loc
 
 const { template } = synthPlatform('dev');
 const defs = definitions(template);
-const JOB_TASK_TIMEOUT = (120 + 15) * 60; // stage default jobTimeoutMinutes + queue allowance
+const JOB_TASK_TIMEOUT = (60 + 120 + 15) * 60; // stage defaults: spark.queueTimeoutMinutes + jobTimeoutMinutes, + start allowance
 
 describe('state machines', () => {
   test('four STANDARD state machines named emr-ml-<stage>-<pipeline>, JSONPath only', () => {
@@ -63,6 +63,30 @@ describe('state machines', () => {
         'ConfigurationOverrides.$': '$.work.jobRequest.ConfigurationOverrides',
         'Tags.$': '$.work.jobRequest.Tags',
       });
+    }
+  });
+
+  test.each([
+    ['dev', {}],
+    ['long queue', { spark: { queueTimeoutMinutes: 720 }, jobTimeoutMinutes: 60 }],
+    ['long jobs', { spark: { queueTimeoutMinutes: 15 }, jobTimeoutMinutes: 600 }],
+  ])('%s: every .sync task of every pipeline outlasts queue + job time, so Step Functions never cancels a working run', (variant, raw) => {
+    const t = variant === 'dev' ? template : synthPlatform('dev', raw).template;
+    // what the application queues and what the job's own timeout allows, read from the template
+    const [application] = Object.values(t.findResources('AWS::EMRServerless::Application'));
+    const queueMinutes = application!.Properties.SchedulerConfiguration.QueueTimeoutMinutes as number;
+    const [buildJobRequest] = Object.values(t.findResources('AWS::Lambda::Function', { Properties: { Description: 'ML pipelines: build-job-request' } }));
+    const jobMinutes = Number(buildJobRequest!.Properties.Environment.Variables.JOB_TIMEOUT_MINUTES);
+    expect(queueMinutes).toBe((raw as { spark?: { queueTimeoutMinutes?: number } }).spark?.queueTimeoutMinutes ?? 60);
+    const machines = definitions(t);
+    expect(Object.keys(machines)).toHaveLength(4);
+    for (const def of Object.values(machines)) {
+      const sync = Object.values(allStates(def)).filter((s) => s.Resource === START_JOB_RUN_SYNC);
+      expect(sync.length).toBeGreaterThan(0);
+      for (const s of sync) {
+        expect(s.TimeoutSeconds).toBeGreaterThanOrEqual((queueMinutes + jobMinutes) * 60);
+        expect(s.TimeoutSeconds).toBe((queueMinutes + jobMinutes + 15) * 60);
+      }
     }
   });
 
@@ -164,7 +188,7 @@ describe('state machines', () => {
         { Variable: RETRAIN_DECISION_PATH, BooleanEquals: true },
         { Variable: '$.plan.forceRetrain', BooleanEquals: true },
       ],
-      Next: 'Build drift-merge request',
+      Next: 'Prepare drift-merge args',
     });
     expect(RETRAIN_DECISION_PATH).toBe('$.results.driftDetect.decision.retrain');
     // the decision is what read-result stored from the detect step, which must contain it
@@ -173,15 +197,38 @@ describe('state machines', () => {
     expect(path(def, { 'Drift detected?': 0, 'Promote?': 0 })).toEqual([
       'Validate input',
       'Build drift-process request', 'Run drift-process', 'Record drift-process cost', 'Read drift-process result',
+      'New batch?',
       'Build drift-detect request', 'Run drift-detect', 'Record drift-detect cost', 'Read drift-detect result',
       'Drift detected?',
-      'Build drift-merge request', 'Run drift-merge', 'Record drift-merge cost', 'Read drift-merge result',
+      'Prepare drift-merge args', 'Build drift-merge request', 'Run drift-merge', 'Record drift-merge cost', 'Read drift-merge result',
       'Build train request', 'Run train', 'Record train cost', 'Read train result',
       'Prepare evaluate args', 'Build evaluate request', 'Run evaluate', 'Record evaluate cost', 'Read evaluate result',
-      'Evaluation gate', 'Promote?', 'Promote model', 'Model promoted',
+      'Evaluation gate', 'Promote?', 'Promote model',
+      // the batches leave incoming/ only once the retrained model is promoted
+      'Prepare drift-consume args', 'Build drift-consume request', 'Run drift-consume', 'Record drift-consume cost', 'Read drift-consume result',
+      'Model promoted',
     ]);
+    expect(path(def, { 'Drift detected?': 0 }).slice(-2)).toEqual(['Promote?', 'Model not promoted']);
     expect(path(def).slice(-3)).toEqual(['Drift detected?', 'No-drift report', 'No drift']);
     expect(def.States['No-drift report'].Parameters).toMatchObject({ status: 'NO_DRIFT', 'decision.$': '$.results.driftDetect.decision', 'costs.$': '$.costs' });
+    // merge and consume get the process step's manifest (never a file list) at run time
+    expect(MANIFEST_PATH).toBe('$.results.driftProcess.outputs.manifest');
+    expect(def.States['Prepare drift-merge args'].Parameters).toEqual({ 'manifest.$': MANIFEST_PATH });
+    expect(def.States['Prepare drift-consume args'].Parameters).toEqual({ 'manifest.$': MANIFEST_PATH });
+  });
+
+  test('drift-retrain (R10): no batch in incoming/ → "No new batch" Succeed, before detect, without the failure path', () => {
+    const def = defs['drift-retrain'];
+    expect(def.States['Read drift-process result'].Parameters.require).toEqual(['batchStatus', 'counts.batches']);
+    expect(def.States['New batch?'].Choices).toEqual([{ Variable: BATCH_STATUS_PATH, StringEquals: 'NO_NEW_BATCH', Next: 'No-new-batch report' }]);
+    expect(def.States['New batch?'].Default).toBe('Build drift-detect request');
+    expect(path(def, { 'New batch?': 0 })).toEqual([
+      'Validate input',
+      'Build drift-process request', 'Run drift-process', 'Record drift-process cost', 'Read drift-process result',
+      'New batch?', 'No-new-batch report', 'No new batch',
+    ]);
+    expect(def.States['No new batch'].Type).toBe('Succeed');
+    expect(def.States['No-new-batch report'].Parameters).toMatchObject({ status: 'NO_NEW_BATCH', 'counts.$': '$.results.driftProcess.counts', 'costs.$': '$.costs' });
   });
 
   test('news-enrichment: check-articles → nothing to do, or the ml_processing job', () => {
@@ -202,7 +249,22 @@ describe('state machines', () => {
       'Build taxi-preprocess request', 'Run taxi-preprocess', 'Record taxi-preprocess cost', 'Read taxi-preprocess result',
       'Build taxi-features request', 'Run taxi-features', 'Record taxi-features cost', 'Read taxi-features result', 'Features written',
     ]);
-    expect(def.States['Ingest taxi months'].TimeoutSeconds).toBe(900);
+    // One ingest invocation per month of the plan, 2 at a time, each with the Lambda's 15 minutes and retries.
+    const map = def.States['Ingest taxi months'];
+    expect(map).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.plan.ingest.months',
+      MaxConcurrency: 2,
+      ItemSelector: { 'months.$': 'States.Array($$.Map.Item.Value)', 'sourceUrlTemplate.$': '$.plan.ingest.sourceUrlTemplate' },
+      ResultSelector: { 'objects.$': '$[*].ingested.objects[*]' },
+      ResultPath: '$.ingest',
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Notify failure' }],
+    });
+    const month = map.ItemProcessor.States['Ingest taxi month'];
+    expect(map.ItemProcessor.StartAt).toBe('Ingest taxi month');
+    expect(month.TimeoutSeconds).toBe(900);
+    expect(month.Retry.map((r: any) => r.ErrorEquals)).toEqual([expect.arrayContaining(['Lambda.ServiceException', 'Lambda.TooManyRequestsException']), ['IngestTransientError']]);
+    expect(month.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Ingest month failed' }]);
   });
 
   test('state machine roles: StartJobRun on the application, PassRole only to EMR Serverless, the .sync rule', () => {
@@ -244,7 +306,11 @@ describe('state machines', () => {
       const execution = { id: `arn:aws:states:eu-west-1:123456789012:execution:emr-ml-dev-${pipeline}:e1`, name: 'e1', stateMachine: `emr-ml-dev-${pipeline}`, startTime: '2026-03-15T10:00:00Z' };
       const plan = PIPELINES[pipeline].plan({}, env, execution) as unknown as { steps: Record<string, JobStep> };
       for (const step of Object.values(plan.steps)) {
-        const runtimeArgs = step.job === 'evaluate' ? { model: 's3://dev-models-bucket/recommender/versions/v1' } : {}; // from the train step at run time
+        // from earlier steps at run time: the trained model, the process step's batch manifest
+        const runtimeArgs =
+          step.job === 'evaluate' ? { model: 's3://dev-models-bucket/recommender/versions/v1' }
+          : step.job === 'drift' && ['merge', 'consume'].includes(String(step.args.action)) ? { manifest: 's3://dev-lake-bucket/silver/netflix/stream/staging/manifests/m1.json' }
+          : {};
         const request = buildJobRequest({
           ...step,
           args: { ...step.args, ...runtimeArgs },

@@ -103,7 +103,7 @@ test('a failed execution prints the failure and exits 1 with a plain sentence', 
   });
   const r = await cli(['run', 'recommender-training', '--wait']);
   expect(r.code).toBe(1);
-  expect(r.out).toContain('✗ TaskFailed States.TaskFailed: job run FAILED');
+  expect(r.out).toContain('✗ TaskFailed States.TaskFailed');
   expect(r.stderr).toBe('emrpipe: Execution run-1 ended FAILED (JobRunFailed: ETL exited with code 1).');
   expect(r.stderr).not.toMatch(/\n\s+at /);
 });
@@ -179,4 +179,60 @@ test('run --local hands the pipeline and input to the local runner and streams i
     }),
   ).rejects.toThrow('Local execution of news-enrichment ended FAILED (JobRunFailed: exit 1).');
   expect(out.at(-1)).toBe('✗ Run etl-train JobRunFailed (log: .local/logs/x/03-etl.log)');
+});
+
+/** A failed Lambda task's cause as Step Functions records it: the function's error envelope with its trace. */
+const ENVELOPE = JSON.stringify({
+  errorType: 'ValidationError',
+  errorMessage: 'input.rank: Too small: expected number to be >=1',
+  trace: ['ValidationError: input.rank: Too small: expected number to be >=1', '    at parseEvent (/var/task/index.js:12:11)', '    at Runtime.handler (/var/task/index.js:40:3)'],
+});
+/** A failed `.sync` job run's cause: the job run, whose StateDetails is the sentence. */
+const JOB_RUN_CAUSE = JSON.stringify({ ApplicationId: '00fabc123def', JobRunId: 'jr-9', State: 'FAILED', StateDetails: 'Job failed, exit code 1: ValueError: no ratings in input' });
+
+describe('errors are shown once, as a sentence (the trace stays in the log)', () => {
+  const occurrences = (text: string, part: string) => text.split(part).length - 1;
+
+  test('run --wait: a Lambda failure prints `Error: errorMessage` once, never the envelope or its trace', async () => {
+    sfn.on(StartExecutionCommand).resolves({ executionArn: EXEC, startDate: t(0) });
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXEC, status: 'FAILED', name: 'run-1', error: 'ValidationError', cause: ENVELOPE } as never);
+    sfn.on(GetExecutionHistoryCommand).resolves({
+      events: [
+        entered(1, 'Validate input', 0),
+        { id: 2, type: 'LambdaFunctionFailed', timestamp: t(1), lambdaFunctionFailedEventDetails: { error: 'ValidationError', cause: ENVELOPE } },
+        { id: 3, type: 'TaskFailed', timestamp: t(1), taskFailedEventDetails: { resourceType: 'lambda', resource: 'invoke', error: 'ValidationError', cause: ENVELOPE } },
+        { id: 4, type: 'ExecutionFailed', timestamp: t(2), executionFailedEventDetails: { error: 'ValidationError', cause: ENVELOPE } },
+      ],
+    });
+    const r = await cli(['run', 'recommender-training', '--wait']);
+    expect(r.code).toBe(1);
+    expect(r.out).toEqual(['Started recommender-training in stage dev: ' + EXEC, '→ Validate input', '✗ LambdaFunctionFailed ValidationError', '✗ TaskFailed ValidationError', '✗ ExecutionFailed ValidationError']);
+    expect(r.stderr).toBe('emrpipe: Execution run-1 ended FAILED (ValidationError: input.rank: Too small: expected number to be >=1).');
+    const all = `${r.stdout}\n${r.stderr}`;
+    expect(occurrences(all, 'Too small')).toBe(1);
+    expect(all).not.toMatch(/errorType|trace|\bat parseEvent/);
+  });
+
+  test('a failed job run: the StateDetails sentence, not the job run JSON', async () => {
+    sfn.on(StartExecutionCommand).resolves({ executionArn: EXEC, startDate: t(0) });
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXEC, status: 'FAILED', name: 'run-1', error: 'States.TaskFailed', cause: JOB_RUN_CAUSE } as never);
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [entered(1, 'Run etl-train', 0)] });
+    const r = await cli(['run', 'recommender-training', '--wait']);
+    expect(r.stderr).toBe('emrpipe: Execution run-1 ended FAILED (States.TaskFailed: Job failed, exit code 1: ValueError: no ratings in input).');
+    expect(r.stderr).not.toContain('JobRunId');
+  });
+
+  test('run --local: the failed step names its error and log file, the sentence comes once at the end', async () => {
+    const out: string[] = [];
+    const ctx = new CliContext({ stage: 'dev', local: true }, { out: (s) => out.push(s), err: () => undefined, sleep: async () => undefined, now: () => new Date(), cwd: '/tmp' });
+    const failed = { type: 'Task', status: 'failed' as const, startedAt: 0, attempts: 1, durationMs: 100, error: 'ValidationError', cause: ENVELOPE };
+    const error = await runLocalPipeline(ctx, 'recommender-training', { rank: 0 }, {}, async (request) => {
+      request.onStep({ ...failed, name: 'Validate input', logFile: '.local/logs/x/01-validate-input.log' });
+      request.onStep({ ...failed, name: 'Pipeline failed', type: 'Fail' });
+      return { status: 'FAILED', error: 'ValidationError', cause: ENVELOPE };
+    }).catch((e: Error) => e);
+    expect(out.slice(1)).toEqual(['✗ Validate input ValidationError (log: .local/logs/x/01-validate-input.log)', '✗ Pipeline failed ValidationError']);
+    expect((error as Error).message).toBe('Local execution of recommender-training ended FAILED (ValidationError: input.rank: Too small: expected number to be >=1).');
+    expect(occurrences(`${out.join('\n')}\n${(error as Error).message}`, 'Too small')).toBe(1);
+  });
 });

@@ -120,6 +120,21 @@ describe('status --local', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe('emrpipe: No local execution named "n9" under .local/executions/.');
   });
+
+  test("a failed execution's error is one sentence (the Lambda's errorMessage), not its envelope and trace", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'emrpipe-status-'));
+    const dir = join(cwd, '.local', 'executions', 'emr-ml-dev-recommender-training');
+    mkdirSync(dir, { recursive: true });
+    const cause = JSON.stringify({ errorType: 'ValidationError', errorMessage: 'input.rank: Too small: expected number to be >=1', trace: ['ValidationError: input.rank', '    at parseEvent (index.js:1:1)'] });
+    writeFileSync(join(dir, 'r1.json'), JSON.stringify({ stateMachine: 'emr-ml-dev-recommender-training', executionName: 'r1', status: 'FAILED', startedAt: Date.parse('2026-11-21T11:00:00Z'), durationMs: 1000, error: 'ValidationError', cause,
+      steps: [{ name: 'Validate input', status: 'failed', durationMs: 100, error: 'ValidationError', logFile: '.local/logs/r1/01-validate-input.log' }] }));
+    const one = await cli(['--local', 'status', 'r1'], cwd);
+    expect(one.out).toEqual([
+      'Local execution emr-ml-dev-recommender-training/r1: FAILED in 1.0s',
+      '  error: ValidationError: input.rank: Too small: expected number to be >=1',
+      '  failed    Validate input in 0.1s ValidationError  (.local/logs/r1/01-validate-input.log)',
+    ]);
+  });
 });
 
 describe('status', () => {

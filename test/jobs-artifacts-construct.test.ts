@@ -99,6 +99,18 @@ describe('JobArtifacts construct', () => {
     expect(findings).toEqual([]);
   });
 
+  it('CloudFormation gives up on the custom resource just after the function\'s own timeout, not after the default hour', () => {
+    const { template } = synth(path.join(tmp, 'never-built-timeout'));
+    const [resource] = Object.values(template.findResources('Custom::JobArtifacts'));
+    const [fn] = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('package-dependencies') } }));
+    const serviceTimeout = Number(resource!.Properties.ServiceTimeout);
+    const functionTimeout = fn!.Properties.Timeout as number;
+    expect(functionTimeout).toBe(600);
+    // above the function's timeout (an invocation Lambda stops still gets to answer), and far below 3600 s
+    expect(serviceTimeout).toBeGreaterThan(functionTimeout);
+    expect(serviceTimeout).toBeLessThanOrEqual(functionTimeout + 120);
+  });
+
   it('defers a stale build (file changed after packaging) to a deploy-time error naming the file', () => {
     const dir = path.join(tmp, 'stale');
     writeArtifacts(dir);

@@ -313,7 +313,52 @@ describe('execution context from Step Functions', () => {
       manifest: fixtureManifest,
       env: fixtureEnv,
     });
-    expect(request.Tags.execution).toBe('run_1__é');
+    // EMR Serverless tag values are ASCII: the é of the execution name becomes _
+    expect(request.Tags.execution).toBe('run_1___');
     expect(request.Name).toBe('dev-recommender-run-1----generate');
+  });
+});
+
+describe('job-run tags (R7): EMR Serverless ASCII patterns, at most 50, no aws: keys', () => {
+  const etlArgs = { input: 's3://dev-lake-bucket/a', output: 's3://dev-lake-bucket/b', rejects: 's3://dev-lake-bucket/c' };
+  const base = { job: 'etl', step: 'etl-train', args: etlArgs, execution: fixtureExecution, manifest: fixtureManifest, env: fixtureEnv };
+  const withTags = (tags: Record<string, string>) => () => buildJobRequest({ ...base, overrides: { tags } });
+  /** The Tag key / value patterns of the EMR Serverless API reference (StartJobRun `tags`). */
+  const API_KEY = /^[A-Za-z0-9 /_.:=+@-]{1,128}$/;
+  const API_VALUE = /^[A-Za-z0-9 /_.:=+@-]{0,256}$/;
+
+  it('accepts what the API accepts: ASCII letters, digits, space and _ . : / = + - @, 128-character keys, 256-character values', () => {
+    const tags = { 'team name': 'ml platform', 'cost/center:id=1+2@x_y.z-w': '', ['k'.repeat(128)]: 'v'.repeat(256) };
+    const request = buildJobRequest({ ...base, overrides: { tags } });
+    expect(request.Tags).toMatchObject(tags);
+    for (const [k, v] of Object.entries(request.Tags)) {
+      expect(k).toMatch(API_KEY);
+      expect(v).toMatch(API_VALUE);
+    }
+  });
+
+  it('refuses non-ASCII letters and digits the Unicode classes allowed, naming the tag', () => {
+    expect(withTags({ équipe: 'ml' })).toThrow(/overrides\.tags\.équipe: must be a tag key of ASCII letters, digits, space and _ \. : \/ = \+ - @ only/);
+    expect(withTags({ team: 'données' })).toThrow(/overrides\.tags\.team: must be a tag value of ASCII letters/);
+    expect(withTags({ team: '١٢٣' })).toThrow(/overrides\.tags\.team: must be a tag value of ASCII/);
+    expect(withTags({ team: 'a\u00a0b' })).toThrow(/overrides\.tags\.team: must be a tag value of ASCII/);
+    expect(withTags({ ['k'.repeat(129)]: 'v' })).toThrow(/must be a tag key of at most 128 characters/);
+    expect(withTags({ team: 'v'.repeat(257) })).toThrow(/overrides\.tags\.team: must be a tag value of at most 256 characters/);
+  });
+
+  it('refuses keys with the reserved aws: prefix, in any case', () => {
+    expect(withTags({ 'aws:createdBy': 'me' })).toThrow(/overrides\.tags\.aws:createdBy: must not start with "aws:" \(reserved for AWS use\)/);
+    expect(withTags({ 'AWS:x': 'me' })).toThrow(/overrides\.tags\.AWS:x: must not start with "aws:"/);
+    expect(() => buildJobRequest({ ...base, overrides: { tags: { 'awsome:x': 'ok' } } })).not.toThrow();
+  });
+
+  it('counts the override tags with the builder\'s own: 50 per job run at most', () => {
+    const extra = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`t${i}`, 'v']));
+    expect(Object.keys(buildJobRequest({ ...base, overrides: { tags: extra(43) } }).Tags)).toHaveLength(50);
+    expect(withTags(extra(44))).toThrow(
+      /overrides\.tags: 51 tags with the 7 the builder sets \(project, stage, job, step, stateMachine, execution, depsSha256\); EMR Serverless allows at most 50 per job run/,
+    );
+    // an override of a builder key replaces it, it does not add one
+    expect(Object.keys(buildJobRequest({ ...base, overrides: { tags: { ...extra(43), project: 'other' } } }).Tags)).toHaveLength(50);
   });
 });

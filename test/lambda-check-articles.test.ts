@@ -3,7 +3,8 @@ import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from '@aws-
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { sdkStreamMixin } from '@smithy/core/serde';
 import { mockClient } from 'aws-sdk-client-mock';
-import { handler } from '../lambda/check-articles/index';
+import type { ClientConfig } from 'pg';
+import { CONNECT_RETRY, countDbPending, DatabaseUnavailableError, handler, isResumingError, tlsOptions, type PgConnection } from '../lambda/check-articles/index';
 import { migrationSql, startPgServer, type PgServer } from './support/pg-server';
 
 const s3 = mockClient(S3Client);
@@ -37,7 +38,7 @@ describe('check-articles: db mode against a real PostgreSQL', () => {
     process.env = { ...saved, DB_SECRET_ARN: SECRET_ARN };
     secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({
       SecretString: JSON.stringify({ engine: 'postgres', host: pg.host, port: pg.port, username: pg.user,
-        password: pg.password, dbname: pg.database }),
+        password: pg.password, dbname: pg.database, sslmode: 'disable' }), // the test server has no TLS
     });
   });
 
@@ -62,6 +63,97 @@ describe('check-articles: db mode against a real PostgreSQL', () => {
   test('without DB_SECRET_ARN, db mode is a validation error', async () => {
     delete process.env.DB_SECRET_ARN;
     await expect(handler({})).rejects.toThrow(/source: required when no database is configured/);
+  });
+});
+
+describe('check-articles: connecting to a paused Aurora Serverless v2 cluster', () => {
+  const secret = { host: 'news.cluster-abc.eu-west-1.rds.amazonaws.com', port: 5432, username: 'u', password: 'pw', dbname: 'news' };
+  /** A socket error as Node gives it while the instance is not up yet. */
+  const refused = () => Object.assign(new Error('connect ECONNREFUSED 10.0.1.5:5432'), { code: 'ECONNREFUSED' });
+  /** What pg's connect gives when `connectionTimeoutMillis` passes (the resume took longer). */
+  const timedOut = () => new Error('timeout expired');
+
+  function fakeFactory(connectResults: Array<Error | 'ok'>) {
+    const configs: ClientConfig[] = [];
+    let ended = 0;
+    const factory = (config: ClientConfig): PgConnection => {
+      const result = connectResults[configs.length];
+      configs.push(config);
+      return {
+        connect: async () => {
+          if (result !== 'ok') throw result;
+        },
+        query: async <R,>() => ({ rows: [{ pending: '4' }] as R[] }),
+        end: async () => {
+          ended++;
+        },
+      };
+    };
+    return { factory, configs, ended: () => ended };
+  }
+  const sleeps: number[] = [];
+  const sleep = async (ms: number) => {
+    sleeps.push(ms);
+  };
+  beforeEach(() => sleeps.splice(0));
+
+  test('the first connect fails as a resuming cluster does, the second succeeds: the rows are counted', async () => {
+    const fake = fakeFactory([refused(), 'ok']);
+    await expect(countDbPending(secret, 'articles', 3, { factory: fake.factory, sleep, caBundle: () => undefined })).resolves.toBe(4);
+    expect(fake.configs).toHaveLength(2);
+    expect(sleeps).toEqual([CONNECT_RETRY.backoffMs[0]]);
+    // each attempt may wait longer than a resume (~15 s), not pg's 10 s of before
+    expect(fake.configs.every((c) => c.connectionTimeoutMillis === CONNECT_RETRY.attemptTimeoutMs)).toBe(true);
+    expect(CONNECT_RETRY.attemptTimeoutMs).toBeGreaterThan(15_000);
+    expect(fake.ended()).toBe(2); // the failed client and the used one are both closed
+  });
+
+  test('every attempt fails: a clear error naming the attempts', async () => {
+    const fake = fakeFactory([timedOut(), refused(), timedOut()]);
+    const error = await countDbPending(secret, 'articles', 3, { factory: fake.factory, sleep, caBundle: () => undefined }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DatabaseUnavailableError);
+    expect(error).toMatchObject({ name: 'DatabaseUnavailableError', attempts: 3 });
+    expect((error as Error).message).toBe(
+      'database unreachable after 3 connection attempts (a paused Aurora Serverless v2 cluster takes ~15 s to resume): ' +
+        '#1 timeout expired; #2 connect ECONNREFUSED 10.0.1.5:5432; #3 timeout expired',
+    );
+    expect(sleeps).toEqual([1_000, 2_000]);
+    expect((error as Error).message).not.toContain('pw');
+  });
+
+  test('retries stay inside the invocation: no attempt starts when the remaining time is spent', async () => {
+    let remaining = 24_000; // a 30 s function after the secret lookup
+    const fake = fakeFactory([timedOut(), timedOut(), timedOut()]);
+    const factory = (config: ClientConfig) => {
+      remaining -= config.connectionTimeoutMillis ?? 0; // the attempt waited its whole timeout
+      return fake.factory(config);
+    };
+    const error = await countDbPending(secret, 'articles', 3, { factory, sleep: async (ms) => void (remaining -= ms), remainingMs: () => remaining, caBundle: () => undefined })
+      .catch((e: Error) => e);
+    expect(fake.configs.map((c) => c.connectionTimeoutMillis)).toEqual([20_000]); // 24 s − 20 s − 1 s backoff leaves no room
+    expect(error).toMatchObject({ name: 'DatabaseUnavailableError', attempts: 1 });
+  });
+
+  test('errors that waiting does not fix are not retried (bad password, TLS)', async () => {
+    const auth = Object.assign(new Error('password authentication failed for user "u"'), { code: '28P01' });
+    const fake = fakeFactory([auth]);
+    await expect(countDbPending(secret, 'articles', 3, { factory: fake.factory, sleep, caBundle: () => undefined })).rejects.toBe(auth);
+    expect(fake.configs).toHaveLength(1);
+    expect(isResumingError(Object.assign(new Error('self-signed certificate in certificate chain'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }))).toBe(false);
+    expect(isResumingError(Object.assign(new Error('the database system is starting up'), { code: '57P03' }))).toBe(true);
+    expect(isResumingError(new Error('Connection terminated unexpectedly'))).toBe(true);
+  });
+
+  test('TLS by default: the certificate is verified against the RDS CA bundle; the secret may say otherwise', async () => {
+    const fake = fakeFactory(['ok']);
+    await countDbPending(secret, 'articles', 3, { factory: fake.factory, sleep, caBundle: () => 'RDS-CA-PEM' });
+    const ssl = fake.configs[0].ssl as { rejectUnauthorized: boolean; ca: string[] };
+    expect(ssl.rejectUnauthorized).toBe(true);
+    expect(ssl.ca).toContain('RDS-CA-PEM');
+    expect(ssl.ca.length).toBeGreaterThan(1); // Node's public roots stay trusted too (an existing non-RDS database)
+    expect(tlsOptions({ sslmode: 'verify-full' }, () => undefined)).toEqual({ rejectUnauthorized: true });
+    expect(tlsOptions({ sslmode: 'require' })).toEqual({ rejectUnauthorized: false });
+    expect(tlsOptions({ sslmode: 'disable' })).toBe(false);
   });
 });
 

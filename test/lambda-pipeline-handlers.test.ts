@@ -35,6 +35,8 @@ describe('validate-input', () => {
         rank: 8,
         regParam: 0.1,
         maxIter: 15,
+        // ALS checkpoints per execution under the lake's tmp/ (expires with logRetentionDays)
+        checkpointDir: 's3://lake-bucket/tmp/checkpoints/emr-ml-dev-recommender-training/run-7/train/',
         resultUri: 's3://lake-bucket/runs/emr-ml-dev-recommender-training/run-7/train.json',
       },
     });
@@ -42,11 +44,11 @@ describe('validate-input', () => {
     expect(plan.steps.etlTrain.args).toMatchObject({ input: 's3://lake-bucket/bronze/netflix/raw/train*', rejects: 's3://lake-bucket/silver/netflix/rejects/train/' });
     expect(plan.gate).toEqual({ rmseMargin: 0.02 });
   });
-  test('taxi months default to the month before the execution started', async () => {
+  test('taxi months default to the newest published month: the start month minus taxi.publishLagMonths (2)', async () => {
     const plan: any = await validateInput({ pipeline: 'taxi-medallion', input: {}, execution });
-    expect(plan.months).toEqual(['2026-02']);
-    expect(plan.ingest.sourceUrlTemplate).toContain('{month}');
-    expect(plan.steps.taxiFeatures.args.months).toEqual(['2026-02']);
+    expect(plan.months).toEqual(['2026-01']);
+    expect(plan.ingest).toEqual({ months: ['2026-01'], sourceUrlTemplate: expect.stringContaining('{month}') });
+    expect(plan.steps.taxiFeatures.args.months).toEqual(['2026-01']);
   });
   test('news runs in lake mode without a database', async () => {
     const plan: any = await validateInput({ pipeline: 'news-enrichment', input: {}, execution });

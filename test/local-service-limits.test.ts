@@ -12,6 +12,8 @@ import { LocalDeployment } from '../local/deployment';
 import { LocalLayout } from '../local/layout';
 import { ExecutionRecord, LocalRuntime } from '../local/runtime';
 import { PAYLOAD_LIMIT_BYTES, payloadBytes, validateSnsPublish } from '../local/service-limits';
+import { failureMessage } from '../local/index';
+import { executionLine, ProgressDisplay } from '../local/progress';
 import { policy, role, startJobRunSyncStatements } from './support/hand-assembly';
 
 const projectRoot = path.resolve(__dirname, '..');
@@ -231,6 +233,31 @@ describe('timeouts', () => {
     expect(record.status).toBe('FAILED');
     expect(record.error).toBe('Sandbox.Timedout');
     expect(JSON.parse(record.cause!)).toMatchObject({ errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 1.00 seconds' });
+  });
+});
+
+describe('the progress display shows a failure once, as a sentence', () => {
+  it("a failed Lambda task: `Error: errorMessage` on the execution's line only, never the envelope (the log keeps it)", async () => {
+    const written: string[] = [];
+    const display = new ProgressDisplay({ interactive: false, root: work, write: (text) => written.push(text) });
+    const record = await runtime.run('limits-lambda-timeout', {}, { executionName: 'lambda-timeout-display', onEvent: display.onEvent });
+    const text = written.join('');
+    expect(failureMessage(record)).toBe('Sandbox.Timedout: Task timed out after 1.00 seconds');
+    expect(text.split('Task timed out after').length - 1).toBe(1);
+    expect(text).toMatch(/✘ FAILED in \S+ {2}Sandbox\.Timedout: Task timed out after 1\.00 seconds\n$/);
+    expect(text).not.toMatch(/errorType|errorMessage|trace/);
+    // the envelope (and a trace when there is one) stays in the state's log file
+    expect(readFileSync(record.steps[0]!.logFile!, 'utf8')).toContain('"errorType":"Sandbox.Timedout"');
+  });
+
+  it("a failed job run's cause (the job run JSON) reads as its StateDetails", () => {
+    const cause = JSON.stringify({ ApplicationId: 'app', JobRunId: 'jr-1', State: 'FAILED', StateDetails: 'Job failed, exit code 1: ValueError: no ratings' });
+    const record = { status: 'FAILED', error: 'States.TaskFailed', cause, startedAt: 0, durationMs: 2000 } as ExecutionRecord;
+    expect(failureMessage(record)).toBe('States.TaskFailed: Job failed, exit code 1: ValueError: no ratings');
+    expect(executionLine(record)).toBe('  ✘ FAILED in 2.0s  States.TaskFailed: Job failed, exit code 1: ValueError: no ratings');
+    expect(failureMessage({ ...record, error: 'States.Runtime', cause: 'An error occurred while executing the state.\nmore' })).toBe('States.Runtime: An error occurred while executing the state.');
+    expect(failureMessage({ ...record, cause: JSON.stringify({ ApplicationId: 'app', JobRunId: 'jr-2', State: 'CANCELLED' }) })).toBe('States.TaskFailed: job run jr-2 ended CANCELLED');
+    expect(failureMessage({ ...record, status: 'SUCCEEDED' })).toBeUndefined();
   });
 });
 

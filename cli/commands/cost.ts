@@ -2,6 +2,7 @@ import { GetApplicationCommand, GetJobRunCommand, ListJobRunsCommand, type JobRu
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { cost, sumCosts, UnknownPriceError } from '../../lib/cost/cost';
+import { findStringKey } from '../../local/task-errors';
 import type { CliContext } from '../context';
 import { parseDuration } from '../duration';
 import { requireOutput } from '../stage-outputs';
@@ -202,18 +203,6 @@ export interface ExecutionJobRun {
   readonly jobRunId: string;
 }
 
-function findKey(value: unknown, key: string): string | undefined {
-  if (!value || typeof value !== 'object') return undefined;
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (k.toLowerCase() === key && typeof v === 'string') return v;
-  }
-  for (const v of Object.values(value as Record<string, unknown>)) {
-    const found = findKey(v, key);
-    if (found) return found;
-  }
-  return undefined;
-}
-
 /** The job run named by a `.sync` task's output (or by a failure cause that holds the job run JSON). */
 export function jobRunOf(state: string, text: string | undefined): ExecutionJobRun | undefined {
   if (!text) return undefined;
@@ -223,8 +212,8 @@ export function jobRunOf(state: string, text: string | undefined): ExecutionJobR
   } catch {
     return undefined;
   }
-  const applicationId = findKey(parsed, 'applicationid');
-  const jobRunId = findKey(parsed, 'jobrunid');
+  const applicationId = findStringKey(parsed, 'applicationId');
+  const jobRunId = findStringKey(parsed, 'jobRunId');
   return applicationId && jobRunId ? { state, applicationId, jobRunId } : undefined;
 }
 

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { CliContext } from '../context';
 import { formatSeconds } from '../duration';
+import { errorSentence } from '../../local/task-errors';
 import { CliError } from '../errors';
 import { runLocalPipeline } from '../local';
 import { requireStateMachine } from '../stage-outputs';
@@ -66,8 +67,8 @@ export function describeEvent(event: HistoryEvent, enteredAt: Map<string, Date>)
     event.executionTimedOutEventDetails ??
     event.executionAbortedEventDetails;
   if (failure && /Failed|TimedOut|Aborted/.test(type)) {
-    const cause = failure.cause ? `: ${failure.cause.slice(0, 500)}` : '';
-    return `✗ ${type}${failure.error ? ` ${failure.error}` : ''}${cause}`;
+    // the error's name only: its sentence is printed once, when the execution has ended
+    return `✗ ${type}${failure.error ? ` ${failure.error}` : ''}`;
   }
   if (type === 'ExecutionSucceeded') return '✓ execution succeeded';
   return undefined;
@@ -144,6 +145,6 @@ export async function runCommand(ctx: CliContext, pipeline: string, options: Run
     ctx.io.out(`Execution ${final.name ?? executionArn} SUCCEEDED.`);
     return 0;
   }
-  const detail = final.error ? ` (${final.error}${final.cause ? `: ${final.cause.slice(0, 300)}` : ''})` : '';
-  throw new CliError(`Execution ${final.name ?? executionArn} ended ${final.status}${detail}.`);
+  const sentence = errorSentence(final.error, final.cause);
+  throw new CliError(`Execution ${final.name ?? executionArn} ended ${final.status}${sentence ? ` (${sentence})` : ''}.`);
 }

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { namespaceSchema, smokeNamespace } from '../../lib/pipelines/common';
 import { type RecommenderTrainingInput, recommenderKeys } from '../../lib/pipelines/recommender-training';
 import type { CliContext } from '../context';
+import { errorSentence } from '../../local/task-errors';
 import { CliError } from '../errors';
 import { requireOutput, requireStateMachine } from '../stage-outputs';
 import { type LocalRunner, runLocalPipeline } from '../local';
@@ -70,7 +71,8 @@ export async function smokeCommand(ctx: CliContext, options: SmokeOptions, runne
   ctx.io.out(`Smoke test: started recommender-training ${started.executionArn}`);
   const final = await followExecution(ctx, started.executionArn!);
   if (final.status !== 'SUCCEEDED') {
-    throw new CliError(`Smoke test failed: recommender-training ended ${final.status}${final.error ? ` (${final.error}${final.cause ? `: ${final.cause.slice(0, 300)}` : ''})` : ''}.`);
+    const sentence = errorSentence(final.error, final.cause);
+    throw new CliError(`Smoke test failed: recommender-training ended ${final.status}${sentence ? ` (${sentence})` : ''}.`);
   }
   ctx.io.out('Smoke test passed: recommender-training SUCCEEDED on the bundled sample.');
   return 0;

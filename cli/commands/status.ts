@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { cost, UnknownPriceError } from '../../lib/cost/cost';
 import type { CliContext } from '../context';
 import { formatSeconds } from '../duration';
+import { errorSentence } from '../../local/task-errors';
 import { CliError } from '../errors';
 import { PIPELINES, requireOutput } from '../stage-outputs';
 import { printExecutionCost } from './run';
@@ -28,7 +29,7 @@ async function executionStatus(ctx: CliContext, executionArn: string): Promise<n
   ctx.io.out(`  state machine: ${d.stateMachineArn}`);
   ctx.io.out(`  started: ${time(d.startDate)}   stopped: ${time(d.stopDate)}`);
   if (d.status === 'RUNNING') ctx.io.out(`  current state: ${(await currentState(ctx, executionArn)) ?? '-'}`);
-  if (d.error || d.cause) ctx.io.out(`  error: ${d.error ?? ''}${d.cause ? ` — ${d.cause.slice(0, 500)}` : ''}`);
+  if (d.error || d.cause) ctx.io.out(`  error: ${errorSentence(d.error, d.cause)}`);
   const events: HistoryEvent[] = [];
   let nextToken: string | undefined;
   do {
@@ -130,7 +131,7 @@ export function localStatus(ctx: CliContext, id: string | undefined): number {
   const record = records.find((r) => r.executionName === id || `${r.stateMachine}/${r.executionName}` === id);
   if (!record) throw new CliError(`No local execution named "${id}" under .local/executions/.`);
   ctx.io.out(`Local execution ${record.stateMachine}/${record.executionName}: ${record.status}${took(record.durationMs)}`);
-  if (record.error || record.cause) ctx.io.out(`  error: ${record.error ?? ''}${record.cause ? ` — ${record.cause.slice(0, 500)}` : ''}`);
+  if (record.error || record.cause) ctx.io.out(`  error: ${errorSentence(record.error, record.cause)}`);
   for (const step of record.steps ?? []) {
     ctx.io.out(`  ${step.status.padEnd(9)} ${step.name}${took(step.durationMs)}${step.error ? ` ${step.error}` : ''}${step.logFile ? `  (${step.logFile})` : ''}`);
   }

@@ -161,5 +161,50 @@ def list_files(uri: str) -> list[str]:
             if s.isFile() and not str(s.getPath().getName()).startswith(("_", "."))]
 
 
+GLOB_CHARS = "*?[{"
+
+
+def has_glob(uri: str) -> bool:
+    return any(ch in uri for ch in GLOB_CHARS)
+
+
+def glob_root(uri: str) -> str:
+    """The directory part of ``uri`` before its first glob character (``uri`` itself without one)."""
+    if not has_glob(uri):
+        return uri
+    first = min(uri.index(ch) for ch in GLOB_CHARS if ch in uri)
+    return uri[:uri.rfind("/", 0, first)]
+
+
+def list_file_status(uri: str) -> list[dict]:
+    """``{"uri", "bytes", "modified"}`` (modified: epoch milliseconds) of the data files at ``uri``: a file, a
+    directory's files (not starting with ``_``/``.``, not recursive) or the matches of a Hadoop glob. Empty when
+    nothing is there (on S3 an empty prefix does not exist)."""
+    if is_local(uri):
+        import glob as _glob
+
+        pattern = local_path(uri)
+        matches = sorted(_glob.glob(pattern)) if has_glob(pattern) else ([pattern] if os.path.exists(pattern) else [])
+        prefix = "file://" if has_scheme(uri) else ""
+        out = []
+        for match in matches:
+            names = [os.path.join(match, n) for n in sorted(os.listdir(match))] if os.path.isdir(match) else [match]
+            for name in names:
+                if os.path.isfile(name) and not os.path.basename(name).startswith(("_", ".")):
+                    stat = os.stat(name)
+                    out.append({"uri": prefix + name, "bytes": stat.st_size, "modified": int(stat.st_mtime * 1000)})
+        return out
+    _, fs, path = _jvm_fs(uri)
+    statuses = fs.globStatus(path) or []
+    out = []
+    for status in statuses:
+        children = fs.listStatus(status.getPath()) if status.isDirectory() else [status]
+        for child in children:
+            if child.isFile() and not str(child.getPath().getName()).startswith(("_", ".")):
+                out.append({"uri": to_logical(str(child.getPath())), "bytes": int(child.getLen()),
+                            "modified": int(child.getModificationTime())})
+    return sorted(out, key=lambda f: f["uri"])
+
+
 def unique_suffix() -> str:
     return uuid.uuid4().hex[:8]

@@ -190,15 +190,18 @@ def test_process_split_is_deterministic_and_complete(spark, lake):
     assert rows(again["outputs"]["test"]) == rows(result["outputs"]["test"])
 
 
-def test_merge_upserts_then_deletes_consumed_batch_and_is_idempotent(spark, lake):
+def test_merge_upserts_keeps_the_batches_and_consume_deletes_only_the_manifest_files(spark, lake):
     incoming, staging = lake / "incoming-clean", lake / "staging-clean"
     (incoming / "arrived-later.csv").write_text("DATE,CUST_ID,MOVIE_ID,RATING\n2005-12-01,1,1,5\n")
+    manifest = _result(lake / "process-clean.json")["outputs"]["manifest"]
     before_train = datasets.read_dataset(spark, str(lake / "train")).count()
-    args = ["merge", "--staging", str(staging), "--train", str(lake / "train"), "--test", str(lake / "test"),
-            "--incoming", str(incoming)]
+    args = ["merge", "--staging", str(staging), "--manifest", manifest, "--train", str(lake / "train"),
+            "--test", str(lake / "test")]
     assert drift.run(args + ["--result-uri", str(lake / "merge.json")]) == 0
     merged = _result(lake / "merge.json")
-    assert sorted(os.listdir(incoming)) == ["arrived-later.csv"]
+    # merge commits the datasets but consumes nothing: a retrain that is not promoted leaves every batch in place
+    assert sorted(os.listdir(incoming)) == ["arrived-later.csv", "batch-clean.csv"]
+    assert merged["counts"]["batches"] == 1 and merged["outputs"]["manifest"] == manifest
     staged_train = merged["counts"]["trainStaged"]
     # Stream pairs are new (customer, movie) pairs or updates; the dataset grows by the new pairs only.
     assert before_train < merged["counts"]["trainWritten"] <= before_train + staged_train
@@ -211,7 +214,98 @@ def test_merge_upserts_then_deletes_consumed_batch_and_is_idempotent(spark, lake
 
     assert rows(again["outputs"]["train"]) == rows(merged["outputs"]["train"])
     assert rows(again["outputs"]["test"]) == rows(merged["outputs"]["test"])
-    assert again["counts"]["deletedBatches"] == 0
+
+    # after promotion: consume deletes the manifest's files only (a batch that arrived later stays), idempotently
+    consume = ["consume", "--manifest", manifest, "--incoming", str(incoming)]
+    assert drift.run(consume + ["--result-uri", str(lake / "consume.json")]) == 0
+    assert sorted(os.listdir(incoming)) == ["arrived-later.csv"]
+    assert _result(lake / "consume.json")["counts"] == {"batches": 1, "deletedBatches": 1, "missingBatches": 0}
+    assert drift.run(consume + ["--result-uri", str(lake / "consume2.json")]) == 0
+    assert _result(lake / "consume2.json")["counts"] == {"batches": 1, "deletedBatches": 0, "missingBatches": 1}
+
+
+def test_merge_refuses_staging_of_another_process_run(lake):
+    other = _result(lake / "process-drifted.json")["outputs"]["manifest"]
+    assert drift.run(["merge", "--staging", str(lake / "staging-clean"), "--manifest", other,
+                      "--train", str(lake / "train-unused"), "--test", str(lake / "test-unused"),
+                      "--result-uri", str(lake / "merge-other.json")]) == 1
+    error = _result(lake / "merge-other.json")["error"]
+    assert "argument --manifest" in error and "another process run" in error
+    assert not (lake / "train-unused").exists()
+
+
+def test_consume_refuses_a_manifest_with_files_outside_incoming(lake):
+    manifest = _result(lake / "process-drifted.json")["outputs"]["manifest"]
+    assert drift.run(["consume", "--manifest", manifest, "--incoming", str(lake / "incoming-clean"),
+                      "--result-uri", str(lake / "consume-outside.json")]) == 1
+    assert "argument --incoming" in _result(lake / "consume-outside.json")["error"]
+    assert os.listdir(lake / "incoming-drifted") == ["batch-drifted.csv"]
+
+
+def _batch_files(directory, n, rows=1):
+    directory.mkdir(parents=True)
+    for i in range(n):
+        path = directory / f"batch-{i:05d}.csv"
+        lines = [f"2005-12-{1 + i % 28:02d},{1 + i},{1 + r},{1 + (i + r) % 5}" for r in range(rows)]
+        path.write_text("DATE,CUST_ID,MOVIE_ID,RATING\n" + "\n".join(lines) + "\n")
+        os.utime(path, (1_700_000_000 + i, 1_700_000_000 + i))  # batch-00000 oldest
+
+
+def test_process_result_stays_small_with_2000_batch_files(tmp_path):
+    incoming, staging = tmp_path / "incoming", tmp_path / "staging"
+    _batch_files(incoming, 2000)
+    assert drift.run(["process", "--input", str(incoming), "--staging", str(staging), "--max-batches", "2000",
+                      "--result-uri", str(tmp_path / "process.json")]) == 0
+    text = (tmp_path / "process.json").read_text()
+    result = json.loads(text)
+    # Step Functions keeps the result in the execution state (256 KiB for everything): counts and one URI only
+    assert len(text.encode()) < 4096, len(text)
+    assert "batch-00001.csv" not in text
+    assert result["batchStatus"] == "NEW_BATCH"
+    assert result["counts"]["batches"] == 2000 and result["counts"]["pendingBatches"] == 0
+    assert result["counts"]["valid"] == 2000
+    manifest = _result(result["outputs"]["manifest"])
+    assert os.path.dirname(result["outputs"]["manifest"]) == str(staging / "manifests")
+    assert manifest["count"] == 2000 and len(manifest["files"]) == 2000
+    assert manifest["files"][0] == str(incoming / "batch-00000.csv")
+    for name in ("train", "test"):
+        assert datasets.read_pointer(str(staging / name))["manifest"] == result["outputs"]["manifest"]
+
+
+def test_process_takes_the_newest_max_batches_and_leaves_the_rest_pending(tmp_path):
+    incoming, staging = tmp_path / "incoming", tmp_path / "staging"
+    _batch_files(incoming, 7, rows=20)
+    assert drift.run(["process", "--input", str(incoming), "--staging", str(staging), "--max-batches", "3",
+                      "--result-uri", str(tmp_path / "process.json")]) == 0
+    result = _result(tmp_path / "process.json")
+    assert result["counts"]["batches"] == 3 and result["counts"]["pendingBatches"] == 4
+    manifest = _result(result["outputs"]["manifest"])
+    assert [os.path.basename(f) for f in manifest["files"]] == ["batch-00004.csv", "batch-00005.csv", "batch-00006.csv"]
+    assert manifest["pendingBatches"] == 4
+    assert len(os.listdir(incoming)) == 7  # process never deletes
+
+
+def test_select_batches_is_newest_first_and_stable():
+    files = [{"uri": f"s3://l/in/{n}", "bytes": 1, "modified": m} for n, m in (("a", 3), ("b", 1), ("c", 3), ("d", 2))]
+    taken, pending = drift.select_batches(files, 2)
+    assert [f["uri"] for f in taken] == ["s3://l/in/a", "s3://l/in/c"]
+    assert [f["uri"] for f in pending] == ["s3://l/in/b", "s3://l/in/d"]
+    assert drift.select_batches([], 5) == ([], [])
+
+
+def test_process_without_batch_files_succeeds_with_no_new_batch(local_s3, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    # a fresh stage: on S3 an empty incoming/ prefix does not exist at all; an empty directory; a glob matching nothing
+    for name, incoming in (("s3", "s3://lake/bronze/netflix/stream/incoming/"), ("dir", str(empty)),
+                           ("glob", str(empty / "*.csv"))):
+        result_uri = str(tmp_path / f"process-{name}.json")
+        staging = "s3://lake/silver/netflix/stream/staging/" if name == "s3" else str(tmp_path / f"staging-{name}")
+        assert drift.run(["process", "--input", incoming, "--staging", staging, "--result-uri", result_uri]) == 0
+        result = _result(result_uri)
+        assert result["status"] == "SUCCEEDED" and result["batchStatus"] == "NO_NEW_BATCH", result
+        assert result["counts"]["batches"] == 0 and result["outputs"]["manifest"] is None
+    assert not (local_s3 / "lake" / "silver").exists()  # nothing written to staging
 
 
 def test_process_rejects_batch_with_wrong_header(lake):

@@ -3,7 +3,9 @@
  *
  * - db mode (`{}`): counts rows of the articles table that still need enrichment (topic, sentiment or embedding
  *   NULL and `ml_attempts` below the maximum), connecting with `pg` using the secret named by `DB_SECRET_ARN`
- *   (an RDS-style JSON secret: host, port, username, password, dbname). The secret never reaches the logs.
+ *   (an RDS-style JSON secret: host, port, username, password, dbname, optional sslmode). TLS unless the secret
+ *   says `sslmode: disable`; a paused Aurora Serverless v2 cluster is given time to resume and the connection is
+ *   retried ({@link connectWithRetry}). The secret never reaches the logs.
  * - lake mode (`{"source": "s3://…", "sink": "s3://…"}`): compares the source dataset's `_CURRENT` pointer with
  *   the state file `<sink>/_ml_state.json` that ml_processing writes beside the sink after a lake-mode run. Two
  *   small GETs, no listing, no Parquet reading. State of this source at an unchanged version → the retryable
@@ -16,7 +18,10 @@
 import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Client } from 'pg';
+import type { Context } from 'aws-lambda';
+import { existsSync, readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { Client, type ClientConfig } from 'pg';
 import * as z from 'zod';
 
 const logger = new Logger({ serviceName: 'check-articles' });
@@ -138,18 +143,120 @@ export function pendingQuery(table: string): string {
   );
 }
 
-export async function countDbPending(secret: DbSecret, table: string, maxAttempts: number): Promise<number> {
-  const client = new Client({
-    host: secret.host,
-    port: secret.port,
-    user: secret.username,
-    password: secret.password,
-    database: secret.dbname,
-    ssl: secret.sslmode && secret.sslmode !== 'disable' ? { rejectUnauthorized: secret.sslmode === 'verify-full' } : undefined,
-    connectionTimeoutMillis: 10_000,
-    statement_timeout: 30_000,
-  });
-  await client.connect();
+/** The part of `pg.Client` the count uses (a fake in the unit tests). */
+export interface PgConnection {
+  connect(): Promise<unknown>;
+  query<R extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
+  end(): Promise<unknown>;
+}
+export type ConnectionFactory = (config: ClientConfig) => PgConnection;
+
+/**
+ * Connecting to a paused Aurora Serverless v2 instance (min 0 ACU) resumes it; the connection is held until the
+ * instance is up, typically ~15 s. So one attempt may wait 20 s, and a failure a resuming (or just-pausing)
+ * instance gives is retried twice after 1 s and 2 s — never past the invocation's remaining time.
+ */
+export const CONNECT_RETRY = { attempts: 3, attemptTimeoutMs: 20_000, backoffMs: [1_000, 2_000], reserveMs: 3_000 } as const;
+
+/**
+ * Errors of a cluster that is resuming or pausing: the connect timeout (pg destroys the socket with `timeout
+ * expired`), the socket closed or refused while the instance is not up (`Connection terminated…`, ECONNREFUSED,
+ * ECONNRESET, ETIMEDOUT, EHOSTUNREACH, EPIPE, DNS EAI_AGAIN), and PostgreSQL's `57P03` cannot_connect_now ("the
+ * database system is starting up"), `57P01` admin_shutdown (terminated by a pause) and the `08…` connection
+ * exceptions. Authentication (`28…`), a missing database (`3D000`) and TLS failures are not retried: they do not
+ * go away by waiting.
+ */
+const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN', '57P03', '57P01', '08000', '08001', '08003', '08006']);
+const RETRYABLE_MESSAGES = /^(timeout expired|Connection terminated( unexpectedly| due to connection timeout)?)$/;
+
+export function isResumingError(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return (typeof code === 'string' && RETRYABLE_CODES.has(code)) || (typeof message === 'string' && RETRYABLE_MESSAGES.test(message));
+}
+
+export class DatabaseUnavailableError extends Error {
+  constructor(message: string, readonly attempts: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/** Amazon's CA bundle on the Lambda Node.js runtimes (≥ 20 do not load it by default); includes the RDS CAs. */
+export const LAMBDA_CA_BUNDLE = '/var/runtime/ca-cert.pem';
+
+function defaultCaBundle(): string | undefined {
+  const file = process.env.DB_CA_BUNDLE ?? LAMBDA_CA_BUNDLE;
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+}
+
+/**
+ * TLS of the connection from the secret's `sslmode` (libpq's meanings): absent or `verify-full` → TLS, the
+ * server certificate verified against Node's roots + the RDS CAs and the host name checked; `require` → TLS
+ * without verification; `disable` → plain TCP (e.g. the local runner's PostgreSQL).
+ */
+export function tlsOptions(secret: Pick<DbSecret, 'sslmode'>, caBundle: () => string | undefined = defaultCaBundle): ClientConfig['ssl'] {
+  if (secret.sslmode === 'disable') return false;
+  if (secret.sslmode === 'require') return { rejectUnauthorized: false };
+  const bundle = caBundle();
+  return bundle ? { rejectUnauthorized: true, ca: [...rootCertificates, bundle] } : { rejectUnauthorized: true };
+}
+
+export interface DbConnectOptions {
+  readonly factory?: ConnectionFactory;
+  readonly caBundle?: () => string | undefined;
+  /** Milliseconds the invocation has left (Lambda `context.getRemainingTimeInMillis`). */
+  readonly remainingMs?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly retry?: { attempts: number; attemptTimeoutMs: number; backoffMs: readonly number[]; reserveMs: number };
+}
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+export async function connectWithRetry(config: ClientConfig, options: DbConnectOptions = {}): Promise<PgConnection> {
+  const factory = options.factory ?? ((c: ClientConfig) => new Client(c));
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const retry = options.retry ?? CONNECT_RETRY;
+  const remaining = options.remainingMs ?? (() => Number.POSITIVE_INFINITY);
+  const errors: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    const timeout = Math.min(retry.attemptTimeoutMs, remaining() - retry.reserveMs);
+    if (attempt > 1 && timeout < 1_000) break; // no time left for a meaningful attempt
+    const client = factory({ ...config, connectionTimeoutMillis: Math.max(timeout, 1_000) });
+    try {
+      await client.connect();
+      if (attempt > 1) logger.info('database connected after retry', { attempt });
+      return client;
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      errors.push(errorText(error));
+      if (!isResumingError(error)) throw error;
+      logger.warn('database connection failed, cluster may be resuming', { attempt, error: errorText(error) });
+      if (attempt >= retry.attempts) break;
+      const backoff = retry.backoffMs[Math.min(attempt - 1, retry.backoffMs.length - 1)] ?? 0;
+      if (remaining() - backoff - retry.reserveMs < 1_000) break;
+      await sleep(backoff);
+    }
+  }
+  throw new DatabaseUnavailableError(
+    `database unreachable after ${errors.length} connection attempt${errors.length === 1 ? '' : 's'} ` +
+      `(a paused Aurora Serverless v2 cluster takes ~15 s to resume): ${errors.map((e, i) => `#${i + 1} ${e}`).join('; ')}`,
+    errors.length,
+  );
+}
+
+export async function countDbPending(secret: DbSecret, table: string, maxAttempts: number, options: DbConnectOptions = {}): Promise<number> {
+  const client = await connectWithRetry(
+    {
+      host: secret.host,
+      port: secret.port,
+      user: secret.username,
+      password: secret.password,
+      database: secret.dbname,
+      ssl: tlsOptions(secret, options.caBundle),
+      statement_timeout: 30_000,
+    },
+    options,
+  );
   try {
     const result = await client.query<{ pending: string }>(pendingQuery(table), [maxAttempts]);
     return Number(result.rows[0].pending);
@@ -178,7 +285,7 @@ export async function fetchDbSecret(client: SecretsManagerClient, secretArn: str
 const s3Client = new S3Client({});
 const secretsClient = new SecretsManagerClient({});
 
-export const handler = async (event: unknown): Promise<CheckArticlesOutput> => {
+export const handler = async (event: unknown, context?: Partial<Pick<Context, 'getRemainingTimeInMillis'>>): Promise<CheckArticlesOutput> => {
   const input = parseInput(event);
   if (input.source) {
     const result = await countLakePending(s3Client, input.source, input.sink!);
@@ -190,7 +297,8 @@ export const handler = async (event: unknown): Promise<CheckArticlesOutput> => {
     throw new ValidationError('source: required when no database is configured (DB_SECRET_ARN is not set)');
   }
   const secret = await fetchDbSecret(secretsClient, secretArn);
-  const pending = await countDbPending(secret, input.table, input.maxAttempts);
+  const remainingMs = context?.getRemainingTimeInMillis?.bind(context);
+  const pending = await countDbPending(secret, input.table, input.maxAttempts, { remainingMs });
   logger.info('db pending articles', { table: input.table, maxAttempts: input.maxAttempts, pending });
   return { pending, mode: 'db' };
 };

@@ -1,5 +1,7 @@
 import * as z from 'zod';
 import { getJobDefinition, JobArgumentsError, JobNameSchema, parseJobArgs } from '../jobs/catalog';
+import { JobRunOverridesSchema } from '../jobs/job-request-builder';
+import { RELEASE_LABEL_PATTERN } from './release-label';
 
 /**
  * Typed stage configuration, read from `cdk.json` context (`stages.<name>`), one object per stage.
@@ -55,8 +57,11 @@ export const JobScheduleSchema = z
     enabled: z.boolean().optional(),
     /** Job arguments (camelCase of the CLI flags), `{lakeBucket}`/`{modelsBucket}` placeholders allowed. */
     args: z.record(z.string(), z.unknown()).default({}),
-    /** Per-run overrides (sizing, sparkConf, executionTimeoutMinutes, tags), as for build-job-request. */
-    overrides: z.record(z.string(), z.unknown()).optional(),
+    /**
+     * Per-run overrides (sizing, sparkConf, executionTimeoutMinutes, tags), checked at synth with the schema
+     * build-job-request and start-job-run use. @default none
+     */
+    overrides: JobRunOverridesSchema.optional(),
   })
   .strict()
   .superRefine((schedule, ctx) => {
@@ -73,6 +78,9 @@ export type JobSchedule = z.output<typeof JobScheduleSchema>;
 /** Retention values CloudWatch Logs accepts (days). */
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
+/** `arn:<partition>:<service>:<region>:…` → the region. */
+const arnRegion = (arn: string) => arn.split(':')[3];
+
 export const DatabaseSchema = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('none') }).strict(),
   z
@@ -80,6 +88,15 @@ export const DatabaseSchema = z.discriminatedUnion('mode', [
       mode: z.literal('existing'),
       /** Secrets Manager secret holding `{host, port, dbname, username, password}`. */
       secretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN'),
+      /**
+       * The customer-managed KMS key the secret is encrypted with (key ARN, same region as the secret): the job role
+       * and `check-articles` may `kms:Decrypt` with it, only through Secrets Manager.
+       * @default - the secret uses the AWS managed key `aws/secretsmanager` (no key permission needed)
+       */
+      secretKmsKeyArn: z
+        .string()
+        .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, 'must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)')
+        .optional(),
       vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, 'must be a VPC id (vpc-...)'),
       subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id (subnet-...)')).min(1),
       securityGroupId: z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id (sg-...)'),
@@ -87,7 +104,17 @@ export const DatabaseSchema = z.discriminatedUnion('mode', [
       availabilityZones: z.array(z.string()).min(1),
       databaseName: z.string().default('news'),
     })
-    .strict(),
+    .strict()
+    .superRefine((db, ctx) => {
+      // Secrets Manager encrypts a secret only with a key in the secret's own region.
+      if (db.secretKmsKeyArn && arnRegion(db.secretKmsKeyArn) !== arnRegion(db.secretArn)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['secretKmsKeyArn'],
+          message: `must be in the secret's region ${arnRegion(db.secretArn)} (the key is in ${arnRegion(db.secretKmsKeyArn)})`,
+        });
+      }
+    }),
   z
     .object({
       mode: z.literal('provisioned'),
@@ -107,7 +134,7 @@ export const StageConfigSchema = z
     /** AWS region; omitted = environment-agnostic synth. */
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a region like eu-west-1').optional(),
     /** EMR release label of the Spark application. */
-    releaseLabel: z.string().regex(/^emr-(spark-)?\d+\.\d+\.\d+$/, 'must be an EMR release label like emr-spark-8.0.0').default('emr-spark-8.0.0'),
+    releaseLabel: z.string().regex(RELEASE_LABEL_PATTERN, 'must be an EMR release label like emr-spark-8.0.0').default('emr-spark-8.0.0'),
     /** Python version of the dependency archive; must be one the release supports. */
     pythonVersion: z.enum(['3.9', '3.11', '3.12', '3.13']).default('3.11'),
     architecture: z.enum(['X86_64', 'ARM64']).default('X86_64'),
@@ -182,9 +209,20 @@ export const StageConfigSchema = z
           .string()
           .regex(/^https:\/\/.+\{month\}.*$/, 'must be an https URL containing {month}')
           .default('https://d37ci6vzurychx.cloudfront.net/trip-data/yellow_tripdata_{month}.parquet'),
+        /**
+         * How many months the source publishes behind the calendar: with no `months` input, taxi-medallion takes
+         * the start's UTC month minus this (TLC posts a month's trip file about two months later; 0 = the start's
+         * own month).
+         */
+        publishLagMonths: z
+          .number({ error: 'must be a whole number of months from 0 to 24' })
+          .int('must be a whole number of months from 0 to 24')
+          .min(0, 'must be a whole number of months from 0 to 24')
+          .max(24, 'must be a whole number of months from 0 to 24')
+          .default(2),
       })
       .strict()
-      .default({ sourceUrlTemplate: 'https://d37ci6vzurychx.cloudfront.net/trip-data/yellow_tripdata_{month}.parquet' }),
+      .default({ sourceUrlTemplate: 'https://d37ci6vzurychx.cloudfront.net/trip-data/yellow_tripdata_{month}.parquet', publishLagMonths: 2 }),
     /** News enrichment job defaults. */
     news: z
       .object({

@@ -18,6 +18,15 @@ const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 /** The key prefixes the custom resource reads and writes in the artifacts bucket. */
 const ARTIFACT_PREFIXES = ['artifacts/', 'manifests/'] as const;
 
+/** How long one publishing invocation may run (the Lambda's timeout). */
+const PUBLISH_TIMEOUT = Duration.minutes(10);
+/**
+ * How long CloudFormation waits for the custom resource's answer (`ServiceTimeout`, 1-3600 s, default 3600): just
+ * above the function's own timeout, so an invocation that hangs or dies without answering fails the stack
+ * operation a minute after Lambda stopped it, not after an hour.
+ */
+const SERVICE_TIMEOUT = PUBLISH_TIMEOUT.plus(Duration.minutes(1));
+
 export interface JobArtifactsProps {
   /** Bucket the artifacts are published to (`artifacts/<sha256>/<file>`, `manifests/…`). */
   readonly bucket: s3.IBucket;
@@ -90,7 +99,7 @@ export class JobArtifacts extends Construct {
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: props.architecture ?? lambda.Architecture.ARM_64,
       memorySize: 512,
-      timeout: Duration.minutes(10),
+      timeout: PUBLISH_TIMEOUT,
       tracing: lambda.Tracing.ACTIVE,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
@@ -148,6 +157,7 @@ export class JobArtifacts extends Construct {
 
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: this.function.functionArn,
+      serviceTimeout: SERVICE_TIMEOUT,
       resourceType: 'Custom::JobArtifacts',
       properties: {
         ArtifactsBucket: props.bucket.bucketName,

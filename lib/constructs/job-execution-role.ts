@@ -4,6 +4,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledgeIamWildcards } from './nag-acknowledgements';
+import { databaseSecretStatements } from './pipeline-database';
 
 export const EMR_SERVERLESS_PRINCIPAL = 'emr-serverless.amazonaws.com';
 
@@ -21,7 +22,10 @@ export interface BucketAccess {
 export interface JobExecutionRoleProps {
   /** Exactly the buckets and key prefixes the jobs read and write. */
   readonly access: BucketAccess[];
-  /** Database credentials the news job reads (Secrets Manager). @default - no secret access */
+  /**
+   * Database credentials the news job reads (Secrets Manager; with `kms:Decrypt` through Secrets Manager when a
+   * customer-managed key encrypts them). @default - no secret access
+   */
   readonly databaseSecret?: secretsmanager.ISecret;
   /**
    * ARN of the EMR Serverless application allowed to assume the role (`aws:SourceArn`).
@@ -96,16 +100,7 @@ export class JobExecutionRole extends Construct {
         }),
       );
     });
-    if (props.databaseSecret) {
-      statements.push(
-        new iam.PolicyStatement({
-          sid: 'DatabaseSecret',
-          actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-          resources: [props.databaseSecret.secretArn],
-        }),
-      );
-      props.databaseSecret.encryptionKey?.grantDecrypt(this.role);
-    }
+    if (props.databaseSecret) statements.push(...databaseSecretStatements(props.databaseSecret));
     const policy = new iam.Policy(this, 'Policy', { statements });
     this.role.attachInlinePolicy(policy);
 

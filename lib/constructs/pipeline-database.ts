@@ -1,5 +1,7 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -12,6 +14,12 @@ export type PipelineDatabaseProps =
       readonly mode: 'existing';
       /** Secret with `{host, port, dbname, username, password}` (complete ARN). */
       readonly secretArn: string;
+      /**
+       * Customer-managed KMS key the secret is encrypted with: readers of the secret get `kms:Decrypt` on it through
+       * Secrets Manager only ({@link databaseSecretStatements}).
+       * @default - the AWS managed key `aws/secretsmanager` (nothing to grant)
+       */
+      readonly secretKmsKeyArn?: string;
       readonly vpcId: string;
       /** Subnets the EMR application and the database Lambdas run in (must reach S3 and Secrets Manager). */
       readonly subnetIds: string[];
@@ -36,6 +44,42 @@ export type PipelineDatabaseProps =
     };
 
 /**
+ * What reading the database secret takes (`GetSecretValue` through the AWS SDK): `secretsmanager:GetSecretValue`
+ * and `DescribeSecret` on the secret and, when a customer-managed key encrypts it (`secret.encryptionKey`),
+ * `kms:Decrypt` on that key — only when Secrets Manager asks on the reader's behalf (`kms:ViaService` =
+ * `secretsmanager.<region of the secret>.amazonaws.com`) for this secret (`kms:EncryptionContext:SecretARN`).
+ * Secrets Manager decrypts a secret value with the caller's permissions (Secrets Manager User Guide, "Secret
+ * encryption and decryption"). Written out because aws-cdk-lib's `Secret.grantRead` grants nothing on an imported
+ * key (its `kms:ViaService` principal cannot add to a role's policy, and an imported key's policy cannot be changed).
+ */
+export function databaseSecretStatements(secret: secretsmanager.ISecret): iam.PolicyStatement[] {
+  const statements = [
+    new iam.PolicyStatement({
+      sid: 'DatabaseSecret',
+      actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+      resources: [secret.secretArn],
+    }),
+  ];
+  if (secret.encryptionKey) {
+    const region = Arn.split(secret.secretArn, ArnFormat.COLON_RESOURCE_NAME).region;
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'DatabaseSecretKey',
+        actions: ['kms:Decrypt'],
+        resources: [secret.encryptionKey.keyArn],
+        conditions: {
+          StringEquals: {
+            'kms:ViaService': `secretsmanager.${region}.amazonaws.com`,
+            'kms:EncryptionContext:SecretARN': secret.secretArn,
+          },
+        },
+      }),
+    );
+  }
+  return statements;
+}
+
+/**
  * The news database and the network that reaches it.
  *
  * - `provisioned`: a VPC with isolated subnets only (no NAT, no internet), a gateway endpoint for S3 and an
@@ -49,6 +93,7 @@ export class PipelineDatabase extends Construct {
   public readonly subnets: ec2.ISubnet[];
   /** Given to EMR Serverless workers and database Lambdas. */
   public readonly clientSecurityGroup: ec2.ISecurityGroup;
+  /** The credentials secret (`encryptionKey` set when a customer-managed key encrypts it). */
   public readonly secret: secretsmanager.ISecret;
   public readonly cluster?: rds.DatabaseCluster;
 
@@ -62,7 +107,10 @@ export class PipelineDatabase extends Construct {
       });
       this.subnets = props.subnetIds.map((subnetId, i) => ec2.Subnet.fromSubnetId(this, `Subnet${i}`, subnetId));
       this.clientSecurityGroup = ec2.SecurityGroup.fromSecurityGroupId(this, 'ClientSecurityGroup', props.securityGroupId);
-      this.secret = secretsmanager.Secret.fromSecretCompleteArn(this, 'Secret', props.secretArn);
+      this.secret = secretsmanager.Secret.fromSecretAttributes(this, 'Secret', {
+        secretCompleteArn: props.secretArn,
+        encryptionKey: props.secretKmsKeyArn ? kms.Key.fromKeyArn(this, 'SecretKey', props.secretKmsKeyArn) : undefined,
+      });
       return;
     }
 
@@ -140,5 +188,12 @@ export class PipelineDatabase extends Construct {
         'The news cluster listens on the standard PostgreSQL port 5432: it has no public endpoint (isolated subnets, ' +
         'no NAT/IGW) and its security group admits only the client security group, so a non-default port adds nothing.',
     });
+  }
+
+  /** Allow `grantee` to read the credentials secret ({@link databaseSecretStatements}). */
+  public grantReadSecret(grantee: iam.IGrantable): iam.Grant {
+    return databaseSecretStatements(this.secret)
+      .map((s) => iam.Grant.addToPrincipal({ grantee, actions: s.actions, resourceArns: s.resources, conditions: s.conditions }))
+      .reduce((all, grant) => all.combine(grant));
   }
 }

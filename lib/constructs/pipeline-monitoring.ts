@@ -6,10 +6,12 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { AlertsTopic } from './alerts-topic';
 import { START_JOB_RUN_SYNC } from '../pipelines/kit';
+import type { SparkApplication } from './spark-application';
 
 export interface PipelineMonitoringProps {
   readonly alerts: AlertsTopic;
-  readonly applicationId: string;
+  /** The application whose job runs the rule and the dashboard watch (its release decides the metric dimensions). */
+  readonly sparkApplication: SparkApplication;
   readonly stateMachines: Record<string, sfn.IStateMachine>;
   /** @default - generated */
   readonly dashboardName?: string;
@@ -20,7 +22,10 @@ export interface PipelineMonitoringProps {
  *   job runs started outside Step Functions too).
  * - A CloudWatch dashboard: executions started/succeeded/failed and execution time per pipeline; `.sync` Spark
  *   task duration (Step Functions service-integration time); the application's running/successful/failed jobs
- *   and allocated vCPU/memory.
+ *   and allocated vCPU/memory; vCPU and memory used per job run. The EMR Serverless widgets use the metrics the
+ *   application's release publishes (`SparkApplication.metric`/`metricJobRuns`): from release 7.10 (every
+ *   emr-spark-8.x) with the `ApplicationName`/`JobName` dimensions — the `ApplicationId`-only ones are no longer
+ *   updated there — and by `ApplicationId`/`JobId` for older releases.
  */
 export class PipelineMonitoring extends Construct {
   public readonly jobFailedRule: events.Rule;
@@ -34,7 +39,7 @@ export class PipelineMonitoring extends Construct {
       eventPattern: {
         source: ['aws.emr-serverless'],
         detailType: ['EMR Serverless Job Run State Change'],
-        detail: { state: ['FAILED'], applicationId: [props.applicationId] },
+        detail: { state: ['FAILED'], applicationId: [props.sparkApplication.applicationId] },
       },
     });
     this.jobFailedRule.addTarget(
@@ -52,14 +57,9 @@ export class PipelineMonitoring extends Construct {
 
     const period = Duration.minutes(5);
     const sms = Object.entries(props.stateMachines);
-    const emr = (metricName: string, statistic = 'Sum') =>
-      new cloudwatch.Metric({
-        namespace: 'AWS/EMRServerless',
-        metricName,
-        dimensionsMap: { ApplicationId: props.applicationId },
-        statistic,
-        period,
-      });
+    const app = props.sparkApplication;
+    const emr = (metricName: string, statistic = 'Sum') => app.metric(metricName, { statistic, period });
+    const by = app.metricsByName ? 'ApplicationName' : 'ApplicationId';
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,
@@ -101,10 +101,24 @@ export class PipelineMonitoring extends Construct {
         ),
       }),
       new cloudwatch.GraphWidget({
-        title: 'EMR Serverless jobs',
+        title: `EMR Serverless jobs and capacity (by ${by})`,
         width: 12,
         left: [emr('RunningJobs', 'Maximum'), emr('SuccessJobs'), emr('FailedJobs')],
         right: [emr('CPUAllocated', 'Maximum'), emr('MemoryAllocated', 'Maximum')],
+      }),
+    );
+    // One Metrics Insights query per widget (GetMetricData takes one per call).
+    const perRun = app.metricsByName ? 'JobName' : 'JobId';
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: `vCPU used per job run (${perRun}, top 10)`,
+        width: 12,
+        left: [app.metricJobRuns('WorkerCpuUsed')],
+      }),
+      new cloudwatch.GraphWidget({
+        title: `Memory used per job run, GB (${perRun}, top 10)`,
+        width: 12,
+        left: [app.metricJobRuns('WorkerMemoryUsed')],
       }),
     );
   }

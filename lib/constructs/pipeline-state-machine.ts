@@ -18,7 +18,10 @@ export interface PipelineStateMachineProps {
   readonly alerts: AlertsTopic;
   readonly sparkApplication: SparkApplication;
   readonly jobRole: JobExecutionRole;
-  /** Per-job execution timeout; the `.sync` task waits this long plus a queueing allowance. */
+  /**
+   * Per-job execution timeout; the `.sync` task waits the application's queue timeout plus this plus a start
+   * allowance (`PipelineKit.sparkTaskTimeout`).
+   */
   readonly jobTimeout: Duration;
   /** @default - generated */
   readonly stateMachineName?: string;
@@ -51,6 +54,7 @@ export class PipelineStateMachine extends Construct {
       functions: props.functions,
       alertsTopic: props.alerts.topic,
       jobTimeout: props.jobTimeout,
+      queueTimeout: props.sparkApplication.queueTimeout,
     });
     const definition = props.pipeline.definition(this.kit);
 

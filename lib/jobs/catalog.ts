@@ -62,6 +62,9 @@ export const TrainArgs = z
     nonnegative: z.boolean().optional(),
     coldStartStrategy: z.enum(['drop', 'nan']).optional(),
     seed: z.number().int().optional(),
+    /** Where ALS checkpoints its factors (cuts the lineage of long runs); a `tmp/` prefix of the lake. */
+    checkpointDir: uriSchema.optional(),
+    checkpointInterval: positiveInt.max(1000).optional(),
   })
   .strict();
 
@@ -85,6 +88,7 @@ const DriftProcessArgs = z
     staging: uriSchema,
     testFraction: fraction.optional(),
     seed: z.number().int().optional(),
+    maxBatches: positiveInt.max(100000).optional(),
   })
   .strict();
 const DriftDetectArgs = z
@@ -109,13 +113,22 @@ const DriftMergeArgs = z
     action: z.literal('merge'),
     ...withResult,
     staging: uriSchema,
+    /** The batch manifest of the process run (`outputs.manifest`, a run-time argument). */
+    manifest: uriSchema,
     train: uriSchema,
     test: uriSchema,
+  })
+  .strict();
+const DriftConsumeArgs = z
+  .object({
+    action: z.literal('consume'),
+    ...withResult,
+    manifest: uriSchema,
     incoming: uriSchema,
   })
   .strict();
-export const DriftArgs = z.discriminatedUnion('action', [DriftProcessArgs, DriftDetectArgs, DriftMergeArgs], {
-  message: 'action must be one of process, detect, merge',
+export const DriftArgs = z.discriminatedUnion('action', [DriftProcessArgs, DriftDetectArgs, DriftMergeArgs, DriftConsumeArgs], {
+  message: 'action must be one of process, detect, merge, consume',
 });
 
 export const GenerateArgs = z

@@ -61,8 +61,44 @@ const confKey = z
   .refine((k) => !PROTECTED_CONF.includes(k), { message: 'is set by the builder from the artifact manifest and cannot be overridden' })
   .refine((k) => !SECRET_LIKE.test(k), { message: 'looks like a secret; pass secrets through Secrets Manager, never as Spark properties' });
 const confValue = z.string().min(1).regex(/^\S+$/, 'must not contain whitespace (SparkSubmitParameters is space-separated)');
-const tagKey = z.string().regex(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u, 'must be a tag key (1-128 chars of letters, digits, _.:/=+-@)');
-const tagValue = z.string().regex(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u, 'must be a tag value (≤256 chars of letters, digits, _.:/=+-@)');
+
+/**
+ * Job-run tags as EMR Serverless accepts them (API reference, StartJobRun `tags` / `TagKey` / `TagValue`: keys
+ * 1-128 and values 0-256 characters of `[A-Za-z0-9 /_.:=+@-]` — ASCII, not the Unicode classes other services
+ * allow), at most 50 user tags per resource, keys never with the `aws:` prefix AWS reserves for its own use (User
+ * Guide, "Tagging limitations"). Checked before StartJobRun, so a bad tag fails naming the field instead of a
+ * ValidationException from the service.
+ */
+const TAG_CHARACTER = 'A-Za-z0-9 /_.:=+@-';
+export const TAG_CHARACTERS = new RegExp(`^[${TAG_CHARACTER}]*$`);
+export const MAX_TAG_KEY_LENGTH = 128;
+export const MAX_TAG_VALUE_LENGTH = 256;
+export const MAX_JOB_RUN_TAGS = 50;
+const RESERVED_TAG_PREFIX = /^aws:/i;
+const TAG_CHARACTERS_TEXT = 'ASCII letters, digits, space and _ . : / = + - @';
+const tagKey = z
+  .string()
+  .min(1, 'must be a tag key (not empty)')
+  .max(MAX_TAG_KEY_LENGTH, `must be a tag key of at most ${MAX_TAG_KEY_LENGTH} characters`)
+  .regex(TAG_CHARACTERS, `must be a tag key of ${TAG_CHARACTERS_TEXT} only`)
+  .refine((k) => !RESERVED_TAG_PREFIX.test(k), { message: 'must not start with "aws:" (reserved for AWS use)' });
+const tagValue = z
+  .string()
+  .max(MAX_TAG_VALUE_LENGTH, `must be a tag value of at most ${MAX_TAG_VALUE_LENGTH} characters`)
+  .regex(TAG_CHARACTERS, `must be a tag value of ${TAG_CHARACTERS_TEXT} only`);
+
+/** A string as a tag value: characters EMR Serverless refuses become `_`, cut to the value length. */
+function toTagValue(value: string): string {
+  return value.replace(new RegExp(`[^${TAG_CHARACTER}]`, 'g'), '_').slice(0, MAX_TAG_VALUE_LENGTH);
+}
+
+/**
+ * The tag keys every request carries (`overrides.tags` may add more). StartJobRun with tags also authorizes
+ * `emr-serverless:TagResource` on the new job run (Service Authorization Reference), which the principals that
+ * start runs are granted only for these keys (`aws:TagKeys`; `SparkApplication.grantStartJobRun`).
+ */
+export const JOB_RUN_TAG_KEYS = ['project', 'stage', 'job', 'step', 'stateMachine', 'execution', 'depsSha256'] as const;
+export type JobRunTagKey = (typeof JOB_RUN_TAG_KEYS)[number];
 
 /** A string record whose key errors are reported under the key itself (zod's record nests them). */
 function recordWithKeys(key: z.ZodType<string>, value: z.ZodType<string>) {
@@ -82,7 +118,18 @@ export const JobRunOverridesSchema = z
     sizing: SparkSizingSchema.partial().strict().optional(),
     sparkConf: recordWithKeys(confKey, confValue).optional(),
     executionTimeoutMinutes: z.number().int().min(5).max(1440).optional(),
-    tags: recordWithKeys(tagKey, tagValue).optional(),
+    /** Extra job-run tags; with the builder's own ({@link JOB_RUN_TAG_KEYS}) at most {@link MAX_JOB_RUN_TAGS}. */
+    tags: recordWithKeys(tagKey, tagValue)
+      .superRefine((tags, ctx) => {
+        const count = new Set<string>([...JOB_RUN_TAG_KEYS, ...Object.keys(tags)]).size;
+        if (count > MAX_JOB_RUN_TAGS) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `${count} tags with the ${JOB_RUN_TAG_KEYS.length} the builder sets (${JOB_RUN_TAG_KEYS.join(', ')}); EMR Serverless allows at most ${MAX_JOB_RUN_TAGS} per job run`,
+          });
+        }
+      })
+      .optional(),
   })
   .strict();
 export type JobRunOverrides = z.infer<typeof JobRunOverridesSchema>;
@@ -156,14 +203,6 @@ export class JobRequestError extends Error {
 }
 
 export const PROJECT_TAG = 'emr-ml-pipelines';
-
-/**
- * The tag keys every request carries (`overrides.tags` may add more). StartJobRun with tags also authorizes
- * `emr-serverless:TagResource` on the new job run (Service Authorization Reference), which the principals that
- * start runs are granted only for these keys (`aws:TagKeys`; `SparkApplication.grantStartJobRun`).
- */
-export const JOB_RUN_TAG_KEYS = ['project', 'stage', 'job', 'step', 'stateMachine', 'execution', 'depsSha256'] as const;
-export type JobRunTagKey = (typeof JOB_RUN_TAG_KEYS)[number];
 
 /** Builds the StartJobRun request. @throws ValidationError (JobArgumentsError/JobRequestError) naming the field. */
 export function buildJobRequest(input: BuildJobRequestInput): StartJobRunRequest {
@@ -239,7 +278,8 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
     job: job.name,
     step,
     stateMachine,
-    execution: execution.name.replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu, '_'),
+    // Step Functions execution names may hold Unicode letters; EMR Serverless tag values are ASCII.
+    execution: toTagValue(execution.name),
     depsSha256: deps.sha256.slice(0, 16),
   };
   const tags: Record<string, string> = { ...builtIn, ...overrides.tags };

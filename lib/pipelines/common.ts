@@ -110,6 +110,15 @@ export function resultUri(env: PlanEnvironment, execution: ExecutionContext, ste
   return `${runPrefix(env, execution)}${step}.json`;
 }
 
+/**
+ * `s3://<lake>/[<namespace>/]tmp/checkpoints/<state machine>/<execution name>/<step>/`: a Spark job's checkpoint
+ * directory (ALS). Under `tmp/` (or the namespace), which the job role may read and write and which expires after
+ * `logRetentionDays`; per execution and step, so concurrent runs never share one.
+ */
+export function checkpointUri(env: PlanEnvironment, execution: ExecutionContext, step: string, namespace?: string): string {
+  return `s3://${env.lakeBucket}/${inNamespace(namespace, `tmp/checkpoints/${execution.stateMachine}/${execution.name}/${step}/`)}`;
+}
+
 export function planHeader(pipeline: PipelineName, env: PlanEnvironment, execution: ExecutionContext): PlanHeader {
   return {
     pipeline,
@@ -192,7 +201,7 @@ export const planEnvironmentSchema = z.object({
       testFraction: z.number(),
       seed: z.number(),
     }),
-    taxi: z.object({ sourceUrlTemplate: z.string() }),
+    taxi: z.object({ sourceUrlTemplate: z.string(), publishLagMonths: z.number().int().min(0) }),
     news: z.object({ maxAttempts: z.number(), batchSize: z.number() }),
   }),
 });

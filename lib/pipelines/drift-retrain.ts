@@ -5,6 +5,7 @@ import {
   type JobStep,
   type PlanEnvironment,
   type PlanHeader,
+  checkpointUri,
   jobStep,
   lakeUri,
   parseOrThrow,
@@ -15,8 +16,10 @@ import type { PipelineKit } from './kit';
 import { evaluateGatePromote, recommenderDatasets } from './recommender-training';
 
 /**
- * drift-retrain: process the new streaming batch → detect drift → Choice on `decision.retrain` →
- * merge → train → evaluate → gate → promote; or succeed with the no-drift report.
+ * drift-retrain: process the new streaming batches → no batch: succeed "No new batch" (quiet, no alert) → detect
+ * drift → Choice on `decision.retrain` → merge → train → evaluate → gate → promote → consume the batches; or
+ * succeed with the no-drift report. Batches leave `incoming/` only after a promoted retrain (`drift consume`);
+ * a no-drift, not-promoted or failed run keeps them for the next run, which takes the newest `maxBatches`.
  */
 export const name = 'drift-retrain' as const;
 
@@ -26,6 +29,8 @@ export const inputSchema = z
     incoming: s3Uri.optional(),
     testFraction: z.number().gt(0).lt(1).optional(),
     seed: z.number().int().optional(),
+    /** Batch files one run takes, the newest (default: the job's, 1000); older ones wait in `incoming/`. */
+    maxBatches: z.number().int().min(1).max(100000).optional(),
     klThreshold: z.number().positive().optional(),
     meanThreshold: z.number().positive().optional(),
     medianThreshold: z.number().positive().optional(),
@@ -48,9 +53,12 @@ export interface DriftRetrainPlan extends PlanHeader {
   readonly steps: {
     readonly driftProcess: JobStep;
     readonly driftDetect: JobStep;
+    /** `manifest` is added at run time from the process step's `outputs.manifest`. */
     readonly driftMerge: JobStep;
     readonly train: JobStep;
     readonly evaluate: JobStep;
+    /** Runs after promotion only; `manifest` added at run time. */
+    readonly driftConsume: JobStep;
   };
   readonly forceRetrain: boolean;
   readonly gate: { readonly rmseMargin: number };
@@ -74,6 +82,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         staging,
         testFraction: input.testFraction ?? d.testFraction,
         seed: input.seed ?? d.seed,
+        maxBatches: input.maxBatches,
       }),
       driftDetect: step('drift', 'driftDetect', {
         action: 'detect',
@@ -91,7 +100,6 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         staging,
         train: ds.train,
         test: ds.test,
-        incoming,
       }),
       train: step('train', 'train', {
         train: ds.train,
@@ -100,6 +108,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         regParam: input.regParam ?? r.regParam,
         maxIter: input.maxIter ?? r.maxIter,
         seed: input.seed,
+        checkpointDir: checkpointUri(env, execution, 'train'),
       }),
       evaluate: step('evaluate', 'evaluate', {
         train: ds.train,
@@ -108,6 +117,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         threshold: input.threshold ?? r.threshold,
         currentPointer: ds.pointer,
       }),
+      driftConsume: step('drift', 'driftConsume', { action: 'consume', incoming }),
     },
     forceRetrain: input.forceRetrain ?? false,
     gate: { rmseMargin: input.rmseMargin ?? r.rmseMargin },
@@ -117,22 +127,38 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
 
 /** JSONPath of the drift decision the Choice reads (written by `drift detect`, read by `read-result`). */
 export const RETRAIN_DECISION_PATH = '$.results.driftDetect.decision.retrain';
+/** JSONPath of the process step's batch status (`NEW_BATCH` / `NO_NEW_BATCH`, written by `drift process`). */
+export const BATCH_STATUS_PATH = '$.results.driftProcess.batchStatus';
+/** JSONPath of the batch manifest the process step wrote (merge checks the staging against it, consume deletes its files). */
+export const MANIFEST_PATH = '$.results.driftProcess.outputs.manifest';
 
 export function definition(kit: PipelineKit): sfn.IChainable {
   const { sfn } = kit;
   const scope = kit.pipelineScope();
-  const process = kit.sparkStep('driftProcess', { require: ['outputs'] });
+  const process = kit.sparkStep('driftProcess', { require: ['batchStatus', 'counts.batches'] });
   const detect = kit.sparkStep('driftDetect', { require: ['decision.retrain', 'decision.score'] });
+  const consume = kit.sparkStep('driftConsume', { runtimeArgs: { manifest: MANIFEST_PATH }, require: ['counts.deletedBatches'] });
   const retrain = kit
-    .sparkStep('driftMerge')
+    .sparkStep('driftMerge', { runtimeArgs: { manifest: MANIFEST_PATH } })
     .next(kit.sparkStep('train', { require: ['outputs.model'] }))
-    .next(evaluateGatePromote(kit, '$.results.train.outputs.model'));
+    .next(evaluateGatePromote(kit, '$.results.train.outputs.model', consume));
+  const noNewBatch = new sfn.Pass(scope, 'No-new-batch report', {
+    comment: 'Nothing in incoming/: ends quietly (no alert) with the process step\'s counts and cost as the output.',
+    parameters: {
+      status: 'NO_NEW_BATCH',
+      'input.$': '$.plan.steps.driftProcess.args.input',
+      'counts.$': '$.results.driftProcess.counts',
+      'processResultUri.$': '$.plan.steps.driftProcess.args.resultUri',
+      'costs.$': '$.costs',
+    },
+  }).next(new sfn.Succeed(scope, 'No new batch'));
   const noDrift = new sfn.Pass(scope, 'No-drift report', {
-    comment: 'Ends with the drift decision (score, reasons, metrics) and the job runs\' costs as the execution output.',
+    comment: 'Ends with the drift decision (score, reasons, metrics) and the job runs\' costs as the execution output; the batches stay in incoming/.',
     parameters: {
       status: 'NO_DRIFT',
       'decision.$': '$.results.driftDetect.decision',
       'detectResultUri.$': '$.plan.steps.driftDetect.args.resultUri',
+      'manifest.$': MANIFEST_PATH,
       'costs.$': '$.costs',
     },
   }).next(new sfn.Succeed(scope, 'No drift'));
@@ -145,5 +171,10 @@ export function definition(kit: PipelineKit): sfn.IChainable {
       retrain,
     )
     .otherwise(noDrift);
-  return kit.validateInput().next(process).next(detect).next(decide);
+  const anyBatch = new sfn.Choice(scope, 'New batch?', {
+    comment: 'drift process found no batch file (a fresh stage, or every batch consumed): nothing to detect or merge, forceRetrain included.',
+  })
+    .when(sfn.Condition.stringEquals(BATCH_STATUS_PATH, 'NO_NEW_BATCH'), noNewBatch)
+    .otherwise(detect.next(decide));
+  return kit.validateInput().next(process).next(anyBatch);
 }

@@ -26,11 +26,17 @@ export interface PipelineKitProps {
   /** The job's own execution timeout (StartJobRun `ExecutionTimeoutMinutes`). */
   readonly jobTimeout: Duration;
   /**
-   * Extra time the `.sync` task waits beyond the job's own timeout (queueing while the application starts or
-   * runs are queued), so EMR Serverless times the job out first and the task sees a clear failure.
+   * How long a run may wait in the application's queue (`schedulerConfiguration.queueTimeoutMinutes`) before its
+   * own execution timeout starts.
+   */
+  readonly queueTimeout: Duration;
+  /**
+   * Time the `.sync` task waits beyond queue + job timeout (the application starting, the run being scheduled,
+   * EMR Serverless cancelling a run that timed out), so EMR Serverless always ends the run first and the task sees
+   * its clear failure — Step Functions never cancels a run that is still queued or working.
    * @default Duration.minutes(15)
    */
-  readonly queueAllowance?: Duration;
+  readonly startAllowance?: Duration;
 }
 
 /** The EMR Serverless optimized integration, run-a-job pattern (waits for SUCCESS / FAILED / CANCELLED). */
@@ -67,7 +73,7 @@ export class PipelineKit {
   public readonly pipeline: PipelineName;
   /** The shared failure path: publish to the alerts topic, then fail with the original error. */
   public readonly failurePath: sfn.IChainable;
-  /** Task timeout of every `.sync` Spark task. */
+  /** Task timeout of every `.sync` Spark task: queue timeout + job timeout + start allowance. */
   public readonly sparkTaskTimeout: Duration;
   /** Task timeout of long-running Lambda steps (the Lambda's own limit is 15 minutes). */
   public readonly ingestTimeout = Duration.minutes(15);
@@ -81,9 +87,7 @@ export class PipelineKit {
     this.scope = scope;
     this.props = props;
     this.pipeline = props.pipeline;
-    this.sparkTaskTimeout = Duration.minutes(
-      props.jobTimeout.toMinutes() + (props.queueAllowance ?? Duration.minutes(15)).toMinutes(),
-    );
+    this.sparkTaskTimeout = props.queueTimeout.plus(props.jobTimeout).plus(props.startAllowance ?? Duration.minutes(15));
 
     const fail = new sfn.Fail(scope, 'Pipeline failed', {
       comment: 'Ends the execution Failed with the caught error and cause.',

@@ -5,6 +5,7 @@ import {
   type JobStep,
   type PlanEnvironment,
   type PlanHeader,
+  checkpointUri,
   inNamespace,
   jobStep,
   lakeUri,
@@ -144,6 +145,8 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         nonnegative: input.nonnegative,
         coldStartStrategy: input.coldStartStrategy,
         seed: input.seed,
+        // ALS lineage grows with maxIter (up to 1000): checkpoints keep it within EMR's default thread stack.
+        checkpointDir: checkpointUri(env, execution, 'train', input.namespace),
       }),
       evaluate: step('evaluate', 'evaluate', {
         train: ds.train,
@@ -160,9 +163,14 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
 
 /**
  * The gate + promote tail shared with drift-retrain: evaluate (model from `modelPath`) → gate → Choice →
- * promote or "not promoted".
+ * promote [→ `afterPromote`] or "not promoted".
  */
-export function evaluateGatePromote(kit: PipelineKit, modelPath: string): sfn.Chain {
+export function evaluateGatePromote(
+  kit: PipelineKit,
+  modelPath: string,
+  /** States run after the pointer is written, before "Model promoted" (drift-retrain consumes its batches). */
+  afterPromote?: sfn.Chain,
+): sfn.Chain {
   const { sfn } = kit;
   const evaluate = kit.sparkStep('evaluate', { runtimeArgs: { model: modelPath }, require: ['metrics'] });
   const gate = kit.lambdaStep(
@@ -189,7 +197,7 @@ export function evaluateGatePromote(kit: PipelineKit, modelPath: string): sfn.Ch
     comment: 'The evaluation gate kept the current model; $.gate.reason says why.',
   });
   const decide = new sfn.Choice(kit.pipelineScope(), 'Promote?')
-    .when(sfn.Condition.booleanEquals('$.gate.promote', true), promote.next(promoted))
+    .when(sfn.Condition.booleanEquals('$.gate.promote', true), (afterPromote ? promote.next(afterPromote) : promote).next(promoted))
     .otherwise(notPromoted);
   return evaluate.next(gate).next(decide);
 }

@@ -13,7 +13,10 @@ import {
 } from './common';
 import type { PipelineKit } from './kit';
 
-/** taxi-medallion: ingest month(s) to bronze (Lambda) → taxi_preprocess (bronze → silver) → taxi_features (silver → gold). */
+/**
+ * taxi-medallion: ingest month(s) to bronze (a Map state: the ingest Lambda once per month, skipping months whose
+ * bronze object is already complete) → taxi_preprocess (bronze → silver) → taxi_features (silver → gold).
+ */
 export const name = 'taxi-medallion' as const;
 
 const month = z
@@ -22,7 +25,10 @@ const month = z
 
 export const inputSchema = z
   .object({
-    /** Months to process (default: the calendar month before the execution started). */
+    /**
+     * Months to process (default: the newest month the source publishes — the execution's UTC start month minus
+     * stage `taxi.publishLagMonths`, default 2).
+     */
     months: z.array(month).min(1).max(120).optional(),
     /** Download URL template with `{month}` (default: stage `taxi.sourceUrlTemplate`); https only. */
     sourceUrlTemplate: z
@@ -44,11 +50,17 @@ export interface TaxiMedallionPlan extends PlanHeader {
   readonly steps: { readonly taxiPreprocess: JobStep; readonly taxiFeatures: JobStep };
 }
 
-/** The calendar month before `iso` (UTC), as YYYY-MM. */
-export function previousMonth(iso: string): string {
+/** Parallel ingest invocations of the Map state (each downloads one month; the source and the Lambda's bandwidth are the limit). */
+export const INGEST_MAX_CONCURRENCY = 2;
+
+/**
+ * The newest month the source has published at `iso`: the UTC calendar month of `iso` minus `lagMonths`, as
+ * YYYY-MM (2026-12-01 with lag 2 → 2026-10; lag 0 → 2026-12; 2026-01-31 with lag 2 → 2025-11).
+ */
+export function newestPublishedMonth(iso: string, lagMonths: number): string {
   const t = new Date(iso);
   if (Number.isNaN(t.getTime())) throw new ValidationError(`Invalid execution.startTime: "${iso}" is not a timestamp`);
-  const d = new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth() - 1, 1));
+  const d = new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth() - lagMonths, 1));
   return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
 }
 
@@ -57,7 +69,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
   let months = input.months;
   if (!months) {
     if (!execution.startTime) throw new ValidationError('Invalid input.months: required when execution.startTime is unknown');
-    months = [previousMonth(execution.startTime)];
+    months = [newestPublishedMonth(execution.startTime, env.defaults.taxi.publishLagMonths)];
   }
   months = [...new Set(months)].sort();
   const bronze = lakeUri(env, 'bronze/taxi/yellow/');
@@ -86,10 +98,37 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
 export function definition(kit: PipelineKit): sfn.IChainable {
   const { sfn } = kit;
   const scope = kit.pipelineScope();
-  const ingest = kit.lambdaStep('Ingest taxi months', 'ingestTaxiMonth', '$.plan.ingest', '$.ingest', {
-    comment: 'Downloads the monthly TLC files into bronze (skips objects already present).',
-    timeout: kit.ingestTimeout,
+  // One invocation per month, each with the Lambda's own 15 minutes and its own retries; a failed month fails
+  // the Map (→ the failure path) after the months already running end. A re-run skips the complete months.
+  const monthFailed = new sfn.Fail(scope, 'Ingest month failed', {
+    comment: 'Fails the month\'s iteration with the ingest error; the Map catches it.',
+    errorPath: '$.error.Error',
+    causePath: '$.error.Cause',
   });
+  // The iteration's input is {months: [month], sourceUrlTemplate}; the Lambda's answer goes to `$.ingested`.
+  const ingestMonth = kit.lambdaStep('Ingest taxi month', 'ingestTaxiMonth', '$', '$.ingested', {
+    comment: 'Downloads one monthly TLC file into bronze; skips it when the bronze object is complete (its size = the source\'s).',
+    timeout: kit.ingestTimeout,
+    catchTo: monthFailed,
+  });
+  // Network failures, throttling and 5xx of the source or S3 (the handler names them IngestTransientError): two
+  // more attempts, after the ASL default interval (1 s) × 5 (≤ 1 s, ≤ 5 s with full jitter). (An explicit
+  // interval needs a Duration, a runtime import of aws-cdk-lib this file must not have.)
+  ingestMonth.addRetry({ errors: ['IngestTransientError'], maxAttempts: 2, backoffRate: 5, jitterStrategy: sfn.JitterType.FULL });
+  const ingest = new sfn.Map(scope, 'Ingest taxi months', {
+    comment: 'Runs ingest-taxi-month once per month of the plan (at most 2 at a time).',
+    itemsPath: '$.plan.ingest.months',
+    maxConcurrency: INGEST_MAX_CONCURRENCY,
+    itemSelector: {
+      'months.$': 'States.Array($$.Map.Item.Value)',
+      'sourceUrlTemplate.$': '$.plan.ingest.sourceUrlTemplate',
+    },
+    // Every iteration's Lambda answer is {objects: [its month], …}: flattened to {objects: [every month]}.
+    resultSelector: { 'objects.$': '$[*].ingested.objects[*]' },
+    resultPath: '$.ingest',
+  });
+  ingest.itemProcessor(ingestMonth);
+  ingest.addCatch(kit.failurePath, { errors: ['States.ALL'], resultPath: '$.error' });
   const transform = kit
     .sparkStep('taxiPreprocess', { require: ['counts'] })
     .next(kit.sparkStep('taxiFeatures', { require: ['outputs'] }))

@@ -17,7 +17,7 @@ import { PipelineMonitoring } from '../constructs/pipeline-monitoring';
 import { PipelineSchedules } from '../constructs/pipeline-schedules';
 import { PipelineStateMachine } from '../constructs/pipeline-state-machine';
 import { SparkApplication } from '../constructs/spark-application';
-import { JOB_RUN_TAG_KEYS, JobRunOverridesSchema } from '../jobs/job-request-builder';
+import { JOB_RUN_TAG_KEYS } from '../jobs/job-request-builder';
 import { PIPELINES } from '../pipelines';
 import { MODEL_FAMILIES, NAMESPACE_ROOT, type PipelineName, PROMOTABLE_POINTER_KEYS, planEnvironmentFor } from '../pipelines/common';
 import type { PipelineFunctions } from '../pipelines/kit';
@@ -177,10 +177,7 @@ export class PlatformStack extends Stack {
     grantObjects(startJobRun, storage.artifactsBucket, { read: ['manifests/'] });
     // Its runs carry the builder's tags plus the `overrides.tags` of the configured schedules (TagResource is
     // granted for exactly those keys).
-    const scheduleTagKeys = Object.values(config.schedules.jobs).flatMap((job) => {
-      const overrides = JobRunOverridesSchema.safeParse(job.overrides ?? {});
-      return overrides.success ? Object.keys(overrides.data.tags ?? {}) : [];
-    });
+    const scheduleTagKeys = Object.values(config.schedules.jobs).flatMap((job) => Object.keys(job.overrides?.tags ?? {}));
     this.sparkApplication.grantStartJobRun(startJobRun, this.jobRole, { tagKeys: [...JOB_RUN_TAG_KEYS, ...scheduleTagKeys] });
     startJobRun.node.addDependency(artifacts);
     this.startJobRun = startJobRun;
@@ -204,7 +201,7 @@ export class PlatformStack extends Stack {
         : undefined,
     });
     grantObjects(checkArticles, storage.lakeBucket, { read: ['bronze/news/', 'gold/news/'] });
-    this.database?.secret.grantRead(checkArticles);
+    this.database?.grantReadSecret(checkArticles);
 
     const ingestTaxiMonth = fn('IngestTaxiMonth', 'ingest-taxi-month', {
       environment: { LAKE_BUCKET: storage.lakeBucket.bucketName },
@@ -306,7 +303,7 @@ export class PlatformStack extends Stack {
     // ---- Monitoring ----------------------------------------------------------------------------------
     this.monitoring = new PipelineMonitoring(this, 'Monitoring', {
       alerts: this.alerts,
-      applicationId: this.sparkApplication.applicationId,
+      sparkApplication: this.sparkApplication,
       dashboardName: `emr-ml-${config.stage}`,
       stateMachines: Object.fromEntries(Object.entries(this.stateMachines).map(([k, v]) => [k, v.stateMachine])),
     });
