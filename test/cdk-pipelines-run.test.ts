@@ -123,10 +123,12 @@ describe('drift-retrain executes as synthesized', () => {
     expect(output.results.driftConsume.counts.deletedBatches).toBe(3);
   });
 
-  test('train checkpoints under the lake tmp/ prefix of this execution', async () => {
+  test('train checkpoints under the lake tmp/ prefix of this execution when maxIter exceeds one interval', async () => {
     const { result } = runDrift({ maxIter: 200 }, true);
     const output: any = await result;
-    expect(output.plan.steps.train.args).toMatchObject({ maxIter: 200, checkpointDir: 's3://lake-bucket/tmp/checkpoints/emr-ml-dev-drift-retrain/run-1/train/' });
+    expect(output.plan.steps.train.args).toMatchObject({ maxIter: 200, checkpointDir: 's3://lake-bucket/tmp/checkpoints/emr-ml-dev-drift-retrain/run-1/train/', checkpointInterval: 10 });
+    const short: any = await runDrift({ maxIter: 10 }, true).result;
+    expect(short.plan.steps.train.args).not.toHaveProperty('checkpointDir');
   });
 
   test('gate rejects the retrained model → the batches are not consumed', async () => {

@@ -48,6 +48,9 @@ beforeAll(async () => {
   for (const name of ['train.txt', 'test.txt', 'future.txt']) put(path.join(generated, name), `bronze/netflix/raw/${name}`);
   put(path.join(generated, 'stream', 'batch-clean.csv'), 'bronze/netflix/stream/incoming/clean/batch.csv');
   put(path.join(generated, 'stream', 'batch-drifted.csv'), 'bronze/netflix/stream/incoming/drifted/batch.csv');
+  const badHeader = path.join(root, 'bad-header.csv');
+  writeFileSync(badHeader, 'CUST_ID,DATE,MOVIE_ID,RATING\n1,2005-01-01,1,5\n');
+  put(badHeader, 'bronze/netflix/stream/incoming/bad-header/batch.csv');
   // 12 sample articles as the lake-mode news source (a committed dataset version).
   const articles = path.join(root, 'articles.jsonl');
   writeFileSync(articles, readFileSync(path.join(projectRoot, 'data', 'sample', 'news', 'articles.jsonl'), 'utf8').split('\n').slice(0, 12).join('\n'));
@@ -108,16 +111,36 @@ describe('recommender-training and drift-retrain', () => {
     expect(output.results.driftDetect.decision.retrain).toBe(true);
     expect(output.results.driftDetect.decision.score).toBeGreaterThan(1);
     expect(output.results.driftMerge.counts.trainWritten).toBeGreaterThan(2400);
+    expect(output.results.driftProcess.outputs.manifest).toMatch(new RegExp(`^s3://${lake}/silver/netflix/stream/staging/manifests/.+\\.json$`));
     const after = readJson(models, 'recommender/current.json');
-    if (lastState(execution) === 'Model promoted') expect(after.modelUri).toBe(output.results.train.outputs.model);
-    else {
+    const batch = runtime.layout.objectPath(lake, 'bronze/netflix/stream/incoming/drifted/batch.csv');
+    if (lastState(execution) === 'Model promoted') {
+      expect(after.modelUri).toBe(output.results.train.outputs.model);
+      // consumed only after the promotion
+      expect(names.indexOf('Run drift-consume')).toBeGreaterThan(names.indexOf('Promote model'));
+      expect(output.results.driftConsume.counts.deletedBatches).toBe(1);
+      expect(existsSync(batch)).toBe(false);
+    } else {
       expect(lastState(execution)).toBe('Model not promoted');
       expect(after).toEqual(before);
+      expect(names).not.toContain('Run drift-consume');
+      expect(existsSync(batch)).toBe(true);
     }
   });
 
+  it('ends quietly with NO_NEW_BATCH when incoming/ holds no batch (R10): SUCCEEDED, no detect, no alert', async () => {
+    const alertsBefore = alerts().length;
+    const execution = await runtime.run('drift-retrain', { incoming: `s3://${lake}/bronze/netflix/stream/incoming/no-such-batch/` }, { executionName: 'drift-empty' });
+    expect(failureMessage(execution)).toBeUndefined();
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(lastState(execution)).toBe('No new batch');
+    expect(stepNames(execution)).not.toContain('Run drift-detect');
+    expect((execution.output as any).status).toBe('NO_NEW_BATCH');
+    expect(alerts()).toHaveLength(alertsBefore);
+  });
+
   it('turns a failing job into States.TaskFailed, caught → SNS alert → Failed', async () => {
-    const execution = await runtime.run('drift-retrain', { incoming: `s3://${lake}/bronze/netflix/stream/incoming/no-such-batch/` }, { executionName: 'drift-broken' });
+    const execution = await runtime.run('drift-retrain', { incoming: `s3://${lake}/bronze/netflix/stream/incoming/bad-header/` }, { executionName: 'drift-broken' });
     expect(execution.status).toBe('FAILED');
     expect(execution.error).toBe('States.TaskFailed');
     const cause = JSON.parse(execution.cause!);

@@ -82,3 +82,24 @@ def test_run_job_exit_codes_and_result(tmp_path, capsys):
     body = json.loads(result.read_text())
     assert body["status"] == "FAILED" and "exploded" in body["error"]
     assert cli.run_job("demo", _parser, ok, ["--help"]) == 0
+
+
+def test_list_file_status_of_a_directory_a_glob_and_nothing(local_s3, tmp_path):
+    for name in ("b.csv", "a.csv", "_SUCCESS"):
+        uris.write_text(f"s3://lake/bronze/in/{name}", "x" * len(name))
+    listed = uris.list_file_status("s3://lake/bronze/in/")
+    assert [(f["uri"], f["bytes"]) for f in listed] == [("s3://lake/bronze/in/a.csv", 5), ("s3://lake/bronze/in/b.csv", 5)]
+    assert all(f["modified"] > 0 for f in listed)
+    assert [f["uri"] for f in uris.list_file_status("s3://lake/bronze/in/b*")] == ["s3://lake/bronze/in/b.csv"]
+    assert uris.list_file_status("s3://lake/bronze/none/") == []  # an empty S3 prefix does not exist
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.csv").write_text("1")
+    assert [f["uri"] for f in uris.list_file_status(str(tmp_path / "d"))] == [str(tmp_path / "d" / "x.csv")]
+    assert [f["uri"] for f in uris.list_file_status(f"file://{tmp_path}/d/*.csv")] == [f"file://{tmp_path}/d/x.csv"]
+    assert uris.list_file_status(str(tmp_path / "d" / "*.json")) == []
+
+
+def test_glob_root():
+    assert uris.glob_root("s3://lake/bronze/in/") == "s3://lake/bronze/in/"
+    assert uris.glob_root("s3://lake/bronze/in/*.csv") == "s3://lake/bronze/in"
+    assert uris.glob_root("s3://lake/bronze/in/2026-*/b?.csv") == "s3://lake/bronze/in"

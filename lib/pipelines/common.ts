@@ -119,6 +119,24 @@ export function checkpointUri(env: PlanEnvironment, execution: ExecutionContext,
   return `s3://${env.lakeBucket}/${inNamespace(namespace, `tmp/checkpoints/${execution.stateMachine}/${execution.name}/${step}/`)}`;
 }
 
+/** ALS checkpoints its factors every this many iterations (the train job's `--checkpoint-interval`). */
+export const ALS_CHECKPOINT_INTERVAL = 10;
+
+/**
+ * The train step's checkpoint arguments: with more iterations than one checkpoint interval, a checkpoint
+ * directory under `tmp/` ({@link checkpointUri}) — ALS's lineage grows with every iteration and overflows EMR's
+ * default 1 MiB JVM thread stack after a few dozen; with fewer, none (ALS would only checkpoint iteration 0).
+ */
+export function alsCheckpointArgs(
+  env: PlanEnvironment,
+  execution: ExecutionContext,
+  maxIter: number,
+  namespace?: string,
+): { checkpointDir?: string; checkpointInterval?: number } {
+  if (maxIter <= ALS_CHECKPOINT_INTERVAL) return {};
+  return { checkpointDir: checkpointUri(env, execution, 'train', namespace), checkpointInterval: ALS_CHECKPOINT_INTERVAL };
+}
+
 export function planHeader(pipeline: PipelineName, env: PlanEnvironment, execution: ExecutionContext): PlanHeader {
   return {
     pipeline,

@@ -5,7 +5,7 @@ import {
   type JobStep,
   type PlanEnvironment,
   type PlanHeader,
-  checkpointUri,
+  alsCheckpointArgs,
   jobStep,
   lakeUri,
   parseOrThrow,
@@ -72,6 +72,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
   const ds = recommenderDatasets(env);
   const incoming = input.incoming ?? lakeUri(env, 'bronze/netflix/stream/incoming/');
   const staging = lakeUri(env, 'silver/netflix/stream/staging/');
+  const maxIter = input.maxIter ?? r.maxIter;
   const step = (job: string, key: string, args: Record<string, unknown>) => jobStep(env, execution, job, key, args);
   return {
     ...planHeader(name, env, execution),
@@ -106,9 +107,9 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         modelRoot: ds.modelRoot,
         rank: input.rank ?? r.rank,
         regParam: input.regParam ?? r.regParam,
-        maxIter: input.maxIter ?? r.maxIter,
+        maxIter,
         seed: input.seed,
-        checkpointDir: checkpointUri(env, execution, 'train'),
+        ...alsCheckpointArgs(env, execution, maxIter),
       }),
       evaluate: step('evaluate', 'evaluate', {
         train: ds.train,

@@ -5,7 +5,7 @@ import {
   type JobStep,
   type PlanEnvironment,
   type PlanHeader,
-  checkpointUri,
+  alsCheckpointArgs,
   inNamespace,
   jobStep,
   lakeUri,
@@ -114,6 +114,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
   const d = env.defaults.recommender;
   const ds = recommenderDatasets(env, input.namespace);
   const pointerUri = input.pointerUri ?? ds.pointer;
+  const maxIter = input.maxIter ?? d.maxIter;
   const step = (job: string, key: string, args: Record<string, unknown>) => jobStep(env, execution, job, key, args);
   return {
     ...planHeader(name, env, execution),
@@ -140,13 +141,12 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         modelRoot: ds.modelRoot,
         rank: input.rank ?? d.rank,
         regParam: input.regParam ?? d.regParam,
-        maxIter: input.maxIter ?? d.maxIter,
+        maxIter,
         implicitPrefs: input.implicitPrefs,
         nonnegative: input.nonnegative,
         coldStartStrategy: input.coldStartStrategy,
         seed: input.seed,
-        // ALS lineage grows with maxIter (up to 1000): checkpoints keep it within EMR's default thread stack.
-        checkpointDir: checkpointUri(env, execution, 'train', input.namespace),
+        ...alsCheckpointArgs(env, execution, maxIter, input.namespace),
       }),
       evaluate: step('evaluate', 'evaluate', {
         train: ds.train,
