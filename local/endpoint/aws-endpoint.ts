@@ -51,11 +51,17 @@ export interface AwsEndpointOptions {
   /** Secret string by ARN or name. */
   readonly secrets?: Readonly<Record<string, string>>;
   /**
-   * Whether `<bucket>/<key>` (a key ending in `/`) is a non-empty directory of the store's tree: on S3 such a
-   * key is an ordinary (directory marker) object whose deletion leaves the keys under it alone; in the store's
-   * filesystem it is the directory itself, which it cannot delete (S3Proxy retries for 10 s, then gives up).
+   * What `<bucket>/<key>` (a key ending in `/`) is in the store's tree. On S3 such a key is an ordinary
+   * (directory marker) object; in the store's filesystem it is the directory itself, which S3Proxy neither lists
+   * when empty (S3 lists the marker) nor deletes when populated (it retries for 10 s, then gives up; S3 deletes
+   * the marker and leaves the keys under it alone).
    */
-  readonly isPopulatedDirectory?: (bucket: string, key: string) => boolean;
+  readonly directory?: (bucket: string, key: string) => 'absent' | 'empty' | 'populated';
+  /**
+   * After deletes: removes the directories the deleted keys leave empty. S3 has no directories, and S3Proxy would
+   * otherwise keep them — to be listed as markers nobody wrote (a recursive delete never sees them in a listing).
+   */
+  readonly pruneEmptyDirectories?: (bucket: string, keys: readonly string[]) => void;
 }
 
 export class AwsEndpoint {
@@ -129,9 +135,18 @@ async function s3(options: AwsEndpointOptions, credential: LocalCredential, req:
     sendError(res, 403, 'AccessDenied', denial.message, 's3');
     return record(classified.operation, 403);
   }
-  const populated = (key: string) => key.endsWith('/') && (options.isPopulatedDirectory?.(classified.params.Bucket!, key) ?? false);
+  const deletedKeys = classified.operation === 'DeleteObjects' && body ? deleteObjectsKeys(body.toString('utf8')) : classified.operation === 'DeleteObject' ? [classified.params.Key!] : [];
+  const populated = (key: string) => key.endsWith('/') && options.directory?.(classified.params.Bucket!, key) === 'populated';
+  const prefix = String(classified.params.Prefix ?? '');
+  if (classified.operation === 'ListObjectsV2' && prefix.endsWith('/') && options.directory?.(classified.params.Bucket!, prefix) === 'empty') {
+    await drain(req);
+    res.writeHead(200, { 'content-type': 'application/xml', 'x-amz-request-id': 'local' });
+    res.end(emptyMarkerListing(classified.params.Bucket!, prefix, req.url ?? '/'));
+    return record(classified.operation, 200);
+  }
   if (classified.operation === 'DeleteObject' && populated(classified.params.Key!)) {
     await drain(req);
+    options.pruneEmptyDirectories?.(classified.params.Bucket!, deletedKeys);
     res.writeHead(204, { 'x-amz-request-id': 'local' }).end();
     return record(classified.operation, 204);
   }
@@ -142,6 +157,7 @@ async function s3(options: AwsEndpointOptions, credential: LocalCredential, req:
       const rest = keys.filter((k) => !markers.includes(k));
       const quiet = /<Quiet>\s*true\s*<\/Quiet>/i.test(body.toString('utf8'));
       if (rest.length === 0) {
+        options.pruneEmptyDirectories?.(classified.params.Bucket!, deletedKeys);
         const deleted = quiet ? '' : markers.map((k) => `<Deleted><Key>${escapeXml(k)}</Key></Deleted>`).join('');
         res.writeHead(200, { 'content-type': 'application/xml', 'x-amz-request-id': 'local' });
         res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${deleted}</DeleteResult>`);
@@ -159,6 +175,7 @@ async function s3(options: AwsEndpointOptions, credential: LocalCredential, req:
     }
     return undefined;
   }, classified.operation === 'HeadObject');
+  if (deletedKeys.length && status < 300) options.pruneEmptyDirectories?.(classified.params.Bucket!, deletedKeys);
   return record(classified.operation, status);
 }
 
@@ -198,6 +215,13 @@ function forward(
 }
 
 const storeAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/** ListObjectsV2 of `prefix` when it is an empty directory: S3 lists its directory marker, a 0-byte object. */
+function emptyMarkerListing(bucket: string, prefix: string, url: string): string {
+  const maxKeys = new URL(url, 'https://local').searchParams.get('max-keys') ?? '1000';
+  const marker = `<Contents><Key>${escapeXml(prefix)}</Key><LastModified>${new Date().toISOString()}</LastModified><ETag>"d41d8cd98f00b204e9800998ecf8427e"</ETag><Size>0</Size><StorageClass>STANDARD</StorageClass></Contents>`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${escapeXml(bucket)}</Name><Prefix>${escapeXml(prefix)}</Prefix><KeyCount>1</KeyCount><MaxKeys>${escapeXml(maxKeys)}</MaxKeys><IsTruncated>false</IsTruncated>${marker}</ListBucketResult>`;
+}
 
 async function secretsManager(options: AwsEndpointOptions, credential: LocalCredential, req: http.IncomingMessage, res: http.ServerResponse) {
   const target = String(req.headers['x-amz-target'] ?? '');

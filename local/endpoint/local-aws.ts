@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
 import * as path from 'node:path';
@@ -58,11 +58,15 @@ export class LocalAws implements CallAuthorizer {
     const holder: { aws?: LocalAws } = {};
     const lazy: CallAuthorizer = { deny: (call) => holder.aws!.deny(call), mayList: (call, bucket, key) => holder.aws!.mayList(call, bucket, key) };
     const credentials = new LocalCredentials();
-    const isPopulatedDirectory = (bucket: string, key: string) => {
-      const dir = options.layout.objectPath(bucket, key);
-      return existsSync(dir) && statSync(dir).isDirectory() && readdirSync(dir).length > 0;
-    };
-    const endpoint = await AwsEndpoint.start({ certificate, credentials, authorizer: lazy, s3Store: store.endpoint, secrets: options.secrets, isPopulatedDirectory });
+    const endpoint = await AwsEndpoint.start({
+      certificate,
+      credentials,
+      authorizer: lazy,
+      s3Store: store.endpoint,
+      secrets: options.secrets,
+      directory: directoryOf(options.layout),
+      pruneEmptyDirectories: pruneEmptyDirectories(options.layout),
+    });
     const routing = routeSdkClients({ credentials, authorizer: lazy, s3Store: store.endpoint, region: options.deployment.region, secrets: options.secrets, getJobRun: options.getJobRun });
     const aws = new LocalAws(credentials, authorizer, certificate, store, endpoint, routing, s3aJars);
     holder.aws = aws;
@@ -139,4 +143,30 @@ export class LocalAws implements CallAuthorizer {
     await this.endpoint.close();
     this.store.stop();
   }
+}
+
+/** What a key ending in `/` is in the store's tree (see AwsEndpointOptions.directory). */
+export function directoryOf(layout: LocalLayout): (bucket: string, key: string) => 'absent' | 'empty' | 'populated' {
+  return (bucket, key) => {
+    const dir = layout.objectPath(bucket, key);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) return 'absent';
+    return readdirSync(dir).some((name) => !name.startsWith('.')) ? 'populated' : 'empty';
+  };
+}
+
+/** Removes the directories deleted keys leave empty, up to the bucket (see AwsEndpointOptions.pruneEmptyDirectories). */
+export function pruneEmptyDirectories(layout: LocalLayout): (bucket: string, keys: readonly string[]) => void {
+  return (bucket, keys) => {
+    const root = layout.bucketDir(bucket);
+    for (const key of keys) {
+      // a marker `a/b/` is the directory a/b itself; a key `a/b/c` lives in a/b
+      for (let dir = path.dirname(layout.objectPath(bucket, key.replace(/\/+$/, '/.marker'))); dir.startsWith(root + path.sep); dir = path.dirname(dir)) {
+        try {
+          rmdirSync(dir); // succeeds only on an empty directory
+        } catch {
+          break;
+        }
+      }
+    }
+  };
 }
