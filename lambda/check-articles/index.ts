@@ -192,7 +192,7 @@ function defaultCaBundle(): string | undefined {
 /**
  * TLS of the connection from the secret's `sslmode` (libpq's meanings): absent or `verify-full` → TLS, the
  * server certificate verified against Node's roots + the RDS CAs and the host name checked; `require` → TLS
- * without verification; `disable` → plain TCP (e.g. the local runner's PostgreSQL).
+ * without verification; `disable` → plain TCP (a database without TLS).
  */
 export function tlsOptions(secret: Pick<DbSecret, 'sslmode'>, caBundle: () => string | undefined = defaultCaBundle): ClientConfig['ssl'] {
   if (secret.sslmode === 'disable') return false;
