@@ -2,6 +2,7 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { EMRServerlessClient } from '@aws-sdk/client-emr-serverless';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { resolve } from 'node:path';
 import { loadStageOutputs, type StageOutputs } from './stage-outputs';
 
 /** Options every command accepts (set on the root program). */
@@ -10,6 +11,17 @@ export interface GlobalOptions {
   readonly region?: string;
   readonly local?: boolean;
   readonly pollSeconds?: number;
+  /** With --local: the local runner's tree (default `.local`), a cloud assembly to use, the Spark master. */
+  readonly root?: string;
+  readonly assembly?: string;
+  readonly master?: string;
+}
+
+/** `--root`, `--assembly`, `--master` as the local runtime takes them (absent: its defaults). */
+export interface LocalRuntimeOverrides {
+  readonly root?: string;
+  readonly assemblyDir?: string;
+  readonly master?: string;
 }
 
 /** Where output goes and how the CLI waits; replaced in tests. */
@@ -42,6 +54,20 @@ export class CliContext {
 
   get stage(): string {
     return this.options.stage;
+  }
+
+  /** With --local: the local runner's tree (`--root`, default `<cwd>/.local`). */
+  get localRoot(): string {
+    return resolve(this.io.cwd, this.options.root ?? '.local');
+  }
+
+  /** With --local: what the options change in how the local runtime is created (tree, assembly, Spark master). */
+  get localRuntime(): LocalRuntimeOverrides {
+    return {
+      ...(this.options.root ? { root: this.localRoot } : {}),
+      ...(this.options.assembly ? { assemblyDir: resolve(this.io.cwd, this.options.assembly) } : {}),
+      ...(this.options.master ? { master: this.options.master } : {}),
+    };
   }
 
   get pollMs(): number {

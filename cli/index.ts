@@ -1,12 +1,15 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { resolve } from 'node:path';
 import { costCommand } from './commands/cost';
 import { logsCommand } from './commands/logs';
 import { runCommand } from './commands/run';
 import { smokeCommand } from './commands/smoke';
 import { statusCommand } from './commands/status';
 import { submitCommand } from './commands/submit';
+import { uiCommand } from './commands/ui';
+import { addLocalCommands, describeLocalError, parseJsonOption, type LocalCommandName } from '../local/cli';
 import { CliContext, defaultIo, type CliIo, type GlobalOptions } from './context';
-import { describeError } from './errors';
+import { CliError, describeError } from './errors';
 import { PIPELINES } from './stage-outputs';
 
 /**
@@ -26,11 +29,14 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
   const act = (fn: (ctx: CliContext) => Promise<number>) => async () => setExitCode(await fn(context()));
 
   program
-    .description('Operate the EMR Serverless ML pipelines: run, submit, status, logs and cost, per stage or locally.')
+    .description('Operate the EMR Serverless ML pipelines: run, submit, status, logs, ui and cost, per stage or locally (--local: also list, schedule, access, demo).')
     .addOption(new Option('-s, --stage <name>', 'deployed stage to operate on (its stack: emr-ml-<stage>)').env('EMRPIPE_STAGE').default('dev'))
     .addOption(new Option('-r, --region <region>', 'AWS region (default: the SDK default chain, e.g. AWS_REGION)'))
     .option('--local', 'use the local runner instead of AWS (no account needed)', false)
     .addOption(new Option('--poll-seconds <n>', 'seconds between status polls when waiting').argParser(positiveNumber).default(5))
+    .option('--root <dir>', 'with --local: the local tree (s3/, logs/, executions/, spark-events/; default .local)')
+    .option('--assembly <dir>', 'with --local: use this cloud assembly (cdk.out) instead of synthesizing')
+    .option('--master <url>', 'with --local: Spark master for the jobs (default local[2])')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
@@ -40,8 +46,10 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .description(`start a pipeline execution and (with --wait) stream its state transitions; pipelines: ${PIPELINES.join(', ')}`)
     .argument('<pipeline>', 'pipeline (state machine) name')
     .option('-i, --input <file>', 'JSON file with the execution input (per-run overrides)')
-    .option('-w, --wait', 'wait for the execution to finish, printing each state as it is entered and left', false)
+    .option('--input-json <json>', 'the execution input as a JSON string, e.g. \'{"rank": 32}\'', parseJsonOption)
+    .option('-w, --wait', 'wait for the execution to finish, printing each state as it is entered and left (--local always waits)', false)
     .option('-n, --name <name>', 'execution name (default: generated)')
+    .option('--json', 'with --local: print the execution record as JSON instead of the steps')
     .action(async (pipeline: string, opts) => act((ctx) => runCommand(ctx, pipeline, opts))());
 
   program
@@ -76,11 +84,49 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .action(async (opts) => act((ctx) => costCommand(ctx, opts))());
 
   program
+    .command('ui')
+    .description(
+      'print a fresh URL of a job run\'s Spark UI (EMR Serverless GetDashboardForJobRun: the live UI while it runs, the Spark History Server after); ' +
+        'a URL is valid for one hour and meant for one use, so each call asks for a new one. ' +
+        'With --local: serve Spark\'s History Server over .local/spark-events/ and print the run\'s application page until Ctrl-C',
+    )
+    .argument('<jobRunId>', 'job run id (with --local also an execution name)')
+    .option('--open', 'also open the URL in a browser (xdg-open / open / start)', false)
+    .action(async (jobRunId: string, opts) => act((ctx) => uiCommand(ctx, jobRunId, opts))());
+
+  program
     .command('smoke')
     .description('post-deploy smoke test: run recommender-training on the bundled tiny sample and fail unless it SUCCEEDED')
     .option('--sample-dir <dir>', 'directory with the sample train*/test*/future* files', 'data/sample/netflix')
     .option('--run-id <id>', 'id of this smoke run: its namespace smoke/<id>/ (every dataset, model and pointer) and execution smoke-<id>')
     .action(async (opts) => act((ctx) => smokeCommand(ctx, opts))());
+
+  // the local runner's own commands (local/cli.ts declares and implements them): emrpipe --local list|schedule|access|demo
+  const localOnly: LocalCommandName[] = ['list', 'schedule', 'access', 'demo'];
+  addLocalCommands(
+    program,
+    {
+      globals: () => {
+        const o = program.opts<GlobalOptions>();
+        return { root: resolve(io.cwd, o.root ?? '.local'), stage: o.stage, ...(o.assembly ? { assembly: o.assembly } : {}), master: o.master ?? 'local[2]', projectRoot: io.cwd };
+      },
+      act: async (fn) => {
+        try {
+          setExitCode(await fn());
+        } catch (err) {
+          const { exitCode, message } = describeLocalError(err);
+          throw exitCode === 2 ? new CliError(message, 2) : err;
+        }
+      },
+      out: (line) => io.out(line),
+    },
+    localOnly,
+  );
+  for (const cmd of program.commands.filter((c) => (localOnly as string[]).includes(c.name()))) {
+    cmd.description(`(--local) ${cmd.description()}`).hook('preAction', () => {
+      if (!program.opts<GlobalOptions>().local) throw new CliError(`"${cmd.name()}" is a local-runner command: run it as emrpipe --local ${cmd.name()}.`, 2);
+    });
+  }
 
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   return program;

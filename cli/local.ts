@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ExecutionRecord, StepRecord } from '../local/runtime';
 import { errorSentence } from '../local/task-errors';
 import { printCostOfExecutionOutput } from './commands/cost';
-import type { CliContext } from './context';
+import type { CliContext, LocalRuntimeOverrides } from './context';
 import { formatSeconds } from './duration';
 import { CliError } from './errors';
 import { PIPELINES } from './stage-outputs';
@@ -12,7 +12,7 @@ import { PIPELINES } from './stage-outputs';
  * the Lambda handlers in-process and the jobs with the pinned pyspark — no AWS account.
  */
 
-export interface LocalRunRequest {
+export interface LocalRunRequest extends LocalRuntimeOverrides {
   readonly pipeline: string;
   readonly input: Record<string, unknown>;
   readonly stage: string;
@@ -34,6 +34,14 @@ export interface LocalRunResult {
 
 export type LocalRunner = (request: LocalRunRequest) => Promise<LocalRunResult>;
 
+const runtimeOptions = (request: LocalRuntimeOverrides & { readonly cwd: string; readonly stage: string }) => ({
+  projectRoot: request.cwd,
+  stage: request.stage,
+  ...(request.root ? { root: request.root } : {}),
+  ...(request.assemblyDir ? { assemblyDir: request.assemblyDir } : {}),
+  ...(request.master ? { spark: { master: request.master } } : {}),
+});
+
 /** The local runner, loaded only when `--local` is used (it synthesizes the app and starts Spark). */
 export async function loadLocalRunner(): Promise<LocalRunner> {
   let runtime: typeof import('../local/runtime');
@@ -44,7 +52,7 @@ export async function loadLocalRunner(): Promise<LocalRunner> {
     throw new CliError(`The local runner could not be loaded from local/ (${(err as Error).message.split('\n')[0]}).`);
   }
   return async (request) => {
-    const local = await runtime.LocalRuntime.create({ projectRoot: request.cwd, stage: request.stage });
+    const local = await runtime.LocalRuntime.create(runtimeOptions(request));
     try {
       const lake = local.bucketFromEnv('LAKE_BUCKET');
       for (const upload of request.uploads ?? []) await local.putObjectAsOperator(lake, upload.key, readFileSync(upload.file));
@@ -83,26 +91,32 @@ export async function runLocalPipeline(
   ctx: CliContext,
   pipeline: string,
   input: Record<string, unknown>,
-  options: { executionName?: string; uploads?: LocalRunRequest['uploads'] } = {},
+  options: { executionName?: string; uploads?: LocalRunRequest['uploads']; json?: boolean } = {},
   runner?: LocalRunner,
 ): Promise<number> {
   if (!(PIPELINES as readonly string[]).includes(pipeline)) {
     throw new CliError(`Unknown pipeline "${pipeline}". Pipelines: ${PIPELINES.join(', ')}.`, 2);
   }
   const run = runner ?? (await loadLocalRunner());
-  ctx.io.out(`Running ${pipeline} locally (stage ${ctx.stage} settings, no AWS)…`);
+  if (!options.json) ctx.io.out(`Running ${pipeline} locally (stage ${ctx.stage} settings, no AWS)…`);
   const result = await run({
     pipeline,
     input,
     stage: ctx.stage,
     cwd: ctx.io.cwd,
+    ...ctx.localRuntime,
     ...(options.executionName ? { executionName: options.executionName } : {}),
     ...(options.uploads ? { uploads: options.uploads } : {}),
     onStep: (step) => {
-      const line = describeLocalStep(step);
+      const line = options.json ? undefined : describeLocalStep(step);
       if (line) ctx.io.out(line);
     },
   });
+  if (options.json) {
+    // the execution record (input, output, error, every state's status and duration), as local/cli.ts prints it
+    ctx.io.out(JSON.stringify(result, null, 2));
+    return result.status === 'SUCCEEDED' ? 0 : 1;
+  }
   if (result.status === 'SUCCEEDED') {
     printCostOfExecutionOutput(ctx, result.output === undefined ? undefined : JSON.stringify(result.output));
     ctx.io.out(`Local execution ${result.executionName ?? ''} of ${pipeline} SUCCEEDED.`.replace('  ', ' '));
@@ -113,7 +127,7 @@ export async function runLocalPipeline(
 }
 
 /** A single job run on this machine, through the local runner's EMR Serverless adapter. */
-export interface LocalJobRequest {
+export interface LocalJobRequest extends LocalRuntimeOverrides {
   readonly job: string;
   readonly step: string;
   readonly args: Record<string, unknown>;
@@ -144,7 +158,7 @@ export async function loadLocalJobRunner(): Promise<LocalJobRunner> {
   /* eslint-enable @typescript-eslint/no-require-imports */
   const path = await import('node:path');
   return async (request) => {
-    const local = await runtime.LocalRuntime.create({ projectRoot: request.cwd, stage: request.stage });
+    const local = await runtime.LocalRuntime.create(runtimeOptions(request));
     try {
       const fn = local.deployment.functions.find((f) => f.environment.APPLICATION_ID && f.environment.JOB_ROLE_ARN);
       if (!fn) throw new CliError('The synthesized app has no job-request function (APPLICATION_ID / JOB_ROLE_ARN in its environment).');

@@ -54,7 +54,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const display = new ProgressDisplay({ root, interactive: options.interactive });
   // A demo starts from an empty platform: no data, no models, no history (the synthesized app, the built
   // artifacts and Spark's class-data archive are kept).
-  for (const dir of ['s3', 'logs', 'executions', 'emr/runs', 'alerts.jsonl', 'taxi-source']) rmSync(path.join(root, dir), { recursive: true, force: true });
+  for (const dir of ['s3', 'logs', 'executions', 'emr/runs', 'spark-events', 'alerts.jsonl', 'taxi-source']) rmSync(path.join(root, dir), { recursive: true, force: true });
 
   display.note('⚙  Synthesizing the CDK app and deploying it locally…');
   const t0 = Date.now();

@@ -409,6 +409,8 @@ export class LocalDeployment {
         return `arn:aws:kms:${r}:${a}:key/${name()}`;
       case 'AWS::SecretsManager::Secret.Id':
         return name();
+      case 'AWS::Events::Rule.Arn':
+        return `arn:aws:events:${r}:${a}:rule/${name()}`;
       default:
         if (attribute === 'Arn') return `arn:aws:local:${r}:${a}:${resource.Type.replace(/::/g, '-').toLowerCase()}/${logicalId}`;
         return `${name()}.${attribute}`;

@@ -3,6 +3,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFi
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parseSparkSubmitParameters } from '../lib/jobs/job-request-builder';
+import { driverLogPrefix } from '../lib/jobs/job-run-logs';
 import { JobRunQueue, SchedulerConfiguration } from './job-queue';
 import { LocalWorker, localWorker } from './job-run-usage';
 import { LocalLayout } from './layout';
@@ -10,9 +11,11 @@ import {
   accountOf,
   describeJobRun,
   getJobRunShape,
+  JobRunAttempt,
   JobRunFailedError,
   JobRunRecord,
   lastExceptions,
+  maxAttemptsOf,
   newJobRunId,
   regionOf,
   StartJobRunRequest,
@@ -79,6 +82,8 @@ export class LocalEmrServerless {
   /** Cancelled processes → the `StateDetails` their run ends with. */
   private readonly cancelled = new WeakMap<import('node:child_process').ChildProcess, string>();
   readonly history: JobRunRecord[] = [];
+  /** Called when a job run ends (EMR Serverless' job-run state-change event). */
+  onJobRunEnded?: (record: JobRunRecord, releaseLabel: string) => void;
   private readonly requests = new Map<string, { request: StartJobRunRequest; releaseLabel: string }>();
   private readonly command: SparkSubmitCommand;
 
@@ -144,15 +149,68 @@ export class LocalEmrServerless {
         logFile,
         commandLine: [],
         cpuSeconds: 0,
+        attempt: 1,
+        attempts: [],
       };
-      this.history.push(record);
+      this.ended(record, releaseLabel);
       return record;
     }
     try {
-      return await this.execute(request, releaseLabel, logFile, scope, { ...run, queuedMilliseconds: admission.queuedMs }, signal);
+      // retryPolicy: a FAILED attempt is rerun from the start while attempts remain; a cancelled or timed-out one
+      // is not (EMR Serverless retries failures only)
+      const maxAttempts = maxAttemptsOf(request);
+      const attempts: JobRunAttempt[] = [];
+      let first: JobRunRecord | undefined;
+      for (let attempt = 1; ; attempt += 1) {
+        const ended = await this.execute(request, releaseLabel, logFile, scope, { ...run, queuedMilliseconds: admission.queuedMs, attempt }, signal);
+        first ??= ended;
+        attempts.push({ attempt, state: ended.state, stateDetails: ended.stateDetails, createdAt: ended.startedAt ?? ended.createdAt, updatedAt: ended.endedAt });
+        if (ended.state !== 'FAILED' || attempt >= maxAttempts || signal?.aborted) {
+          const record: JobRunRecord = {
+            ...ended,
+            startedAt: first.startedAt,
+            durationSeconds: first.startedAt ? (ended.endedAt.getTime() - first.startedAt.getTime()) / 1000 : 0,
+            cpuSeconds: attempts.length > 1 ? first.cpuSeconds + ended.cpuSeconds : ended.cpuSeconds,
+            attempt,
+            attempts,
+          };
+          this.ended(record, releaseLabel);
+          return record;
+        }
+        writeFileSync(logFile, `# attempt ${attempt} of ${maxAttempts} FAILED; EMR Serverless reruns the job from the start (retryPolicy)\n`, { flag: 'a' });
+      }
     } finally {
       admission.release();
     }
+  }
+
+  private ended(record: JobRunRecord, releaseLabel: string): void {
+    this.history.push(record);
+    this.onJobRunEnded?.(record, releaseLabel);
+  }
+
+  /** ListJobRunAttempts: the attempts of a job run this adapter ran (SDK camelCase). */
+  listJobRunAttempts(applicationId: string, jobRunId: string): Array<Record<string, unknown>> | undefined {
+    const record = this.history.find((r) => r.applicationId === applicationId && r.jobRunId === jobRunId);
+    if (!record) return undefined;
+    const known = this.requests.get(jobRunId);
+    return record.attempts.map((a) => ({
+      applicationId,
+      id: jobRunId,
+      name: record.name,
+      mode: known?.request.Mode ?? 'BATCH',
+      arn: record.arn,
+      createdBy: known?.request.ExecutionRoleArn,
+      jobCreatedAt: record.createdAt,
+      createdAt: a.createdAt,
+      updatedAt: a.updatedAt,
+      executionRole: known?.request.ExecutionRoleArn,
+      state: a.state,
+      stateDetails: a.stateDetails,
+      releaseLabel: known?.releaseLabel ?? 'local',
+      type: 'Spark',
+      attempt: a.attempt,
+    }));
   }
 
   private identity(request: StartJobRunRequest, jobRunId: string): Pick<JobRunRecord, 'applicationId' | 'jobRunId' | 'arn' | 'name'> {
@@ -202,7 +260,7 @@ export class LocalEmrServerless {
     releaseLabel: string,
     logFile: string,
     scope: string,
-    run: { jobRunId: string; createdAt: Date; queuedMilliseconds: number },
+    run: { jobRunId: string; createdAt: Date; queuedMilliseconds: number; attempt: number },
     signal?: AbortSignal,
   ): Promise<JobRunRecord> {
     const { jobRunId, createdAt } = run;
@@ -225,8 +283,9 @@ export class LocalEmrServerless {
         logFile,
         commandLine: argv,
         cpuSeconds,
+        attempt: run.attempt,
+        attempts: [],
       };
-      this.history.push(record);
       return record;
     };
 
@@ -307,7 +366,7 @@ export class LocalEmrServerless {
       else rmSync(pendingArchive, { force: true });
       this.command.archiveFinished();
     }
-    await this.shipLogs(request, jobRunId, Buffer.concat(stdout), Buffer.concat(stderr));
+    await this.shipLogs(request, jobRunId, run.attempt, Buffer.concat(stdout), Buffer.concat(stderr));
     rmSync(path.join(prepared.cwd, 'tmp'), { recursive: true, force: true });
 
     if (cancelled) return finish('CANCELLED', cancelled, exitCode, prepared.argv, cpuSeconds);
@@ -327,10 +386,10 @@ export class LocalEmrServerless {
     );
   }
 
-  private async shipLogs(request: StartJobRunRequest, jobRunId: string, stdout: Buffer, stderr: Buffer): Promise<void> {
+  private async shipLogs(request: StartJobRunRequest, jobRunId: string, attempt: number, stdout: Buffer, stderr: Buffer): Promise<void> {
     const logUri = request.ConfigurationOverrides?.MonitoringConfiguration?.S3MonitoringConfiguration?.LogUri;
     if (!logUri || !/^s3a?:\/\//.test(logUri)) return;
-    const base = `${logUri.replace(/\/+$/, '')}/applications/${request.ApplicationId}/jobs/${jobRunId}/SPARK_DRIVER`;
+    const base = driverLogPrefix(logUri, request.ApplicationId, jobRunId, attempt);
     if (!(await this.access.mayWrite(request.ExecutionRoleArn, `${base}/stdout.gz`))) return;
     try {
       writeAtomic(this.layout.uriToPath(`${base}/stdout.gz`), gzipSync(stdout));

@@ -3,6 +3,8 @@ import type { ExecutionRecord } from './runtime';
 import { formatSeconds } from './progress';
 import { accessReportHtml } from './access-report';
 import type { AccessReport } from './iam/access-log';
+import { executionGraphHtml, GRAPH_CSS, GRAPH_SCRIPT } from './report-svg';
+import { jobTimelineHtml, TIMELINE_CSS } from './report-timeline';
 
 /**
  * The demo's summary (terminal table) and HTML report (metrics, drift decisions, counts, output locations,
@@ -168,7 +170,7 @@ export function writeHtmlReport(
   histograms: Histogram[],
   meta: { readonly totalSeconds: number; readonly root: string; readonly access?: AccessReport },
 ): void {
-  const sections = runs.map((run) => {
+  const sections = runs.map((run, index) => {
     const r = jobResults(run.execution);
     const jobRows = Object.entries(r)
       .map(([key, res]) => {
@@ -181,6 +183,7 @@ export function writeHtmlReport(
     const steps = run.execution.steps
       .map((s) => `<tr><td>${escapeHtml(s.name)}</td><td class="${s.status}">${s.status}</td><td>${formatSeconds((s.durationMs ?? 0) / 1000)}</td><td>${escapeHtml(s.error ?? '')}</td></tr>`)
       .join('');
+    const timeline = jobTimelineHtml(run.execution);
     const decision = (r.driftDetect?.decision ?? ((run.execution.output ?? {}) as Json).decision) as Json | undefined;
     const dm = decision?.metrics ?? {};
     const driftChart = Array.isArray(dm.baselineHistogram) && Array.isArray(dm.newHistogram)
@@ -188,12 +191,17 @@ export function writeHtmlReport(
       : '';
     return `<section><h2>${escapeHtml(run.title)} <small>${escapeHtml(run.execution.executionName)} · <span class="${run.execution.status === 'SUCCEEDED' ? 'succeeded' : 'failed'}">${run.execution.status}</span> · ${formatSeconds((run.execution.durationMs ?? 0) / 1000)}</small></h2>
 <ul>${highlights(run).map((h) => `<li>${escapeHtml(h)}</li>`).join('')}</ul>
+<h3>Execution graph</h3>
+${executionGraphHtml(run.execution, index)}
+${timeline ? `<h3>Job runs</h3>\n${timeline}` : ''}
 ${driftChart}
 ${jobRows ? `<table><tr><th>step</th><th>status</th><th>time</th><th>counts</th><th>metrics</th><th>outputs</th></tr>${jobRows}</table>` : ''}
 <details><summary>states (${run.execution.steps.length})</summary><table><tr><th>state</th><th>status</th><th>time</th><th>error</th></tr>${steps}</table></details></section>`;
   });
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ML pipelines — local run report</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:.5rem 0;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}.uri{font-family:monospace;font-size:11px}.succeeded{color:#2a7d2a}.failed,.caught{color:#b22}small{font-weight:normal;color:#666}section{margin-bottom:2rem}</style></head><body>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:.5rem 0;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}.uri{font-family:monospace;font-size:11px}.succeeded{color:#2a7d2a}.failed,.caught{color:#b22}small{font-weight:normal;color:#666}section{margin-bottom:2rem}h3{font-size:15px;margin:1rem 0 .3rem}
+${GRAPH_CSS}
+${TIMELINE_CSS}</style></head><body>
 <h1>ML pipelines on EMR Serverless — local run</h1>
 <p>The synthesized state machines, executed by aws-local-stepfunctions with the Lambda handlers in-process and the PySpark jobs on local Spark. Total ${formatSeconds(meta.totalSeconds)}. Local S3 root: <code>${escapeHtml(meta.root)}</code>.</p>
 <h2>Rating distributions: original training data vs new batches</h2>
@@ -207,6 +215,7 @@ ${histogramSvg(histograms)}
     .join('')}</table>
 ${sections.join('\n')}
 ${meta.access ? accessReportHtml(meta.access, escapeHtml) : ''}
+<script>${GRAPH_SCRIPT}</script>
 </body></html>`;
   writeFileSync(file, html);
 }

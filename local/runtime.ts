@@ -1,6 +1,6 @@
 import './polyfill';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
@@ -11,7 +11,7 @@ import { LocalStackDeployer } from './deploy';
 import type { AccessReport } from './iam/access-log';
 import { LocalAws } from './endpoint/local-aws';
 import { LocalDeployment } from './deployment';
-import { LocalEmrServerless, LocalSparkOptions } from './emr-adapter';
+import { JobRunRecord, LocalEmrServerless, LocalSparkOptions } from './emr-adapter';
 import { LocalLambdaHost } from './lambda-host';
 import { LocalLayout } from './layout';
 import { synthesize } from './synth';
@@ -19,6 +19,9 @@ import { databaseSecret, databaseStageContext, parseDatabaseUrl } from './databa
 import { buildTaskHandlers, collectTaskStates } from './task-handlers';
 import { parentStates, prepareDefinition } from './engine-bridges';
 import { StepTracker } from './step-tracker';
+import { publishToTopic, TopicNotFoundError } from './sns-topics';
+import { NotFoundException as SNSNotFoundException } from '@aws-sdk/client-sns';
+import { jobRunStateChangeEvent, LocalEventBus } from './event-rules';
 import { schedulerOf } from './job-queue';
 import { PayloadGuard } from './service-limits';
 
@@ -82,6 +85,25 @@ export interface ExecutionRecord {
   readonly logDir: string;
   /** `$.results` of the output (or of the last state data seen), for summaries. */
   lastData?: unknown;
+  /** The definition the execution ran (as deployed), for the report's graph. */
+  readonly definition?: Record<string, unknown>;
+  /** The EMR Serverless job runs of the execution's `.sync` tasks, in submission order. */
+  jobRuns?: JobRunSpan[];
+}
+
+/** One job run of an execution: when it was submitted, left the queue and ended (epoch ms). */
+export interface JobRunSpan {
+  /** The Task state that started it. */
+  readonly step: string;
+  readonly jobRunId: string;
+  readonly name: string;
+  readonly state: 'SUCCESS' | 'FAILED' | 'CANCELLED';
+  readonly stateDetails?: string;
+  readonly submittedAt: number;
+  /** When it left the queue (absent: it never started). */
+  readonly startedAt?: number;
+  readonly endedAt: number;
+  readonly queuedMs: number;
 }
 
 export type ProgressEvent =
@@ -115,6 +137,8 @@ export class LocalRuntime {
   readonly aws: LocalAws;
   private readonly onEvent?: (event: ProgressEvent) => void;
   readonly executions: ExecutionRecord[] = [];
+  /** The default event bus: job-run state changes → the app's EventBridge rules (e.g. the job-failure alert). */
+  readonly events: LocalEventBus;
 
   /** Synthesizes (unless given an assembly), deploys locally and starts the local AWS (S3 store, endpoint). */
   static async create(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
@@ -158,6 +182,15 @@ export class LocalRuntime {
       deployment,
       secrets: options.secrets,
       getJobRun: (applicationId, jobRunId) => jobRuns.emr?.getJobRun(applicationId, jobRunId),
+      listJobRunAttempts: (applicationId, jobRunId) => jobRuns.emr?.listJobRunAttempts(applicationId, jobRunId),
+      publish: (message) => {
+        try {
+          return publishToTopic(deployment, layout.alertsFile, message, { publisher: message.publisher }).messageId;
+        } catch (error) {
+          if (error instanceof TopicNotFoundError) throw new SNSNotFoundException({ message: error.message, $metadata: { httpStatusCode: 404 } });
+          throw error;
+        }
+      },
     });
     const runtime = new LocalRuntime(projectRoot, layout, deployment, aws, options, artifacts);
     jobRuns.emr = runtime.emr;
@@ -179,6 +212,13 @@ export class LocalRuntime {
     );
     this.artifacts = artifacts;
     this.deployer = new LocalStackDeployer(deployment, layout, this.lambdas, aws.certificate);
+    this.events = new LocalEventBus({
+      deployment,
+      authorize: (request) => aws.authorizer.authorize(request).then((r) => ({ allowed: r.allowed, reason: r.denied?.reason })),
+      invoke: (functionArn, event) => this.lambdas.invoke(deployment.findFunction(functionArn)!, event),
+      deliveryLog: (line) => appendFileSync(path.join(layout.root, 'events.jsonl'), `${JSON.stringify(line)}\n`),
+    });
+    this.emr.onJobRunEnded = (record, releaseLabel) => this.events.put(jobRunStateChangeEvent(record, releaseLabel, deployment));
   }
 
   /** The bucket a function environment variable names (e.g. `LAKE_BUCKET`). */
@@ -213,6 +253,7 @@ export class LocalRuntime {
 
   /** Stops the local AWS, restores the AWS SDK clients and writes `<root>/access-report.json`. */
   async close(): Promise<void> {
+    await this.events.drain();
     writeFileSync(path.join(this.layout.root, 'access-report.json'), `${JSON.stringify(this.accessReport(), null, 2)}\n`);
     await this.aws.close();
   }
@@ -234,6 +275,7 @@ export class LocalRuntime {
       startedAt: Date.now(),
       steps: [],
       logDir,
+      definition: sm.definition,
     };
     this.executions.push(record);
     const emit = (event: ProgressEvent) => {
@@ -298,12 +340,15 @@ export class LocalRuntime {
       }
     }
     await consume;
+    // the rules' targets of this execution's job-run events (an alert of its failed job) have run
+    await this.events.drain();
     if (payloads.failure) Object.assign(record, { status: 'FAILED', output: undefined, error: payloads.failure.error, cause: payloads.failure.cause });
     // Step Functions stops the job runs of an ended execution (e.g. the other branch of a failed Parallel).
     this.emr.cancelScope(executionArn);
     record.endedAt = Date.now();
     record.durationMs = record.endedAt - record.startedAt;
     steps.finishRunning(record.endedAt);
+    record.jobRuns = jobRunSpans(this.emr.history, logFiles);
     const file = path.join(this.layout.executionsRoot, sm.name, `${executionName}.json`);
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
@@ -315,6 +360,25 @@ export class LocalRuntime {
   describe(pipeline: string): Array<{ state: string; resource: string }> {
     return collectTaskStates(this.deployment.stateMachine(pipeline).definition).map(({ name, resource }) => ({ state: name, resource }));
   }
+}
+
+/** The job runs whose driver log is one of this execution's state logs (a run cancelled as it ended may come later). */
+function jobRunSpans(history: readonly JobRunRecord[], logFiles: ReadonlyMap<string, string>): JobRunSpan[] {
+  const stateOf = new Map([...logFiles].map(([state, file]) => [file, state]));
+  return history
+    .filter((r) => stateOf.has(r.logFile))
+    .map((r) => ({
+      step: stateOf.get(r.logFile)!,
+      jobRunId: r.jobRunId,
+      name: r.name,
+      state: r.state,
+      ...(r.stateDetails ? { stateDetails: r.stateDetails } : {}),
+      submittedAt: r.createdAt.getTime(),
+      ...(r.startedAt ? { startedAt: r.startedAt.getTime() } : {}),
+      endedAt: r.endedAt.getTime(),
+      queuedMs: r.queuedMilliseconds,
+    }))
+    .sort((a, b) => a.submittedAt - b.submittedAt);
 }
 
 function defaultExecutionName(): string {

@@ -34,8 +34,9 @@ export function synthesize(options: SynthOptions): SynthResult {
     app: string;
     context?: Record<string, unknown>;
   };
-  // as the CDK CLI does by default: asset metadata names each function's bundle directory
-  const context: Record<string, unknown> = { 'aws:cdk:enable-asset-metadata': true, 'aws:cdk:enable-path-metadata': true, ...(cdkJson.context ?? {}), ...(options.context ?? {}) };
+  // as the CDK CLI does by default: asset metadata names each function's bundle directory; the app runs on this
+  // machine, so a host build of the job artifacts (local/artifacts.ts) is what it should ship
+  const context: Record<string, unknown> = { 'aws:cdk:enable-asset-metadata': true, 'aws:cdk:enable-path-metadata': true, acceptHostArtifacts: true, ...(cdkJson.context ?? {}), ...(options.context ?? {}) };
   const contextJson = JSON.stringify(context);
   const stampFile = path.join(options.outdir, '.local-synth.json');
   const artifactsDir = typeof context.artifactsDir === 'string' ? [path.resolve(options.projectRoot, context.artifactsDir, 'manifest.json')] : [];

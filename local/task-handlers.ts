@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import * as path from 'node:path';
+import { appendFileSync } from 'node:fs';
 import { LocalDeployment } from './deployment';
 import { JobRunFailedError, LocalEmrServerless, StartJobRunRequest } from './emr-adapter';
 import { LambdaFunctionError, LocalLambdaHost } from './lambda-host';
-import { assertWithinPayloadLimit, PayloadGuard, validateSnsPublish } from './service-limits';
+import { assertWithinPayloadLimit, PayloadGuard } from './service-limits';
 import { TaskError } from './task-errors';
+import { AlertLine, publishToTopic, TopicNotFoundError } from './sns-topics';
 import { AbortableHandler, withTaskTimeouts } from './task-timeouts';
 
 export { TaskError } from './task-errors';
@@ -134,22 +134,15 @@ function handlerFor(stateName: string, resource: string, ctx: TaskContext): Abor
   if (/^arn:aws[a-z-]*:states:::sns:publish$/.test(resource)) {
     return async (input) => {
       const params = (input ?? {}) as { TopicArn?: string; Subject?: string; Message?: unknown; MessageAttributes?: unknown };
-      const topic = ctx.deployment.topics.find((t) => t.arn === params.TopicArn);
-      if (!topic) throw new TaskError('SNS.NotFoundException', `Topic does not exist: ${params.TopicArn} (Service: Sns, Status Code: 404)`);
-      validateSnsPublish(params);
-      const messageId = randomUUID();
-      const line = {
-        timestamp: new Date().toISOString(),
-        topicArn: topic.arn,
-        topic: topic.name,
-        messageId,
-        subject: params.Subject ?? null,
-        message: typeof params.Message === 'string' ? params.Message : JSON.stringify(params.Message),
-        state: stateName,
-      };
-      mkdirSync(path.dirname(ctx.alertsFile), { recursive: true });
-      appendFileSync(ctx.alertsFile, `${JSON.stringify(line)}\n`);
-      appendFileSync(ctx.logFileFor(stateName), `SNS publish to ${topic.arn}\nSubject: ${line.subject}\n${line.message}\n`);
+      let line: AlertLine;
+      try {
+        line = publishToTopic(ctx.deployment, ctx.alertsFile, params, { state: stateName });
+      } catch (error) {
+        if (error instanceof TopicNotFoundError) throw new TaskError(error.name, error.message);
+        throw error;
+      }
+      const messageId = line.messageId;
+      appendFileSync(ctx.logFileFor(stateName), `SNS publish to ${line.topicArn}\nSubject: ${line.subject}\n${line.message}\n`);
       return { MessageId: messageId, SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: randomUUID() } };
     };
   }

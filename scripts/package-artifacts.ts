@@ -8,33 +8,36 @@
  *   (spark.archives=…#environment) and PYSPARK_PYTHON=./environment/bin/python on driver and executors runs the
  *   EMR image's own CPython X.Y with the archive's site-packages on PYTHONPATH. A `--target` directory is not a
  *   venv (no interpreter, no pyvenv.cfg); shipping an interpreter would need a build on the target platform,
- *   which is exactly what needs Docker. The image's interpreter already matches the release's Python version.
+ *   which is exactly what needs Docker. The release, its Python versions and their interpreter paths, Spark
+ *   version and glibc come from the release catalogue (lib/config/emr-releases.json), never from guesses here.
  * - pyfiles.zip: the `jobs` package (without tests); entry scripts `jobs/<name>.py` are also shipped as plain files.
  * - java-deps.jar: the uber-JAR from java/pom.xml (Maven; skipped with a note when there is no pom).
  * - models.tar.gz: assets/models (shipped as spark.archives=…#models to the jobs that use models).
  *
  * Usage: npm run package -- [--stage dev] [--architecture x86_64|aarch64|host] [--python-version 3.11]
  *        [--out-dir artifacts] [--requirements jobs/requirements.txt] [--find-links DIR --no-index] [--skip-jar]
+ *        npm run package -- --all-stages   (every cdk.json stage's target, each under artifacts/targets/<target>/)
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { loadStageConfig } from '../lib/config/stage-config';
-import { Artifact, ArtifactKind, artifactKey, Manifest, parseManifest, serializeManifest } from '../lib/jobs/manifest';
+import { type BuildTarget, buildTarget, buildTargetId } from '../lib/config/emr-releases';
+import { loadStageConfig, type StageConfig } from '../lib/config/stage-config';
+import { Artifact, ArtifactKind, artifactKey, builtForSparkConf, Manifest, parseManifest, serializeManifest } from '../lib/jobs/manifest';
 
 const ROOT = path.resolve(__dirname, '..');
-/** Newest glibc of the EMR Serverless images (EMR 7.x and emr-spark-8.x run Amazon Linux 2023: glibc 2.34). */
-const DEFAULT_MAX_GLIBC = 34;
-/** Spark version of each supported release label. */
-const SPARK_VERSIONS: Record<string, string> = { 'emr-spark-8.0.0': '4.0.2', 'emr-7.12.0': '3.5.6', 'emr-7.13.0': '3.5.6' };
 
 export interface PackageOptions {
   stage: string;
   architecture: 'x86_64' | 'aarch64' | 'host';
   pythonVersion: string;
   releaseLabel: string;
+  /** Spark version of the release (release catalogue). */
+  sparkVersion: string;
+  /** The release image's interpreter of `pythonVersion` (release catalogue): the launcher execs it. */
+  interpreter: string;
   outDir: string;
   requirements: string;
   jobsDir: string;
@@ -52,7 +55,7 @@ export interface PackageOptions {
 }
 
 /** pip `--platform` tags: every manylinux tag the target glibc can load (pip does not expand manylinux_2_X). */
-export function platformTags(architecture: 'x86_64' | 'aarch64', maxGlibc = DEFAULT_MAX_GLIBC): string[] {
+export function platformTags(architecture: 'x86_64' | 'aarch64', maxGlibc: number): string[] {
   const tags: string[] = [];
   for (let minor = maxGlibc; minor >= 17; minor -= 1) tags.push(`manylinux_2_${minor}_${architecture}`);
   tags.push(`manylinux2014_${architecture}`); // pip expands this one to manylinux2010/manylinux1 on x86_64
@@ -87,19 +90,25 @@ export function dependencySparkConf(alias = 'environment'): Record<string, strin
   };
 }
 
-/** `bin/python` of the dependency archive: the image's CPython X.Y with the archive's site-packages on the path. */
-export function launcherScript(pythonVersion: string): string {
+/**
+ * `bin/python` of the dependency archive: the release image's CPython X.Y — the interpreter the release catalogue
+ * names, else `pythonX.Y` on the PATH (the same ABI), or `$EMRPIPE_PYTHON` — with the archive's site-packages on
+ * the path. Without one it stops at once (exit 127) naming the release, the version and the path it looked for.
+ */
+export function launcherScript(build: Pick<PackageOptions, 'releaseLabel' | 'pythonVersion' | 'interpreter'>): string {
+  const { releaseLabel, pythonVersion, interpreter } = build;
   return [
     '#!/bin/sh',
-    `# Written by npm run package. Runs CPython ${pythonVersion} (the EMR image's interpreter) with this archive's`,
-    '# site-packages after the entries Spark puts on PYTHONPATH (pyspark, --py-files), so Spark\'s own modules win.',
+    `# Written by npm run package for ${releaseLabel} / CPython ${pythonVersion}. Runs the image's interpreter`,
+    `# (${interpreter}, release catalogue) with this archive's site-packages after the entries Spark puts on`,
+    '# PYTHONPATH (pyspark, --py-files), so Spark\'s own modules win.',
     'here=$(cd "$(dirname "$0")/.." && pwd)',
     'PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$here/site-packages"',
     'export PYTHONPATH',
-    `for candidate in "\${EMRPIPE_PYTHON:-}" python${pythonVersion} /usr/bin/python${pythonVersion} /usr/local/bin/python${pythonVersion}; do`,
+    `for candidate in "\${EMRPIPE_PYTHON:-}" ${interpreter} python${pythonVersion}; do`,
     '  if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1; then exec "$candidate" "$@"; fi',
     'done',
-    `echo "environment/bin/python: no python${pythonVersion} interpreter found (set EMRPIPE_PYTHON)" >&2`,
+    `echo "environment/bin/python: this archive was built for ${releaseLabel} with CPython ${pythonVersion}, but this image has no ${interpreter} (nor python${pythonVersion} on the PATH): package for the application's release and Python (npm run package -- --stage <stage>) or set EMRPIPE_PYTHON" >&2`,
     'exit 127',
     '',
   ].join('\n');
@@ -146,7 +155,7 @@ function buildPythonDeps(opts: PackageOptions, buildDir: string): Record<string,
   run(opts.python, pipInstallArgs(opts, site));
   // Console scripts carry the build machine's interpreter path in their shebang; caches are rebuilt at run time.
   fs.rmSync(path.join(site, 'bin'), { recursive: true, force: true });
-  fs.writeFileSync(path.join(env, 'bin', 'python'), launcherScript(opts.pythonVersion), { mode: 0o755 });
+  fs.writeFileSync(path.join(env, 'bin', 'python'), launcherScript(opts), { mode: 0o755 });
   fs.chmodSync(path.join(env, 'bin', 'python'), 0o755);
   run(opts.python, [path.join(ROOT, 'scripts/pack_artifacts.py'), 'tar', '--output', path.join(opts.outDir, 'python-deps.tar.gz'), '--add', env, '--exclude', '__pycache__', '--exclude', '*.pyc']);
   return JSON.parse(run(opts.python, [path.join(ROOT, 'scripts/pack_artifacts.py'), 'dists', '--site', site])) as Record<string, string>;
@@ -249,16 +258,17 @@ export function packageArtifacts(opts: PackageOptions): Manifest {
     schemaVersion: 1,
     builtFor: {
       releaseLabel: opts.releaseLabel,
-      sparkVersion: SPARK_VERSIONS[opts.releaseLabel] ?? 'unknown',
+      sparkVersion: opts.sparkVersion,
       pythonVersion: opts.pythonVersion,
       architecture: opts.architecture,
       platforms: opts.architecture === 'host' ? [] : platformTags(opts.architecture, opts.maxGlibc),
       implementation: 'cp',
+      ...(opts.architecture === 'host' ? {} : { interpreter: opts.interpreter }),
     },
     inputs: inputHashes(opts),
     pythonPackages,
     artifacts,
-    sparkConf: dependencySparkConf('environment'),
+    sparkConf: { ...dependencySparkConf('environment'), ...builtForSparkConf(opts) },
   });
   const manifestPath = path.join(opts.outDir, 'manifest.json');
   fs.writeFileSync(`${manifestPath}.tmp`, serializeManifest(manifest));
@@ -272,10 +282,31 @@ function siblingConstraints(requirements: string): string | undefined {
   return fs.existsSync(file) ? file : undefined;
 }
 
-function readStage(stage: string | undefined) {
-  const cdkJson = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf-8')) as { context?: Record<string, unknown> };
-  const context: Record<string, unknown> = { ...cdkJson.context, ...(stage ? { stage } : {}) };
+function cdkContext(): Record<string, unknown> {
+  return (JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf-8')) as { context?: Record<string, unknown> }).context ?? {};
+}
+
+function readStage(stage: string | undefined): StageConfig {
+  const context: Record<string, unknown> = { ...cdkContext(), ...(stage ? { stage } : {}) };
   return loadStageConfig((key) => context[key]);
+}
+
+/** The build target of a stage (its release, Python version and architecture in the release catalogue). */
+export function stageTarget(stage: Pick<StageConfig, 'releaseLabel' | 'pythonVersion' | 'architecture'>): BuildTarget {
+  return buildTarget(stage.releaseLabel, stage.pythonVersion, stage.architecture);
+}
+
+/** Every stage of cdk.json grouped by build target: target id → the target and its stages. */
+export function stageTargets(stages: StageConfig[]): Map<string, { target: BuildTarget; stages: string[] }> {
+  const targets = new Map<string, { target: BuildTarget; stages: string[] }>();
+  for (const stage of stages) {
+    const target = stageTarget(stage);
+    const id = buildTargetId(target);
+    const entry = targets.get(id) ?? { target, stages: [] };
+    entry.stages.push(stage.stage);
+    targets.set(id, entry);
+  }
+  return targets;
 }
 
 function main(argv: string[]): void {
@@ -283,6 +314,7 @@ function main(argv: string[]): void {
     .name('package-artifacts')
     .description('Build the EMR Serverless job artifacts (no Docker) and artifacts/manifest.json')
     .option('--stage <stage>', 'stage whose architecture / Python version / release to build for (cdk.json context)')
+    .option('--all-stages', 'build for every cdk.json stage: one build per distinct target under <out-dir>/targets/<target>/', false)
     .option('--architecture <arch>', 'x86_64 | aarch64 | host (host: a local build for spark-submit tests)')
     .option('--python-version <version>', 'CPython version of the target (default: the stage config)')
     .option('--out-dir <dir>', 'output directory', path.join(ROOT, 'artifacts'))
@@ -295,21 +327,45 @@ function main(argv: string[]): void {
     .option('--no-index', 'do not use PyPI (only --find-links)')
     .option('--skip-jar', 'reuse an existing java-deps.jar instead of running Maven', false)
     .option('--update-constraints', 'resolve afresh and rewrite constraints.txt next to the requirements', false)
-    .option('--max-glibc <minor>', 'newest glibc 2.X of the target image', String(DEFAULT_MAX_GLIBC))
+    .option('--max-glibc <minor>', 'newest glibc 2.X of the target image (default: the release catalogue\'s)')
     .option('--python <path>', 'Python that runs pip and the archive writer', fs.existsSync(path.join(ROOT, '.venv/bin/python')) ? path.join(ROOT, '.venv/bin/python') : 'python3')
     .parse(argv);
   const o = program.opts<Record<string, string | boolean | undefined>>();
+  if (o.allStages) {
+    for (const flag of ['stage', 'architecture', 'pythonVersion', 'maxGlibc'] as const) {
+      if (o[flag] !== undefined) throw new Error(`--all-stages builds every stage's own target: drop --${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    }
+    const stages = Object.keys((cdkContext().stages ?? {}) as Record<string, unknown>).map((name) => readStage(name));
+    for (const [id, { target, stages: names }] of stageTargets(stages)) {
+      log(`target ${id} (stages ${names.join(', ')})`);
+      buildAndReport(optionsFor(o, names.join(','), target, target.architecture, path.join(path.resolve(o.outDir as string), 'targets', id)));
+    }
+    return;
+  }
   const stage = readStage(o.stage as string | undefined);
-  const architecture = (o.architecture as string | undefined) ?? (stage.architecture === 'ARM64' ? 'aarch64' : 'x86_64');
+  const architecture = (o.architecture as string | undefined) ?? stageTarget(stage).architecture;
   if (!['x86_64', 'aarch64', 'host'].includes(architecture)) throw new Error(`--architecture: must be x86_64, aarch64 or host (got ${architecture})`);
   const pythonVersion = (o.pythonVersion as string | undefined) ?? stage.pythonVersion;
   if (!/^3\.\d+$/.test(pythonVersion)) throw new Error(`--python-version: must look like 3.11 (got ${pythonVersion})`);
-  const opts: PackageOptions = {
-    stage: stage.stage,
-    architecture: architecture as PackageOptions['architecture'],
-    pythonVersion,
-    releaseLabel: stage.releaseLabel,
-    outDir: path.resolve(o.outDir as string),
+  const target = buildTarget(stage.releaseLabel, pythonVersion, stage.architecture);
+  buildAndReport(optionsFor(o, stage.stage, target, architecture as PackageOptions['architecture'], path.resolve(o.outDir as string)));
+}
+
+function optionsFor(
+  o: Record<string, string | boolean | undefined>,
+  stage: string,
+  target: BuildTarget,
+  architecture: PackageOptions['architecture'],
+  outDir: string,
+): PackageOptions {
+  return {
+    stage,
+    architecture,
+    pythonVersion: target.pythonVersion,
+    releaseLabel: target.releaseLabel,
+    sparkVersion: target.sparkVersion,
+    interpreter: target.interpreter,
+    outDir,
     requirements: path.resolve(o.requirements as string),
     jobsDir: path.resolve(o.jobsDir as string),
     modelsDir: path.resolve(o.modelsDir as string),
@@ -319,9 +375,12 @@ function main(argv: string[]): void {
     noIndex: o.index === false,
     skipJar: Boolean(o.skipJar),
     updateConstraints: Boolean(o.updateConstraints),
-    maxGlibc: Number(o.maxGlibc),
+    maxGlibc: o.maxGlibc === undefined ? target.maxGlibc : Number(o.maxGlibc),
     python: o.python as string,
   };
+}
+
+function buildAndReport(opts: PackageOptions): void {
   const started = Date.now();
   const manifest = packageArtifacts(opts);
   for (const a of manifest.artifacts) log(`${a.file.padEnd(24)} ${String(a.size).padStart(11)} B  sha256 ${a.sha256}`);

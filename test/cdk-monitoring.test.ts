@@ -54,10 +54,15 @@ function emrMetrics(template: Template): Array<{ metricName: string; dimensions:
 }
 
 /** Every metric expression (SEARCH / Metrics Insights query) of the dashboard. */
-function expressions(template: Template): string[] {
+function allExpressions(template: Template): string[] {
   return dashboardBody(template).widgets.flatMap((w) =>
     (w.properties.metrics ?? []).flatMap((m) => m.filter((x) => typeof x === 'object' && x !== null && 'expression' in x).map((x) => (x as { expression: string }).expression)),
   );
+}
+
+/** The expressions over EMR Serverless' own metrics. */
+function expressions(template: Template): string[] {
+  return allExpressions(template).filter((e) => e.includes(EMR_SERVERLESS_NAMESPACE));
 }
 
 describe('release labels', () => {
@@ -102,6 +107,13 @@ describe('dashboard metrics follow the release (R6)', () => {
       expect(query).toMatch(/^SELECT SUM\(Worker(Cpu|Memory)Used\) FROM SCHEMA\("AWS\/EMRServerless", ApplicationId, CapacityAllocationType, JobId, WorkerType\) WHERE ApplicationId = 'APPLICATION_ID' GROUP BY JobId /);
     }
     expect(JSON.stringify(dashboardBody(template))).not.toMatch(/ApplicationName|JobName/);
+  });
+
+  test('queue time, start latency and run time per step are graphed from the metrics record-job-cost publishes', () => {
+    const searches = allExpressions(synthMonitoring('emr-spark-8.0.0')).filter((e) => !e.includes(EMR_SERVERLESS_NAMESPACE));
+    expect(searches).toEqual(
+      ['QueuedSeconds', 'StartLatencySeconds', 'RunSeconds'].map((m) => `SEARCH('{EmrMlPipelines/JobRuns,Step} MetricName="${m}"', 'Maximum', 300)`),
+    );
   });
 
   test('an application without a name is published as [Unspecified] from 7.10', () => {

@@ -22,7 +22,7 @@ function harness(failingCostSteps: string[] = []) {
     return fn(i) as any;
   };
   const spark = (step: string, result: Record<string, unknown>) => ({
-    [`Build ${step} request`]: record(`Build ${step} request`, (i) => ({ ApplicationId: 'app', Name: i.step, ClientToken: 't', ExecutionRoleArn: 'r', ExecutionTimeoutMinutes: 120, JobDriver: {}, ConfigurationOverrides: {}, Tags: {} })),
+    [`Build ${step} request`]: record(`Build ${step} request`, (i) => ({ ApplicationId: 'app', Name: i.step, ClientToken: 't', ExecutionRoleArn: 'r', ExecutionTimeoutMinutes: 120, Mode: 'BATCH', RetryPolicy: { MaxAttempts: 2 }, JobDriver: {}, ConfigurationOverrides: {}, Tags: {} })),
     [`Run ${step}`]: record(`Run ${step}`, () => ({ applicationId: 'app', jobRunId: `${step}-run`, state: 'SUCCESS' })),
     [`Record ${step} cost`]: record(`Record ${step} cost`, (i) => {
       if (failingCostSteps.includes(step)) throw Object.assign(new Error('AccessDenied: emr-serverless:GetJobRun'), { name: 'AccessDeniedException' });

@@ -42,7 +42,7 @@ describe('state machines', () => {
     for (const g of Object.values(groups)) expect(g.Properties.RetentionInDays).toBe(30);
   });
 
-  test.each(Object.keys(defs))('%s: every startJobRun.sync task has Retry, Catch and a timeout', (name) => {
+  test.each(Object.keys(defs))('%s: every startJobRun.sync task has Retry and a timeout, no Catch (a redrive resumes at the failed job)', (name) => {
     const states = allStates(defs[name as keyof typeof defs]);
     const sparkTasks = Object.entries(states).filter(([, s]) => s.Resource === START_JOB_RUN_SYNC);
     expect(sparkTasks.length).toBeGreaterThan(0);
@@ -52,13 +52,17 @@ describe('state machines', () => {
       expect(s.Retry).toEqual([
         { ErrorEquals: EMR_TRANSIENT_ERRORS, IntervalSeconds: 30, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 300, JitterStrategy: 'FULL' },
       ]);
-      expect(s.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: expect.any(String) }]);
+      // a Catch would end a failed job in a Fail state, which is all a RedriveExecution would rerun
+      expect(s.Catch).toBeUndefined();
       expect(s.Parameters).toEqual({
         'ApplicationId.$': '$.work.jobRequest.ApplicationId',
         'ExecutionRoleArn.$': '$.work.jobRequest.ExecutionRoleArn',
         'Name.$': '$.work.jobRequest.Name',
-        'ClientToken.$': '$.work.jobRequest.ClientToken',
+        // a redriven execution (same id) starts new job runs instead of getting the failed ones back
+        'ClientToken.$': "States.Format('{}-{}', $.work.jobRequest.ClientToken, $$.Execution.RedriveCount)",
         'ExecutionTimeoutMinutes.$': '$.work.jobRequest.ExecutionTimeoutMinutes',
+        'Mode.$': '$.work.jobRequest.Mode',
+        'RetryPolicy.$': '$.work.jobRequest.RetryPolicy',
         'JobDriver.$': '$.work.jobRequest.JobDriver',
         'ConfigurationOverrides.$': '$.work.jobRequest.ConfigurationOverrides',
         'Tags.$': '$.work.jobRequest.Tags',
@@ -170,9 +174,12 @@ describe('state machines', () => {
     expect(def.States['Collect Futures and training costs']).toMatchObject({ Type: 'Pass', InputPath: '$.work.parallel.costs', ResultPath: '$.costs' });
     const trainBranch = def.States['Futures and training'].Branches[1];
     expect(path(trainBranch)).toEqual(['Build train request', 'Run train', 'Record train cost', 'Read train result']);
-    // branch failures keep their error and the Parallel state routes them to the failure path
-    expect(def.States['ETL'].Catch[0].Next).toBe('Notify failure');
-    expect(def.States['ETL'].Branches[0].States['Run etl-train'].Catch[0].Next).toBe('etl-train failed');
+    // a failed job fails its branch and the Parallel state (no Catch: a redrive reruns only the failed branch);
+    // a branch's Lambda step publishes its caught error inside the branch, then fails it
+    expect(def.States['ETL'].Catch).toBeUndefined();
+    expect(def.States['ETL'].Branches[0].States['Run etl-train'].Catch).toBeUndefined();
+    expect(def.States['ETL'].Branches[0].States['Build etl-train request'].Catch[0].Next).toBe('Notify etl-train failure');
+    expect(def.States['ETL'].Branches[0].States['Notify etl-train failure']).toMatchObject({ Resource: 'arn:aws:states:::sns:publish', Next: 'etl-train failed' });
     // the model trained in this execution is evaluated and promoted
     expect(def.States['Prepare evaluate args'].Parameters).toEqual({ 'model.$': '$.results.model.train.outputs.model' });
     expect(def.States['Build evaluate request'].Parameters['args.$']).toBe('States.JsonMerge($.plan.steps.evaluate.args, $.work.runtimeArgs, false)');

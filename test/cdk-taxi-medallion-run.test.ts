@@ -36,7 +36,7 @@ function runTaxi(input: unknown, ingest: (i: any) => unknown = (i) => ({ objects
   const spark = (step: string) => ({
     [`Build ${step} request`]: record(`Build ${step} request`, (i) => {
       jobArgs[step] = i.args;
-      return { ApplicationId: 'app', Name: i.step, ClientToken: 't', ExecutionRoleArn: 'r', ExecutionTimeoutMinutes: 120, JobDriver: {}, ConfigurationOverrides: {}, Tags: {} };
+      return { ApplicationId: 'app', Name: i.step, ClientToken: 't', ExecutionRoleArn: 'r', ExecutionTimeoutMinutes: 120, Mode: 'BATCH', RetryPolicy: { MaxAttempts: 2 }, JobDriver: {}, ConfigurationOverrides: {}, Tags: {} };
     }),
     [`Run ${step}`]: record(`Run ${step}`, () => ({ applicationId: 'app', jobRunId: `${step}-run`, state: 'SUCCESS' })),
     [`Record ${step} cost`]: record(`Record ${step} cost`, (i) => ({ step: i.step, jobRunId: i.jobRun.jobRunId, costUsd: 0.1 })),

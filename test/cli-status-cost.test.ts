@@ -1,4 +1,4 @@
-import { GetApplicationCommand, GetJobRunCommand, ListJobRunsCommand } from '@aws-sdk/client-emr-serverless';
+import { GetApplicationCommand, GetJobRunCommand, ListJobRunAttemptsCommand, ListJobRunsCommand } from '@aws-sdk/client-emr-serverless';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -151,17 +151,26 @@ describe('status', () => {
     ]);
   });
 
-  test('a job run id shows its state, duration and billed cost', async () => {
+  test('a job run id shows its state, timing, billed cost and attempt', async () => {
     emr.on(GetJobRunCommand, { applicationId: APP, jobRunId: 'jr5' }).resolves({
-      jobRun: { name: 'etl', state: 'SUCCESS', createdAt: new Date('2026-11-21T10:00:00Z'), updatedAt: new Date('2026-11-21T10:05:00Z'), totalExecutionDurationSeconds: 290, billedResourceUtilization: { vCPUHour: 1, memoryGBHour: 4, storageGBHour: 0 } },
+      jobRun: {
+        name: 'etl', state: 'SUCCESS', createdAt: new Date('2026-11-21T10:00:00Z'), updatedAt: new Date('2026-11-21T10:05:00Z'), startedAt: new Date('2026-11-21T10:00:10Z'), endedAt: new Date('2026-11-21T10:05:00Z'),
+        queuedDurationMilliseconds: 0, totalExecutionDurationSeconds: 290, attempt: 1, billedResourceUtilization: { vCPUHour: 1, memoryGBHour: 4, storageGBHour: 0 },
+      },
+    } as never);
+    emr.on(ListJobRunAttemptsCommand, { applicationId: APP, jobRunId: 'jr5' }).resolves({
+      jobRunAttempts: [{ applicationId: APP, id: 'jr5', name: 'etl', attempt: 1, state: 'SUCCESS', stateDetails: '', createdAt: new Date('2026-11-21T10:00:00Z'), updatedAt: new Date('2026-11-21T10:05:00Z'), jobCreatedAt: new Date('2026-11-21T10:00:00Z') }],
     } as never);
     const r = await cli(['status', 'jr5']);
     expect(r.code).toBe(0);
     expect(r.out).toEqual([
       'Job run jr5 (etl): SUCCESS',
-      '  created: 2026-11-21 10:00:00   updated: 2026-11-21 10:05:00',
-      '  duration: 4m50s',
+      '  created: 2026-11-21 10:00:00   started: 2026-11-21 10:00:10   ended: 2026-11-21 10:05:00',
+      '  queued: 0.0s   run time: 4m50s',
       '  billed: 1 vCPU-h, 4 GB-h, 0 storage GB-h, $0.0606',
+      '  attempts (1):',
+      '    #1 SUCCESS   created: 2026-11-21 10:00:00   updated: 2026-11-21 10:05:00',
+      `       driver log: s3://dev-logs-bucket/emr/applications/${APP}/jobs/jr5/SPARK_DRIVER/stderr.gz`,
     ]);
   });
 

@@ -92,7 +92,7 @@ describe('a run of the local runner', () => {
     applicationId: '00local', jobRunId: '00abc', arn: 'arn:aws:emr-serverless:us-east-1:000000000000:/applications/00local/jobruns/00abc', name: 'etl',
     state, stateDetails: '', exitCode: 0, createdAt: new Date('2026-11-21T10:00:00Z'), startedAt: new Date('2026-11-21T10:00:05Z'),
     endedAt: new Date(Date.parse('2026-11-21T10:00:05Z') + durationSeconds * 1000), queuedMilliseconds: 5000, durationSeconds,
-    worker: localWorker('local[2]', '2g'), logFile: '.local/logs/x/03-etl.log', commandLine: [], cpuSeconds: 84,
+    worker: localWorker('local[2]', '2g'), logFile: '.local/logs/x/03-etl.log', commandLine: [], cpuSeconds: 84, attempt: 1, attempts: [],
   });
   const request = { ApplicationId: '00local', ExecutionRoleArn: 'arn:aws:iam::000000000000:role/job', ClientToken: 't', JobDriver: { SparkSubmit: { EntryPoint: 's3://a/e.py' } } };
 
@@ -108,6 +108,16 @@ describe('a run of the local runner', () => {
     expect(out.memoryGBHour).toBeCloseTo(2 * minute, 6);
     expect(out.costUsd).toBeCloseTo(2 * minute * 0.052624 + 2 * minute * 0.0057785, 6); // $0.001947
     expect(out.costUsd).toBeGreaterThan(0);
+    // start latency and queueing from GetJobRun's own fields
+    expect(out).toMatchObject({
+      createdAt: '2026-11-21T10:00:00.000Z',
+      startedAt: '2026-11-21T10:00:05.000Z',
+      endedAt: '2026-11-21T10:00:47.000Z',
+      queuedSeconds: 5,
+      startLatencySeconds: 5,
+      runSeconds: 42,
+      attempt: 1,
+    });
   });
 
   test('a longer run is billed for its run time (queue time excluded)', async () => {
@@ -129,4 +139,25 @@ describe('a run of the local runner', () => {
 test('bad input names the field', async () => {
   await expect(handler({ step: 'x' })).rejects.toThrow(/applicationId: required/);
   await expect(handler({ applicationId: 'a', jobRunId: 'j', resultUri: 'http://x' })).rejects.toThrow(/resultUri/);
+});
+
+test('publishes queue, start latency and run time as CloudWatch metrics (embedded metric format) per step', async () => {
+  emr.on(GetJobRunCommand).resolves(
+    jobRun({ createdAt: new Date('2026-11-21T10:00:00Z'), startedAt: new Date('2026-11-21T10:01:30Z'), queuedDurationMilliseconds: 60_000 }) as never,
+  );
+  const lines: string[] = [];
+  // Powertools writes the EMF document to stdout with its own Console
+  const log = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+    lines.push(...String(chunk).split('\n'));
+    return true;
+  });
+  try {
+    await handler({ applicationId: 'app1', jobRunId: 'jr1', step: 'train' });
+  } finally {
+    log.mockRestore();
+  }
+  const emf = lines.map((l) => { try { return JSON.parse(l); } catch { return undefined; } }).find((l) => l?._aws?.CloudWatchMetrics);
+  expect(emf).toBeDefined();
+  expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'EmrMlPipelines/JobRuns', Dimensions: [expect.arrayContaining(['Step'])] });
+  expect(emf).toMatchObject({ Step: 'train', QueuedSeconds: 60, StartLatencySeconds: 90, RunSeconds: 300 });
 });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   buildJobRequest,
   clientToken,
+  CLIENT_TOKEN_BASE_LENGTH,
   describeJobRun,
   parseSparkSubmitParameters,
   toSdkStartJobRunInput,
@@ -19,18 +20,18 @@ const PY =
   '--conf spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python';
 const SMALL =
   '--conf spark.driver.cores=1 --conf spark.driver.memory=4g --conf spark.executor.cores=2 --conf spark.executor.memory=8g ' +
-  '--conf spark.executor.instances=1 --conf spark.dynamicAllocation.maxExecutors=4 ' +
+  '--conf spark.executor.instances=1 --conf spark.dynamicAllocation.maxExecutors=2 ' +
   '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=20g';
 const MEDIUM =
-  '--conf spark.driver.cores=2 --conf spark.driver.memory=8g --conf spark.executor.cores=4 --conf spark.executor.memory=14g ' +
-  '--conf spark.executor.instances=2 --conf spark.dynamicAllocation.maxExecutors=10 ' +
+  '--conf spark.driver.cores=2 --conf spark.driver.memory=8g --conf spark.executor.cores=2 --conf spark.executor.memory=7g ' +
+  '--conf spark.executor.instances=2 --conf spark.dynamicAllocation.maxExecutors=3 ' +
   '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=50g';
 const LARGE =
-  '--conf spark.driver.cores=4 --conf spark.driver.memory=14g --conf spark.executor.cores=4 --conf spark.executor.memory=14g ' +
-  '--conf spark.executor.instances=3 --conf spark.dynamicAllocation.maxExecutors=20 ' +
+  '--conf spark.driver.cores=2 --conf spark.driver.memory=12g --conf spark.executor.cores=4 --conf spark.executor.memory=14g ' +
+  '--conf spark.executor.instances=2 --conf spark.dynamicAllocation.maxExecutors=2 ' +
   '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=100g';
 const ML =
-  '--conf spark.driver.cores=2 --conf spark.driver.memory=8g --conf spark.executor.cores=4 --conf spark.executor.memory=14g ' +
+  '--conf spark.driver.cores=2 --conf spark.driver.memory=8g --conf spark.executor.cores=2 --conf spark.executor.memory=7g ' +
   '--conf spark.executor.instances=2 --conf spark.dynamicAllocation.maxExecutors=6 ' +
   '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=50g';
 const R = 's3://dev-lake-bucket/runs/dev-recommender/run-2026-11-21';
@@ -61,7 +62,7 @@ const cases: Case[] = [
     args: { input: 's3://dev-lake-bucket/bronze/netflix/raw/future.txt', output: 's3://dev-lake-bucket/gold/netflix/futures/' },
     entryPoint: entry(2, 'create_futures'),
     arguments: ['--result-uri', `${R}/create-futures.json`, '--input', 's3://dev-lake-bucket/bronze/netflix/raw/future.txt', '--output', 's3://dev-lake-bucket/gold/netflix/futures/'],
-    parameters: `--conf spark.archives=${DEPS} ${FILES} ${MEDIUM} ${PY}`,
+    parameters: `--conf spark.archives=${DEPS} ${FILES} ${SMALL} ${PY}`,
   },
   {
     job: 'train',
@@ -136,13 +137,15 @@ describe('buildJobRequest', () => {
 
   it.each(cases)('builds the exact StartJobRun request for $job', (c) => {
     const request = buildJobRequest({ job: c.job, step: c.step, args: c.args, execution: fixtureExecution, manifest: fixtureManifest, env: fixtureEnv });
-    const token = `${c.step}-${createHash('sha256').update(`${fixtureExecution.id}\u0000${c.step}`).digest('hex').slice(0, 40)}`;
+    const token = `${c.step.slice(0, 17)}-${createHash('sha256').update(`${fixtureExecution.id}\u0000${c.step}`).digest('hex').slice(0, 40)}`;
     expect(request).toEqual({
       ApplicationId: '00fabc123def4567',
       ExecutionRoleArn: 'arn:aws:iam::123456789012:role/dev-emr-job-role',
       Name: `dev-recommender-run-2026-11-21-${c.step}`,
       ClientToken: token,
       ExecutionTimeoutMinutes: 120,
+      Mode: 'BATCH',
+      RetryPolicy: { MaxAttempts: c.job === 'ml_processing' ? 1 : 2 },
       JobDriver: { SparkSubmit: { EntryPoint: c.entryPoint, EntryPointArguments: c.arguments, SparkSubmitParameters: c.parameters } },
       ConfigurationOverrides: { MonitoringConfiguration: { S3MonitoringConfiguration: { LogUri: 's3://dev-logs-bucket/emr/' } } },
       Tags: {
@@ -180,13 +183,11 @@ describe('ClientToken', () => {
     expect(clientToken(`${fixtureExecution.id}-2`, 'train')).not.toBe(a);
   });
 
-  it('changes on a redrive (same execution id) but not for redriveCount 0', () => {
-    const base = { job: 'generate', step: 'generate', args: { output: 's3://dev-lake-bucket/x/' }, manifest: fixtureManifest, env: fixtureEnv };
-    const first = buildJobRequest({ ...base, execution: { ...fixtureExecution, redriveCount: 0 } }).ClientToken;
-    expect(first).toBe(clientToken(fixtureExecution.id, 'generate'));
-    const redriven = buildJobRequest({ ...base, execution: { ...fixtureExecution, redriveCount: 1 } }).ClientToken;
-    expect(redriven).not.toBe(first);
-    expect(buildJobRequest({ ...base, execution: { ...fixtureExecution, redriveCount: 1 } }).ClientToken).toBe(redriven);
+  it('leaves room for the Run state\'s redrive suffix within StartJobRun\'s 64 characters', () => {
+    const token = clientToken(`arn:aws:states:eu-west-1:123456789012:execution:${'x'.repeat(80)}:${'y'.repeat(80)}`, `a_${'b'.repeat(78)}`);
+    expect(token.length).toBe(CLIENT_TOKEN_BASE_LENGTH);
+    // RedriveExecution allows at most 1000 redrives: "-1000" is the longest suffix
+    expect(`${token}-1000`.length).toBeLessThanOrEqual(64);
   });
 
   it('is at most 64 characters of the allowed charset even for long steps and ARNs', () => {
@@ -215,7 +216,7 @@ describe('validation', () => {
     const run = (overrides: unknown) => () => buildJobRequest({ ...base, job: 'etl', args: etlArgs, overrides });
     expect(run({ sizing: { executorMemory: '14 GB' } })).toThrow(/overrides\.sizing\.executorMemory: must be 2g\.\.120g/);
     expect(run({ sizing: { executorCores: 3 } })).toThrow(/overrides\.sizing\.executorCores: must be 1, 2, 4, 8 or 16 vCPU/);
-    expect(run({ sizing: { initialExecutors: 30 } })).toThrow(/overrides\.sizing\.initialExecutors: 30 exceeds maxExecutors 10/);
+    expect(run({ sizing: { initialExecutors: 30 } })).toThrow(/overrides\.sizing\.initialExecutors: 30 exceeds maxExecutors 3/);
     expect(run({ sparkConf: { 'spark.archives': 's3://evil/x.tar.gz#environment' } })).toThrow(/overrides\.sparkConf\.spark\.archives: is set by the builder/);
     expect(run({ sparkConf: { 'spark.hadoop.fs.s3a.secret.key': 'abc' } })).toThrow(/looks like a secret/);
     expect(run({ sparkConf: { 'spark.sql.shuffle.partitions': '8 0' } })).toThrow(/must not contain whitespace/);
@@ -360,5 +361,38 @@ describe('job-run tags (R7): EMR Serverless ASCII patterns, at most 50, no aws: 
     );
     // an override of a builder key replaces it, it does not add one
     expect(Object.keys(buildJobRequest({ ...base, overrides: { tags: { ...extra(43), project: 'other' } } }).Tags)).toHaveLength(50);
+  });
+});
+
+describe('job retry policy (EMR Serverless retryPolicy, batch mode)', () => {
+  const base = { execution: fixtureExecution, manifest: fixtureManifest, env: fixtureEnv };
+  const etl = { ...base, job: 'etl', step: 'etl', args: { input: 's3://dev-lake-bucket/raw/', output: 's3://dev-lake-bucket/out/', rejects: 's3://dev-lake-bucket/rejects/' } };
+
+  it('gives idempotent jobs 2 attempts and the non-idempotent news job 1, in BATCH mode', () => {
+    const request = buildJobRequest(etl);
+    expect(request.Mode).toBe('BATCH');
+    expect(request.RetryPolicy).toEqual({ MaxAttempts: 2 });
+    expect(toSdkStartJobRunInput(request)).toMatchObject({ mode: 'BATCH', retryPolicy: { maxAttempts: 2 } });
+    const news = buildJobRequest({
+      ...base,
+      job: 'ml_processing',
+      step: 'ml-processing',
+      args: { source: 's3://dev-lake-bucket/raw/news/', sink: 's3://dev-lake-bucket/gold/news/' },
+    });
+    expect(news.RetryPolicy).toEqual({ MaxAttempts: 1 });
+  });
+
+  it('takes an override within 1..10 and refuses retries of a job that is not idempotent', () => {
+    expect(buildJobRequest({ ...etl, overrides: { maxAttempts: 5 } }).RetryPolicy).toEqual({ MaxAttempts: 5 });
+    expect(() => buildJobRequest({ ...etl, overrides: { maxAttempts: 11 } })).toThrow(/overrides\.maxAttempts/);
+    expect(() =>
+      buildJobRequest({
+        ...base,
+        job: 'ml_processing',
+        step: 'ml-processing',
+        args: { source: 's3://dev-lake-bucket/raw/news/', sink: 's3://dev-lake-bucket/gold/news/' },
+        overrides: { maxAttempts: 2 },
+      }),
+    ).toThrow(/overrides\.maxAttempts: job "ml_processing" is not idempotent/);
   });
 });

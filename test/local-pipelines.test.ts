@@ -139,18 +139,28 @@ describe('recommender-training and drift-retrain', () => {
     expect(alerts()).toHaveLength(alertsBefore);
   });
 
-  it('turns a failing job into States.TaskFailed, caught → SNS alert → Failed', async () => {
+  it('a failing job fails the execution in its Run state (redrivable there), is retried once by its retry policy, and the alert names the cause', async () => {
     const execution = await runtime.run('drift-retrain', { incoming: `s3://${lake}/bronze/netflix/stream/incoming/bad-header/` }, { executionName: 'drift-broken' });
     expect(execution.status).toBe('FAILED');
     expect(execution.error).toBe('States.TaskFailed');
     const cause = JSON.parse(execution.cause!);
     expect(cause.State).toBe('FAILED');
     expect(cause.StateDetails).toMatch(/ExitCode: [12]\./);
-    expect(stepNames(execution)).toEqual(['Validate input', 'Build drift-process request', 'Run drift-process', 'Notify failure', 'Pipeline failed']);
-    expect(execution.steps.find((s) => s.name === 'Run drift-process')!.status).toBe('caught');
+    // retryPolicy.maxAttempts 2 (drift is idempotent): EMR Serverless reran it once, from the start
+    expect(cause.Attempt).toBe(2);
+    expect(runtime.emr.listJobRunAttempts(cause.ApplicationId, cause.JobRunId)!.map((a) => [a.attempt, a.state])).toEqual([[1, 'FAILED'], [2, 'FAILED']]);
+    // no Catch: the execution failed in the job's own state, where a redrive resumes
+    expect(stepNames(execution)).toEqual(['Validate input', 'Build drift-process request', 'Run drift-process']);
+    expect(execution.steps.find((s) => s.name === 'Run drift-process')!.status).toBe('failed');
+    // the job-run FAILED rule → notify-job-failure (invoked by EventBridge under the function's resource policy)
     const alert = alerts().at(-1);
-    expect(alert.subject).toBe('[drift-retrain] execution drift-broken failed');
-    expect(alert.message).toContain('Error: States.TaskFailed');
+    expect(alert.subject).toBe('[emr-ml dev] job drift-process FAILED');
+    expect(alert.message).toContain(`EMR Serverless job run ${cause.JobRunId}`);
+    expect(alert.message).toContain('FAILED on attempt 2.');
+    expect(alert.message).toMatch(/Error: Job failed.*ExitCode: [12]\./);
+    expect(alert.message).toMatch(/Last lines of the driver's stderr \(s3:\/\/[^)]+\/attempts\/2\/SPARK_DRIVER\/stderr\.gz\):/);
+    expect(alert.message).toMatch(/header/i);
+    expect(alert.message).toContain(`Whole log: npx emrpipe logs ${cause.JobRunId} --stderr --stage dev`);
   });
 });
 

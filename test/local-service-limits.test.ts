@@ -29,8 +29,12 @@ exports.handler = async (event) => {
 };
 `;
 
-// stands in for spark-submit: sleeps as many seconds as the job's last argument says
-const FAKE_SPARK_SUBMIT = '#!/bin/sh\nfor a; do last="$a"; done\nexec sleep "$last"\n';
+// stands in for spark-submit: sleeps as many seconds as the job's last argument says; `fail-once:<file>` fails
+// the first attempt (creating the file) and succeeds on the next
+const FAKE_SPARK_SUBMIT =
+  '#!/bin/sh\nfor a; do last="$a"; done\n' +
+  'case "$last" in fail-once:*) marker="${last#fail-once:}"; [ -e "$marker" ] && exit 0; : > "$marker"; echo "RuntimeError: first attempt fails" >&2; exit 1;; esac\n' +
+  'exec sleep "$last"\n';
 
 
 const task = (resource: string, extra: Record<string, unknown> = {}) => ({ Type: 'Task', Resource: resource, ...extra });
@@ -61,9 +65,10 @@ const machines: Record<string, Record<string, unknown>> = {
   'lambda-timeout': { StartAt: 'Short', States: { Short: task('${ShortArn}', { Parameters: { sleepMs: 3000 }, TimeoutSeconds: 60, End: true }) } },
   job: jobMachine(600),
   'job-short': jobMachine(1),
+  'job-retry': jobMachine(600, { Mode: 'BATCH', 'RetryPolicy.$': '$.retryPolicy' }),
 };
 
-function jobMachine(timeoutSeconds: number): Record<string, unknown> {
+function jobMachine(timeoutSeconds: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     StartAt: 'Run job',
     States: {
@@ -75,6 +80,7 @@ function jobMachine(timeoutSeconds: number): Record<string, unknown> {
           'ClientToken.$': '$$.Execution.Name',
           'ExecutionTimeoutMinutes.$': '$.executionTimeoutMinutes',
           JobDriver: { SparkSubmit: { EntryPoint: 's3://${Artifacts}/jobs/sleep.py', 'EntryPointArguments.$': "States.Array(States.Format('{}', $.seconds))" } },
+          ...extra,
         },
         TimeoutSeconds: timeoutSeconds,
         End: true,
@@ -312,5 +318,34 @@ describe('EMR Serverless queueing and .sync cancellation', () => {
     const cause = JSON.parse(record.cause!);
     expect(cause).toMatchObject({ State: 'CANCELLED', StateDetails: 'Job run timed out after 15 minutes (executionTimeoutMinutes) and was cancelled.' });
     expect(cause.TotalExecutionDurationSeconds).toBeLessThan(10);
+  });
+});
+
+describe('EMR Serverless retry policy (retryPolicy.maxAttempts, batch)', () => {
+  it('a job that fails once and then succeeds ends SUCCEEDED on attempt 2, both attempts listed', async () => {
+    const marker = path.join(work, 'fail-once-marker');
+    rmSync(marker, { force: true });
+    const record = await runtime.run('limits-job-retry', { seconds: `fail-once:${marker}`, executionTimeoutMinutes: 720, retryPolicy: { MaxAttempts: 2 } }, { executionName: 'retry-ok' });
+    expect([record.status, record.error]).toEqual(['SUCCEEDED', undefined]);
+    const output = record.output as { State: string; Attempt: number; ApplicationId: string; JobRunId: string };
+    expect([output.State, output.Attempt]).toEqual(['SUCCESS', 2]);
+    const attempts = runtime.emr.listJobRunAttempts(output.ApplicationId, output.JobRunId)!;
+    expect(attempts.map((a) => [a.attempt, a.state])).toEqual([[1, 'FAILED'], [2, 'SUCCESS']]);
+    expect(String(attempts[0]!.stateDetails)).toMatch(/ExitCode: 1\. .*RuntimeError: first attempt fails/);
+    expect(runtime.emr.getJobRun(output.ApplicationId, output.JobRunId)).toMatchObject({ state: 'SUCCESS', attempt: 2, mode: 'BATCH', retryPolicy: { maxAttempts: 2 } });
+  });
+
+  it('without a retry policy the same job fails on its first attempt', async () => {
+    const marker = path.join(work, 'fail-once-marker-2');
+    rmSync(marker, { force: true });
+    const record = await runtime.run('limits-job-retry', { seconds: `fail-once:${marker}`, executionTimeoutMinutes: 720, retryPolicy: { MaxAttempts: 1 } }, { executionName: 'retry-none' });
+    expect(record.status).toBe('FAILED');
+    expect(JSON.parse(record.cause!)).toMatchObject({ State: 'FAILED', Attempt: 1 });
+  });
+
+  it('maxAttempts above 10 is refused as the API refuses it', async () => {
+    const record = await runtime.run('limits-job-retry', { seconds: 1, executionTimeoutMinutes: 720, retryPolicy: { MaxAttempts: 11 } }, { executionName: 'retry-bad' });
+    expect(record.error).toBe('EMRServerless.ValidationException');
+    expect(record.cause).toMatch(/retryPolicy\.maxAttempts/);
   });
 });

@@ -34,6 +34,9 @@ test('cdk deploy per stage, dev (with the smoke test) before prod, prod behind i
   for (const stage of ['dev', 'prod']) {
     const commands = runs(`deploy-${stage}`);
     expect(commands).toContain(`bash scripts/synth.sh ${stage}`);
+    // each stage's own build (its architecture/Python/release), before its synth checks it (R4)
+    expect(commands.indexOf(`npm run package -- --stage ${stage}`)).toBeGreaterThan(-1);
+    expect(commands.indexOf(`npm run package -- --stage ${stage}`)).toBeLessThan(commands.indexOf(`bash scripts/synth.sh ${stage}`));
     expect(commands).toContain(`npx cdk deploy --app cdk.out --require-approval never ${Object.values(stackNames(stage)).join(' ')}`);
   }
   expect(runs('deploy-dev').at(-1)).toMatch(/^node bin\/emrpipe\.mjs --stage dev .*smoke/);

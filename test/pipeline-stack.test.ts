@@ -112,7 +112,7 @@ describe('deployment pipeline (single account)', () => {
     const test = spec.indexOf('bash scripts/setup.sh && npm test');
     const cdkSynth = spec.indexOf('bash scripts/synth.sh dev');
     expect(test).toBeGreaterThan(-1);
-    expect(JSON.parse(spec).phases.build.commands).toEqual(['bash scripts/setup.sh && npm test', 'npm run package', 'bash scripts/synth.sh dev']);
+    expect(JSON.parse(spec).phases.build.commands).toEqual(['bash scripts/setup.sh && npm test', 'npm run package -- --all-stages', 'bash scripts/synth.sh dev']);
     expect(cdkSynth).toBeGreaterThan(test);
     expect(JSON.parse(spec).artifacts['base-directory']).toBe('cdk.out');
     s.template.hasResourceProperties('AWS::CodeBuild::Project', {

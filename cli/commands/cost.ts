@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { cost, sumCosts, UnknownPriceError } from '../../lib/cost/cost';
 import { findStringKey } from '../../local/task-errors';
 import type { CliContext } from '../context';
-import { parseDuration } from '../duration';
+import { formatSeconds, parseDuration } from '../duration';
 import { requireOutput } from '../stage-outputs';
 
 export interface CostOptions {
@@ -23,6 +23,47 @@ export interface CostRow {
   readonly memoryGBHour: number;
   readonly storageGBHour: number;
   readonly costUsd: number;
+  /**
+   * The run's timing, when known: GetJobRun's `startedAt`/`endedAt` (ISO), `queuedDurationMilliseconds` / 1000,
+   * `startedAt − createdAt`, `totalExecutionDurationSeconds` and `attempt` — the fields record-job-cost adds to its
+   * cost record (a local result's `resources`). Absent when the source does not carry them.
+   */
+  readonly startedAt?: string | null;
+  readonly endedAt?: string | null;
+  readonly queuedSeconds?: number | null;
+  readonly startLatencySeconds?: number | null;
+  readonly runSeconds?: number | null;
+  readonly attempt?: number | null;
+}
+
+/** The timing fields of a cost record or a GetJobRun `jobRun` that are present (see {@link CostRow}). */
+export type RunTiming = Pick<CostRow, 'startedAt' | 'endedAt' | 'queuedSeconds' | 'startLatencySeconds' | 'runSeconds' | 'attempt'>;
+
+const TIMING_KEYS = ['startedAt', 'endedAt', 'queuedSeconds', 'startLatencySeconds', 'runSeconds', 'attempt'] as const;
+
+/** The timing fields a cost record (record-job-cost output, a result's `resources`) carries. */
+export function recordTiming(record: Record<string, unknown>): RunTiming {
+  const timing: Record<string, unknown> = {};
+  for (const key of TIMING_KEYS) {
+    const value = record[key];
+    if (value === null || (typeof value === (key.endsWith('At') ? 'string' : 'number'))) timing[key] = value;
+  }
+  return timing as RunTiming;
+}
+
+/** The same fields from GetJobRun's `jobRun` (what record-job-cost derives them from). */
+export function jobRunTiming(jobRun: { createdAt?: Date; startedAt?: Date; endedAt?: Date; queuedDurationMilliseconds?: number; totalExecutionDurationSeconds?: number; attempt?: number } | undefined): RunTiming {
+  if (!jobRun) return {};
+  const created = jobRun.createdAt ? new Date(jobRun.createdAt).getTime() : undefined;
+  const started = jobRun.startedAt ? new Date(jobRun.startedAt).getTime() : undefined;
+  return {
+    ...(jobRun.startedAt ? { startedAt: new Date(jobRun.startedAt).toISOString() } : {}),
+    ...(jobRun.endedAt ? { endedAt: new Date(jobRun.endedAt).toISOString() } : {}),
+    ...(jobRun.queuedDurationMilliseconds !== undefined ? { queuedSeconds: jobRun.queuedDurationMilliseconds / 1000 } : {}),
+    ...(created !== undefined && started !== undefined ? { startLatencySeconds: Math.max(0, (started - created) / 1000) } : {}),
+    ...(jobRun.totalExecutionDurationSeconds !== undefined ? { runSeconds: jobRun.totalExecutionDurationSeconds } : {}),
+    ...(jobRun.attempt !== undefined ? { attempt: jobRun.attempt } : {}),
+  };
 }
 
 const TERMINAL_JOB_STATES = new Set(['SUCCESS', 'FAILED', 'CANCELLED']);
@@ -51,11 +92,22 @@ function printTable(ctx: CliContext, rows: CostRow[], heading: string, json: boo
     ctx.io.out('No finished job runs in this period.');
     return;
   }
-  const header = ['run', 'name', 'state', 'created', 'vCPU-h', 'GB-h', 'storage GB-h', 'cost'];
-  const lines = rows.map((r) => [r.run, r.name, r.state, r.createdAt, num(r.vCPUHour), num(r.memoryGBHour), num(r.storageGBHour), money(r.costUsd)]);
-  lines.push(['total', `${total.runs} runs`, '', '', num(total.vCPUHour), num(total.memoryGBHour), num(total.storageGBHour), money(total.costUsd)]);
+  // timing columns only when some row carries the field (cost records before these fields, other sources)
+  const seconds = (n: number | null | undefined) => (typeof n === 'number' ? formatSeconds(n) : '-');
+  const minute = (iso: string | null | undefined) => (iso ? iso.slice(0, 16).replace('T', ' ') : '-');
+  const timing: Array<{ header: string; cell: (r: CostRow) => string; key: keyof RunTiming; right: boolean }> = [
+    { header: 'started', key: 'startedAt', cell: (r) => minute(r.startedAt), right: false },
+    { header: 'queued', key: 'queuedSeconds', cell: (r) => seconds(r.queuedSeconds), right: true },
+    { header: 'run time', key: 'runSeconds', cell: (r) => seconds(r.runSeconds), right: true },
+    { header: 'attempt', key: 'attempt', cell: (r) => (typeof r.attempt === 'number' ? String(r.attempt) : '-'), right: true },
+  ];
+  const shown = timing.filter((c) => rows.some((r) => r[c.key] !== undefined && r[c.key] !== null));
+  const header = ['run', 'name', 'state', 'created', ...shown.map((c) => c.header), 'vCPU-h', 'GB-h', 'storage GB-h', 'cost'];
+  const right = [false, false, false, false, ...shown.map((c) => c.right), true, true, true, true];
+  const lines = rows.map((r) => [r.run, r.name, r.state, r.createdAt, ...shown.map((c) => c.cell(r)), num(r.vCPUHour), num(r.memoryGBHour), num(r.storageGBHour), money(r.costUsd)]);
+  lines.push(['total', `${total.runs} runs`, '', '', ...shown.map(() => ''), num(total.vCPUHour), num(total.memoryGBHour), num(total.storageGBHour), money(total.costUsd)]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i >= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const fmt = (cells: string[]) => cells.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   ctx.io.out(fmt(header));
   for (const line of lines) ctx.io.out(fmt(line));
   if (executions.length > 1 || (executions.length === 1 && executions[0]!.execution !== '-')) {
@@ -104,6 +156,7 @@ async function cloudRows(ctx: CliContext, sinceMs: number): Promise<{ rows: Cost
       memoryGBHour: priced.memoryGBHour,
       storageGBHour: priced.storageGBHour,
       costUsd: priced.costUsd,
+      ...jobRunTiming(jobRun),
     });
   }
   return { rows, unpriced, region, architecture };
@@ -123,9 +176,9 @@ function* walkJson(dir: string): Generator<string> {
   }
 }
 
-/** Local runs: the `resources` record of every job result under `.local/s3/<bucket>/runs/`. */
-export function localRows(root: string, sinceMs: number, now: Date): CostRow[] {
-  const s3Root = join(root, '.local', 's3');
+/** Local runs: the `resources` record of every job result under `<local tree>/s3/<bucket>/runs/` (`.local/s3/…`). */
+export function localRows(localRoot: string, sinceMs: number, now: Date): CostRow[] {
+  const s3Root = join(localRoot, 's3');
   const rows: CostRow[] = [];
   let buckets: string[] = [];
   try {
@@ -136,14 +189,16 @@ export function localRows(root: string, sinceMs: number, now: Date): CostRow[] {
   for (const bucket of buckets) {
     const runsDir = join(s3Root, bucket, 'runs');
     for (const file of walkJson(runsDir)) {
-      let result: { job?: string; status?: string; startedAt?: string; resources?: Partial<CostRow> };
+      let result: { job?: string; status?: string; startedAt?: string; resources?: Partial<CostRow> & { createdAt?: string | null } };
       try {
         result = JSON.parse(readFileSync(file, 'utf8'));
       } catch {
         continue;
       }
       if (!result.resources) continue;
-      const created = result.startedAt ? new Date(result.startedAt) : statSync(file).mtime;
+      // the run's submission (the cost record's createdAt), else the job's own start, else the file's time
+      const submitted = result.resources.createdAt ?? result.startedAt;
+      const created = submitted ? new Date(submitted) : statSync(file).mtime;
       if (now.getTime() - created.getTime() > sinceMs) continue;
       const run = relative(runsDir, file).replace(/\.json$/, '');
       rows.push({
@@ -156,6 +211,7 @@ export function localRows(root: string, sinceMs: number, now: Date): CostRow[] {
         memoryGBHour: Number(result.resources.memoryGBHour ?? 0),
         storageGBHour: Number(result.resources.storageGBHour ?? 0),
         costUsd: Number(result.resources.costUsd ?? 0),
+        ...recordTiming(result.resources as Record<string, unknown>),
       });
     }
   }
@@ -165,7 +221,7 @@ export function localRows(root: string, sinceMs: number, now: Date): CostRow[] {
 export async function costCommand(ctx: CliContext, options: CostOptions): Promise<number> {
   const sinceMs = parseDuration(options.since);
   if (ctx.options.local) {
-    const rows = localRows(ctx.io.cwd, sinceMs, ctx.io.now());
+    const rows = localRows(ctx.localRoot, sinceMs, ctx.io.now());
     printTable(ctx, rows, `Local runs in the last ${options.since} (not billed; priced as EMR Serverless would bill the use measured on this machine):`, options.json);
     return 0;
   }

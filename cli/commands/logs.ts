@@ -1,8 +1,9 @@
-import { GetApplicationCommand, GetJobRunCommand } from '@aws-sdk/client-emr-serverless';
+import { GetApplicationCommand, GetJobRunCommand, type JobRun } from '@aws-sdk/client-emr-serverless';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { driverLogUri } from '../../lib/jobs/job-run-logs';
 import type { CliContext } from '../context';
 import { CliError } from '../errors';
 import { requireOutput } from '../stage-outputs';
@@ -11,16 +12,18 @@ export interface LogsOptions {
   readonly stderr?: boolean;
 }
 
-function splitS3Uri(uri: string): { bucket: string; prefix: string } {
+function splitS3Uri(uri: string): { bucket: string; key: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
   if (!m) throw new CliError(`The job run's log location "${uri}" is not an s3:// URI.`);
-  const prefix = m[2] ?? '';
-  return { bucket: m[1]!, prefix: prefix && !prefix.endsWith('/') ? `${prefix}/` : prefix };
+  return { bucket: m[1]!, key: m[2] ?? '' };
 }
 
-/** The S3 log URI a job run writes to: its own override, else the application's, else the stage's logs bucket. */
-export async function jobRunLogUri(ctx: CliContext, applicationId: string, jobRunId: string): Promise<string> {
-  const { jobRun } = await ctx.emr.send(new GetJobRunCommand({ applicationId, jobRunId }));
+/**
+ * The S3 log URI a job run writes to: its own override, else the application's, else the stage's logs bucket.
+ * `known`: the job run as GetJobRun already returned it (saves the call).
+ */
+export async function jobRunLogUri(ctx: CliContext, applicationId: string, jobRunId: string, known?: JobRun): Promise<string> {
+  const jobRun = known ?? (await ctx.emr.send(new GetJobRunCommand({ applicationId, jobRunId }))).jobRun;
   const own = jobRun?.configurationOverrides?.monitoringConfiguration?.s3MonitoringConfiguration?.logUri;
   if (own) return own;
   const { application } = await ctx.emr.send(new GetApplicationCommand({ applicationId }));
@@ -30,10 +33,23 @@ export async function jobRunLogUri(ctx: CliContext, applicationId: string, jobRu
   return `s3://${requireOutput(outputs, 'logsBucket')}/emr/`;
 }
 
-/** Driver stdout/stderr of a job run, gunzipped: `<logUri>/applications/<appId>/jobs/<jobRunId>/SPARK_DRIVER/<stream>.gz`. */
+/**
+ * Where a job run attempt's driver log is: `<logUri>/applications/<appId>/jobs/<jobRunId>/SPARK_DRIVER/<stream>.gz`,
+ * attempts after the first under `…/jobs/<jobRunId>/attempts/<n>/SPARK_DRIVER/` (lib/jobs/job-run-logs.ts).
+ */
+export async function driverLogLocation(
+  ctx: CliContext,
+  applicationId: string,
+  jobRunId: string,
+  stream: 'stdout' | 'stderr',
+  options: { readonly attempt?: number; readonly jobRun?: JobRun } = {},
+): Promise<string> {
+  return driverLogUri(await jobRunLogUri(ctx, applicationId, jobRunId, options.jobRun), applicationId, jobRunId, stream, options.attempt ?? 1);
+}
+
+/** Driver stdout/stderr of a job run, gunzipped (from {@link driverLogLocation}). */
 export async function fetchDriverLog(ctx: CliContext, applicationId: string, jobRunId: string, stream: 'stdout' | 'stderr'): Promise<string> {
-  const { bucket, prefix } = splitS3Uri(await jobRunLogUri(ctx, applicationId, jobRunId));
-  const key = `${prefix}applications/${applicationId}/jobs/${jobRunId}/SPARK_DRIVER/${stream}.gz`;
+  const { bucket, key } = splitS3Uri(await driverLogLocation(ctx, applicationId, jobRunId, stream));
   let bytes: Uint8Array;
   try {
     const res = await ctx.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -56,9 +72,9 @@ export async function fetchDriverLog(ctx: CliContext, applicationId: string, job
  * A local run's driver log: the local runner writes it where EMR Serverless would, under the local S3 tree
  * (`.local/s3/<logs bucket>/emr/applications/<app>/jobs/<jobRunId>/SPARK_DRIVER/<stream>.gz`).
  */
-export function localDriverLog(cwd: string, jobRunId: string, stream: 'stdout' | 'stderr'): string {
+export function localDriverLog(localRoot: string, jobRunId: string, stream: 'stdout' | 'stderr'): string {
   if (!/^[0-9a-z]{1,64}$/.test(jobRunId)) throw new CliError(`"${jobRunId}" is not a job run id.`, 2);
-  const s3Root = join(cwd, '.local', 's3');
+  const s3Root = join(localRoot, 's3');
   const list = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
   for (const bucket of list(s3Root)) {
     const apps = join(s3Root, bucket, 'emr', 'applications');
@@ -72,7 +88,7 @@ export function localDriverLog(cwd: string, jobRunId: string, stream: 'stdout' |
 
 export async function logsCommand(ctx: CliContext, jobRunId: string, options: LogsOptions): Promise<number> {
   if (ctx.options.local) {
-    ctx.io.out(localDriverLog(ctx.io.cwd, jobRunId, options.stderr ? 'stderr' : 'stdout'));
+    ctx.io.out(localDriverLog(ctx.localRoot, jobRunId, options.stderr ? 'stderr' : 'stdout'));
     return 0;
   }
   const applicationId = requireOutput(await ctx.outputs(), 'applicationId');

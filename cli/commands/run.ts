@@ -17,8 +17,23 @@ import { jobRunOf, printCostOfExecutionOutput, printCostOfJobRuns, type Executio
 
 export interface RunOptions {
   readonly input?: string;
+  /** `--input-json`: the input as a JSON string, already parsed (local/cli.ts `parseJsonOption`). */
+  readonly inputJson?: unknown;
   readonly wait?: boolean;
   readonly name?: string;
+  /** `--local`: print the execution record as JSON instead of the steps. */
+  readonly json?: boolean;
+}
+
+/** The execution input of `--input <file>` or `--input-json <json>` (`{}` when neither). */
+export function executionInput(cwd: string, options: Pick<RunOptions, 'input' | 'inputJson'>): Record<string, unknown> {
+  if (options.inputJson === undefined) return readInputFile(cwd, options.input);
+  if (options.input) throw new CliError('Give the execution input either as --input <file> or as --input-json <json>, not both.', 2);
+  const value = options.inputJson;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new CliError('--input-json must be a JSON object, like {"rank": 32}.', 2);
+  }
+  return value as Record<string, unknown>;
 }
 
 /** Reads and parses the execution input file (`{}` when none). */
@@ -126,8 +141,9 @@ export async function followExecution(ctx: CliContext, executionArn: string): Pr
 }
 
 export async function runCommand(ctx: CliContext, pipeline: string, options: RunOptions): Promise<number> {
-  const input = readInputFile(ctx.io.cwd, options.input);
-  if (ctx.options.local) return runLocalPipeline(ctx, pipeline, input, options.name ? { executionName: options.name } : {});
+  const input = executionInput(ctx.io.cwd, options);
+  if (ctx.options.local) return runLocalPipeline(ctx, pipeline, input, { ...(options.name ? { executionName: options.name } : {}), ...(options.json ? { json: true } : {}) });
+  if (options.json) throw new CliError('--json prints a local execution record: use it with --local (emrpipe --local run <pipeline> --json).', 2);
   const outputs = await ctx.outputs();
   const stateMachineArn = requireStateMachine(outputs, pipeline);
   const started = await ctx.sfn.send(

@@ -1,4 +1,4 @@
-import { GetApplicationCommand, GetJobRunCommand, ListJobRunsCommand } from '@aws-sdk/client-emr-serverless';
+import { GetApplicationCommand, GetJobRunCommand, ListJobRunAttemptsCommand, ListJobRunsCommand, type JobRun, type JobRunAttemptSummary } from '@aws-sdk/client-emr-serverless';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListExecutionsCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +8,8 @@ import { formatSeconds } from '../duration';
 import { errorSentence } from '../../local/task-errors';
 import { CliError } from '../errors';
 import { PIPELINES, requireOutput } from '../stage-outputs';
+import { driverLogUri } from '../../lib/jobs/job-run-logs';
+import { jobRunLogUri } from './logs';
 import { printExecutionCost } from './run';
 
 const time = (d: Date | undefined) => (d ? d.toISOString().slice(0, 19).replace('T', ' ') : '-');
@@ -56,8 +58,10 @@ async function jobRunStatus(ctx: CliContext, jobRunId: string): Promise<number> 
   if (!jobRun) throw new CliError(`Job run ${jobRunId} was not found.`);
   ctx.io.out(`Job run ${jobRunId} (${jobRun.name ?? 'unnamed'}): ${jobRun.state}`);
   if (jobRun.stateDetails) ctx.io.out(`  details: ${jobRun.stateDetails}`);
-  ctx.io.out(`  created: ${time(jobRun.createdAt)}   updated: ${time(jobRun.updatedAt)}`);
-  if (jobRun.totalExecutionDurationSeconds !== undefined) ctx.io.out(`  duration: ${formatSeconds(jobRun.totalExecutionDurationSeconds)}`);
+  ctx.io.out(`  created: ${time(jobRun.createdAt)}   started: ${time(jobRun.startedAt)}   ended: ${time(jobRun.endedAt)}`);
+  const queued = jobRun.queuedDurationMilliseconds !== undefined ? formatSeconds(jobRun.queuedDurationMilliseconds / 1000) : '-';
+  const ran = jobRun.totalExecutionDurationSeconds !== undefined ? formatSeconds(jobRun.totalExecutionDurationSeconds) : '-';
+  ctx.io.out(`  queued: ${queued}   run time: ${ran}`);
   if (jobRun.billedResourceUtilization) {
     const b = jobRun.billedResourceUtilization;
     let priced = '';
@@ -68,7 +72,41 @@ async function jobRunStatus(ctx: CliContext, jobRunId: string): Promise<number> 
     }
     ctx.io.out(`  billed: ${b.vCPUHour ?? 0} vCPU-h, ${b.memoryGBHour ?? 0} GB-h, ${b.storageGBHour ?? 0} storage GB-h${priced}`);
   }
+  await printAttempts(ctx, applicationId, jobRunId, jobRun);
   return 0;
+}
+
+/**
+ * The job run's attempts (ListJobRunAttempts: one per run of the job under a retry policy, release 7.1+; one for a
+ * run without retries) with each attempt's driver log location.
+ */
+async function printAttempts(ctx: CliContext, applicationId: string, jobRunId: string, jobRun: JobRun): Promise<void> {
+  const attempts: JobRunAttemptSummary[] = [];
+  try {
+    let nextToken: string | undefined;
+    do {
+      const page = await ctx.emr.send(new ListJobRunAttemptsCommand({ applicationId, jobRunId, nextToken }));
+      attempts.push(...(page.jobRunAttempts ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+  } catch (err) {
+    const name = (err as { name?: string }).name ?? '';
+    // the rest of the status stands without them (an operator without emr-serverless:ListJobRunAttempts)
+    if (name === 'AccessDeniedException' || name === 'ValidationException') {
+      ctx.io.out(`  attempts: not listed (${name}: ${(err as Error).message})`);
+      return;
+    }
+    throw err;
+  }
+  if (attempts.length === 0) return;
+  attempts.sort((a, b) => (a.attempt ?? 1) - (b.attempt ?? 1));
+  const logUri = await jobRunLogUri(ctx, applicationId, jobRunId, jobRun);
+  ctx.io.out(`  attempts (${attempts.length}):`);
+  for (const a of attempts) {
+    const n = a.attempt ?? 1;
+    ctx.io.out(`    #${n} ${(a.state ?? '').padEnd(9)} created: ${time(a.createdAt)}   updated: ${time(a.updatedAt)}${a.stateDetails ? `   ${a.stateDetails}` : ''}`);
+    ctx.io.out(`       driver log: ${driverLogUri(logUri, applicationId, jobRunId, 'stderr', n)}`);
+  }
 }
 
 async function applicationArchitecture(ctx: CliContext, applicationId: string): Promise<string> {
@@ -110,7 +148,7 @@ interface LocalExecutionFile {
 
 /** Local executions: the records the local runner writes to `.local/executions/<state machine>/<execution>.json`. */
 export function localStatus(ctx: CliContext, id: string | undefined): number {
-  const root = join(ctx.io.cwd, '.local', 'executions');
+  const root = join(ctx.localRoot, 'executions');
   const records: LocalExecutionFile[] = [];
   for (const machine of existsSync(root) ? readdirSync(root) : []) {
     for (const file of readdirSync(join(root, machine)).filter((f) => f.endsWith('.json'))) {

@@ -83,7 +83,7 @@ async function submitLocally(ctx: CliContext, job: string, args: Record<string, 
   const executionName = runName(ctx, options);
   const step = args.action ? `${job}-${String(args.action)}` : job;
   ctx.io.out(`Running ${job} locally (stage ${ctx.stage} settings, no AWS)…`);
-  const { jobRun, logFile, resultUri } = await run({ job, step, args, stage: ctx.stage, cwd: ctx.io.cwd, executionName });
+  const { jobRun, logFile, resultUri } = await run({ job, step, args, stage: ctx.stage, cwd: ctx.io.cwd, executionName, ...ctx.localRuntime });
   const jobRunId = String(jobRun.JobRunId ?? '');
   const state = String(jobRun.State ?? 'UNKNOWN');
   const seconds = Number(jobRun.TotalExecutionDurationSeconds ?? 0);
@@ -93,7 +93,7 @@ async function submitLocally(ctx: CliContext, job: string, args: Record<string, 
   ctx.io.out(`Log: ${logFile}`);
   if (options.showStdout && jobRunId) {
     ctx.io.out('--- driver stdout ---');
-    ctx.io.out(localDriverLog(ctx.io.cwd, jobRunId, 'stdout'));
+    ctx.io.out(localDriverLog(ctx.localRoot, jobRunId, 'stdout'));
   }
   if (state === 'SUCCESS') return 0;
   throw new CliError(`Local job run ${jobRunId} ended ${state}${jobRun.StateDetails ? `: ${String(jobRun.StateDetails).slice(0, 300)}` : ''}. Its driver output is in ${logFile}.`);

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from jobs.common.log import get_logger
 from jobs.common.result import JobResult
+from jobs.common.runtime import check_runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_ARGS = 0, 1, 2
 
@@ -108,7 +109,9 @@ def uri_list(text: str) -> list[str]:
 def run_job(job: str, build_parser: Callable[[], argparse.ArgumentParser],
             main: Callable[[Any, JobContext], None], argv: Sequence[str] | None = None,
             spark_conf: Callable[[Any], Mapping[str, str]] | None = None) -> int:
-    """Parses ``argv``, runs ``main(args, ctx)`` and writes the result JSON; returns the exit code."""
+    """Parses ``argv``, checks the interpreter and Spark against what the dependency archive was built for
+    (:func:`jobs.common.runtime.check_runtime`, before any Spark work), runs ``main(args, ctx)`` and writes the
+    result JSON; returns the exit code."""
     log = get_logger(f"jobs.{job}")
     parser = build_parser()
     try:
@@ -117,6 +120,7 @@ def run_job(job: str, build_parser: Callable[[], argparse.ArgumentParser],
         return int(exc.code or 0)
     ctx = JobContext(job, getattr(args, "result_uri", None), spark_conf(args) if spark_conf else None)
     try:
+        check_runtime()
         main(args, ctx)
     except ArgumentError as exc:
         ctx.close()

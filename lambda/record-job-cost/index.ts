@@ -1,8 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { EMRServerlessClient, GetJobRunCommand } from '@aws-sdk/client-emr-serverless';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
 import { cost, UnknownPriceError, type JobCost } from '../../lib/cost/cost';
+import { JOB_RUN_METRIC_DIMENSION, JOB_RUN_METRICS_NAMESPACE } from '../../lib/jobs/job-run-metrics';
 
 /**
  * Records what one job run cost, right after the run (a state-machine step after each `startJobRun.sync` task).
@@ -12,13 +14,20 @@ import { cost, UnknownPriceError, type JobCost } from '../../lib/cost/cost';
  * The run's `billedResourceUtilization`, `totalExecutionDurationSeconds` and `state` come from GetJobRun.
  *
  * Output: `{applicationId, jobRunId, step, state, vCPUHour, memoryGBHour, storageGBHour, costUsd, breakdownUsd,
- * region, architecture, priceSource, priceDate, wallSeconds}`. When `resultUri` names an existing result JSON,
- * the same record is added to it as `resources` (one PUT, idempotent).
+ * region, architecture, priceSource, priceDate, wallSeconds, createdAt, startedAt, endedAt, queuedSeconds,
+ * startLatencySeconds, runSeconds, attempt}`. When `resultUri` names an existing result JSON, the same record is
+ * added to it as `resources` (one PUT, idempotent).
+ *
+ * The run's timing (GetJobRun `createdAt`/`startedAt`/`endedAt`, `queuedDurationMilliseconds`,
+ * `totalExecutionDurationSeconds`) also goes out as CloudWatch metrics in embedded metric format (namespace
+ * lib/jobs/job-run-metrics.ts, dimension `Step`): `QueuedSeconds`, `StartLatencySeconds` (submitted →
+ * running: queue plus worker start), `RunSeconds` — the dashboard graphs them.
  *
  * Environment: `ARCHITECTURE` (X86_64 | ARM64, default X86_64), `AWS_REGION` (set by Lambda).
  */
 
 const logger = new Logger({ serviceName: 'record-job-cost' });
+const metrics = new Metrics({ namespace: JOB_RUN_METRICS_NAMESPACE, serviceName: 'record-job-cost' });
 const emr = new EMRServerlessClient({});
 const s3 = new S3Client({});
 
@@ -43,6 +52,45 @@ export interface RecordJobCostOutput extends Omit<JobCost, 'costUsd'> {
   readonly costUsd: number | null;
   readonly pricingError?: string;
   readonly resultUpdated: boolean;
+  /** Submission (GetJobRun `createdAt`), ISO 8601. */
+  readonly createdAt: string | null;
+  /** When the run started running (`startedAt`). */
+  readonly startedAt: string | null;
+  readonly endedAt: string | null;
+  /** Time spent QUEUED in the application (`queuedDurationMilliseconds` / 1000). */
+  readonly queuedSeconds: number | null;
+  /** Submitted → running (`startedAt − createdAt`): the queue plus the workers' start. */
+  readonly startLatencySeconds: number | null;
+  /** Run time (`totalExecutionDurationSeconds`). */
+  readonly runSeconds: number | null;
+  /** The attempt that ended the run (retry policy; 1 without retries). */
+  readonly attempt: number | null;
+}
+
+type JobRunTiming = Pick<RecordJobCostOutput, 'createdAt' | 'startedAt' | 'endedAt' | 'queuedSeconds' | 'startLatencySeconds' | 'runSeconds' | 'attempt'>;
+
+/** The timing fields of a GetJobRun `jobRun`. */
+export function jobRunTiming(jobRun: { createdAt?: Date; startedAt?: Date; endedAt?: Date; queuedDurationMilliseconds?: number; totalExecutionDurationSeconds?: number; attempt?: number } | undefined): JobRunTiming {
+  const iso = (d: Date | undefined) => (d ? new Date(d).toISOString() : null);
+  const created = jobRun?.createdAt ? new Date(jobRun.createdAt).getTime() : undefined;
+  const started = jobRun?.startedAt ? new Date(jobRun.startedAt).getTime() : undefined;
+  return {
+    createdAt: iso(jobRun?.createdAt),
+    startedAt: iso(jobRun?.startedAt),
+    endedAt: iso(jobRun?.endedAt),
+    queuedSeconds: jobRun?.queuedDurationMilliseconds !== undefined ? jobRun.queuedDurationMilliseconds / 1000 : null,
+    startLatencySeconds: created !== undefined && started !== undefined ? Math.max(0, (started - created) / 1000) : null,
+    runSeconds: jobRun?.totalExecutionDurationSeconds ?? null,
+    attempt: jobRun?.attempt ?? null,
+  };
+}
+
+function publishTimingMetrics(step: string | null, timing: JobRunTiming): void {
+  metrics.addDimension(JOB_RUN_METRIC_DIMENSION, step ?? 'unknown');
+  if (timing.queuedSeconds !== null) metrics.addMetric('QueuedSeconds', MetricUnit.Seconds, timing.queuedSeconds);
+  if (timing.startLatencySeconds !== null) metrics.addMetric('StartLatencySeconds', MetricUnit.Seconds, timing.startLatencySeconds);
+  if (timing.runSeconds !== null) metrics.addMetric('RunSeconds', MetricUnit.Seconds, timing.runSeconds);
+  metrics.publishStoredMetrics();
 }
 
 export class RecordJobCostInputError extends Error {
@@ -114,7 +162,8 @@ export async function handler(event: unknown): Promise<RecordJobCostOutput> {
   const { jobRun } = await emr.send(new GetJobRunCommand({ applicationId, jobRunId }));
   const billed = jobRun?.billedResourceUtilization ?? {};
   const wallSeconds = jobRun?.totalExecutionDurationSeconds;
-  const base = { applicationId, jobRunId, step: input.step ?? null, state: jobRun?.state ?? null };
+  const timing = jobRunTiming(jobRun);
+  const base = { applicationId, jobRunId, step: input.step ?? null, state: jobRun?.state ?? null, ...timing };
   try {
     record = { ...base, ...cost(billed, region, architecture, wallSeconds !== undefined ? { wallSeconds } : {}) };
   } catch (err) {
@@ -124,6 +173,7 @@ export async function handler(event: unknown): Promise<RecordJobCostOutput> {
   }
   const resultUpdated = input.resultUri ? await addToResult(input.resultUri, { ...record, resultUpdated: false }) : false;
   const output: RecordJobCostOutput = { ...record, resultUpdated };
+  publishTimingMetrics(output.step, timing);
   logger.info('Job run cost recorded', { applicationId, jobRunId, step: output.step, costUsd: output.costUsd, vCPUHour: output.vCPUHour });
   return output;
 }

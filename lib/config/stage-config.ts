@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { getJobDefinition, JobArgumentsError, JobNameSchema, parseJobArgs } from '../jobs/catalog';
 import { JobRunOverridesSchema } from '../jobs/job-request-builder';
+import { findRelease, pythonVersionsOf, unknownReleaseMessage } from './emr-releases';
 import { RELEASE_LABEL_PATTERN } from './release-label';
 
 /**
@@ -133,15 +134,25 @@ export const StageConfigSchema = z
     account: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').optional(),
     /** AWS region; omitted = environment-agnostic synth. */
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be a region like eu-west-1').optional(),
-    /** EMR release label of the Spark application. */
+    /** EMR release label of the Spark application; one of the release catalogue (lib/config/emr-releases.json). */
     releaseLabel: z.string().regex(RELEASE_LABEL_PATTERN, 'must be an EMR release label like emr-spark-8.0.0').default('emr-spark-8.0.0'),
-    /** Python version of the dependency archive; must be one the release supports. */
-    pythonVersion: z.enum(['3.9', '3.11', '3.12', '3.13']).default('3.11'),
+    /**
+     * Python version the dependency archive is built for and runs with; one the release's image offers.
+     * @default the release's default Python (release catalogue)
+     */
+    pythonVersion: z.string().regex(/^3\.\d+$/, 'must be a Python version like 3.11').optional(),
     architecture: z.enum(['X86_64', 'ARM64']).default('X86_64'),
     maximumCapacity: z
       .object({ cpu: capacity.default('32 vCPU'), memory: capacity.default('128 GB'), disk: capacity.default('1000 GB') })
       .strict()
       .default({ cpu: '32 vCPU', memory: '128 GB', disk: '1000 GB' }),
+    /**
+     * The account's EMR Serverless quota "Max concurrent vCPUs per account" (Service Quotas; 16 on a new account).
+     * Synth fails when a group of job runs a pipeline runs at the same time could need more at its widest (driver +
+     * maxExecutors × executor cores each; lib/pipelines/capacity.ts). Raise it after the quota was raised.
+     * @default 16
+     */
+    vcpuQuota: z.number().int().positive().default(16),
     /** Minutes of idleness after which the application stops (billing stops). */
     idleTimeoutMinutes: z.number().int().min(1).max(10080).default(15),
     /** Per-job execution timeout (StartJobRun `executionTimeoutMinutes` and the task's TimeoutSeconds). */
@@ -244,13 +255,27 @@ export const StageConfigSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
-    if (cfg.releaseLabel.startsWith('emr-spark-8') && cfg.pythonVersion === '3.9') {
-      ctx.addIssue({ code: 'custom', path: ['pythonVersion'], message: 'emr-spark-8.x supports Python 3.11-3.13' });
+    // The release catalogue decides which releases, Python versions and architectures a stage may use.
+    if (!RELEASE_LABEL_PATTERN.test(cfg.releaseLabel)) return; // already reported as malformed
+    const release = findRelease(cfg.releaseLabel);
+    if (!release) {
+      ctx.addIssue({ code: 'custom', path: ['releaseLabel'], message: unknownReleaseMessage(cfg.releaseLabel) });
+      return;
+    }
+    if (cfg.pythonVersion !== undefined && /^3\.\d+$/.test(cfg.pythonVersion) && !(cfg.pythonVersion in release.python.interpreters)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pythonVersion'],
+        message: `${cfg.releaseLabel} offers Python ${pythonVersionsOf(release).join(', ')} (release catalogue), not ${cfg.pythonVersion}`,
+      });
+    }
+    if (!release.architectures.includes(cfg.architecture)) {
+      ctx.addIssue({ code: 'custom', path: ['architecture'], message: `${cfg.releaseLabel} runs on ${release.architectures.join(', ')}, not ${cfg.architecture}` });
     }
   });
 
 export type StageConfigInput = z.input<typeof StageConfigSchema>;
-export type StageConfig = z.output<typeof StageConfigSchema> & { readonly stage: string };
+export type StageConfig = z.output<typeof StageConfigSchema> & { readonly stage: string; readonly pythonVersion: string };
 
 export class StageConfigError extends Error {}
 
@@ -270,7 +295,7 @@ export function parseStageConfig(stage: string, raw: unknown): StageConfig {
   if (cfg.destroyDataOnDelete && stage !== 'dev') {
     throw new StageConfigError(`Invalid configuration for stage "${stage}": stages.${stage}.destroyDataOnDelete: only allowed in stage "dev"`);
   }
-  return { ...cfg, stage };
+  return { ...cfg, pythonVersion: cfg.pythonVersion ?? findRelease(cfg.releaseLabel)!.python.default, stage };
 }
 
 /**

@@ -9,7 +9,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { CURRENT_MANIFEST_KEY, Manifest, manifestKey, parseManifest } from '../jobs/manifest';
+import { buildTargetId } from '../config/emr-releases';
+import { builtForMismatches, CURRENT_MANIFEST_KEY, describeBuild, type ExpectedBuild, Manifest, manifestKey, parseManifest } from '../jobs/manifest';
 import { acknowledgeIamWildcards, XRAY_ALLOWANCE } from './nag-acknowledgements';
 
 /** Repository root (this file is lib/constructs/job-artifacts.ts). */
@@ -32,9 +33,23 @@ export interface JobArtifactsProps {
   readonly bucket: s3.IBucket;
   /**
    * Directory holding `manifest.json` and the files it lists, as written by `npm run package`.
-   * @default <repository>/artifacts
+   * @default <repository>/artifacts/targets/<target id> when `target` is set and `npm run package -- --all-stages`
+   * built it, else <repository>/artifacts
    */
   readonly artifactsDir?: string;
+  /**
+   * What the stage needs its artifacts built for (release, Python, CPU: a `BuildTarget` of
+   * lib/config/emr-releases.ts) and the stage's name. A packaged manifest whose `builtFor` differs fails synth with
+   * an {@link ArtifactsMismatchError} naming the stage, what it needs and what was built.
+   * @default - the manifest's `builtFor` is not checked
+   */
+  readonly target?: ExpectedBuild & { readonly stage: string };
+  /**
+   * Accept a host build (`npm run package -- --architecture host`: the build machine's wheels) for `target`: only for
+   * an app that runs on the build machine, never for one deployed to EMR Serverless.
+   * @default false
+   */
+  readonly acceptHostBuild?: boolean;
   /**
    * What deleting the stack does to the published artifacts: `DESTROY` removes the current manifest's objects,
    * anything else keeps them.
@@ -76,9 +91,10 @@ export class JobArtifacts extends Construct {
 
   constructor(scope: Construct, id: string, props: JobArtifactsProps) {
     super(scope, id);
-    const dir = props.artifactsDir ?? path.join(PROJECT_ROOT, 'artifacts');
+    const dir = props.artifactsDir ?? defaultArtifactsDir(props.target);
     const destroy = props.removalPolicy === RemovalPolicy.DESTROY;
     const loaded = loadBuiltArtifacts(dir);
+    if (loaded.manifest && props.target) checkBuiltFor(loaded.manifest, props.target, dir, props.acceptHostBuild ?? false);
     this.missingReason = loaded.missing;
 
     const logGroup = new logs.LogGroup(this, 'Logs', {
@@ -188,6 +204,31 @@ export class JobArtifacts extends Construct {
       reason: 'Invoked only by CloudFormation as a custom resource; failures are reported to the stack operation itself.',
     });
   }
+}
+
+/** A packaged manifest built for another release, Python or CPU than the stage runs. */
+export class ArtifactsMismatchError extends Error {
+  override readonly name = 'ArtifactsMismatchError';
+}
+
+/** `artifacts/targets/<target id>/` when `npm run package -- --all-stages` built the target, else `artifacts/`. */
+function defaultArtifactsDir(target: ExpectedBuild | undefined): string {
+  const root = path.join(PROJECT_ROOT, 'artifacts');
+  const own = target ? path.join(root, 'targets', buildTargetId(target)) : undefined;
+  return own && fs.existsSync(path.join(own, 'manifest.json')) ? own : root;
+}
+
+/** @throws ArtifactsMismatchError when the manifest was built for something other than the stage's target. */
+function checkBuiltFor(manifest: Manifest, target: ExpectedBuild & { readonly stage: string }, dir: string, acceptHostBuild: boolean): void {
+  if (acceptHostBuild && manifest.builtFor.architecture === 'host') return;
+  const mismatches = builtForMismatches(manifest.builtFor, target);
+  if (mismatches.length === 0) return;
+  const file = path.relative(PROJECT_ROOT, path.join(dir, 'manifest.json')) || path.join(dir, 'manifest.json');
+  throw new ArtifactsMismatchError(
+    `Stage "${target.stage}" needs job artifacts built for ${describeBuild(target)}, but ${file} was built for ` +
+      `${describeBuild(manifest.builtFor)} (${mismatches.join('; ')}): run \`npm run package -- --stage ${target.stage}\` ` +
+      '(or `npm run package -- --all-stages`) before synth.',
+  );
 }
 
 interface LoadedArtifacts {

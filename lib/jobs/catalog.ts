@@ -227,60 +227,90 @@ export interface JobDefinition {
   readonly usesModelsArchive?: boolean;
   /** The job may read the database: `dbSecretArn` defaults to the stage's secret when a side is `postgres`. */
   readonly usesDatabase?: boolean;
+  /**
+   * Whether a second run of the same arguments gives the same outcome as one (docs/CONTRACTS.md "Job retries"
+   * argues it per job): only such jobs get EMR Serverless' retry policy by default, which reruns a failed
+   * attempt from the start.
+   */
+  readonly idempotent: boolean;
 }
 
+/** Attempts (`retryPolicy.maxAttempts`) an idempotent job gets unless a run overrides it. */
+export const DEFAULT_IDEMPOTENT_JOB_ATTEMPTS = 2;
+/** EMR Serverless' bound of `retryPolicy.maxAttempts` for batch jobs. */
+export const MAX_JOB_ATTEMPTS = 10;
+
+/** The job's default `retryPolicy.maxAttempts`: {@link DEFAULT_IDEMPOTENT_JOB_ATTEMPTS} if idempotent, else 1. */
+export function defaultMaxAttempts(job: JobDefinition): number {
+  return job.idempotent ? DEFAULT_IDEMPOTENT_JOB_ATTEMPTS : 1;
+}
+
+/*
+ * Sizing defaults fit a new account: EMR Serverless allows 16 vCPU at once per account ("Max concurrent vCPUs per
+ * account"), and a job run can grow to driver + maxExecutors × executor cores. The widest groups of concurrent runs
+ * (lib/pipelines/capacity.ts, checked at synth against stage `vcpuQuota`): recommender-training's ETL, 2 × etl (medium,
+ * 8) = 16, and futures ‖ train, create_futures (small, 5) + train (large, 10) = 15; news' ml_processing alone 14.
+ * With a raised quota, set `vcpuQuota` and size up per run (`overrides.sizing`) or here.
+ */
+/** 1 + 2×2 = 5 vCPU at most. */
 const small: SparkSizing = {
   driverCores: 1,
   driverMemory: '4g',
   executorCores: 2,
   executorMemory: '8g',
   initialExecutors: 1,
-  maxExecutors: 4,
+  maxExecutors: 2,
   driverDisk: '20g',
   executorDisk: '20g',
 };
+/** 2 + 3×2 = 8 vCPU at most (two run side by side in 16). */
 const medium: SparkSizing = {
   driverCores: 2,
   driverMemory: '8g',
-  executorCores: 4,
-  executorMemory: '14g',
+  executorCores: 2,
+  executorMemory: '7g',
   initialExecutors: 2,
-  maxExecutors: 10,
+  maxExecutors: 3,
   driverDisk: '20g',
   executorDisk: '50g',
 };
+/** 2 + 2×4 = 10 vCPU at most (beside a small job in 16). */
 const large: SparkSizing = {
-  driverCores: 4,
-  driverMemory: '14g',
+  driverCores: 2,
+  driverMemory: '12g',
   executorCores: 4,
   executorMemory: '14g',
-  initialExecutors: 3,
-  maxExecutors: 20,
+  initialExecutors: 2,
+  maxExecutors: 2,
   driverDisk: '20g',
   executorDisk: '100g',
 };
 
 const definitions: readonly JobDefinition[] = [
-  { name: 'etl', entryPoint: 'etl.py', args: EtlArgs, sizing: medium },
-  { name: 'create_futures', entryPoint: 'create_futures.py', args: CreateFuturesArgs, sizing: medium },
+  { name: 'etl', entryPoint: 'etl.py', args: EtlArgs, sizing: medium, idempotent: true },
+  // runs beside train (futures ‖ training): small, so both fit 16 vCPU
+  { name: 'create_futures', entryPoint: 'create_futures.py', args: CreateFuturesArgs, sizing: small, idempotent: true },
   // ALS is iterative and caches factors: more memory per executor, checkpoints need disk.
-  { name: 'train', entryPoint: 'train.py', args: TrainArgs, sizing: large },
-  { name: 'evaluate', entryPoint: 'evaluate.py', args: EvaluateArgs, sizing: large },
-  { name: 'drift', entryPoint: 'drift.py', args: DriftArgs, subcommandArg: 'action', sizing: small },
-  { name: 'generate', entryPoint: 'generate.py', args: GenerateArgs, sizing: small },
+  { name: 'train', entryPoint: 'train.py', args: TrainArgs, sizing: large, idempotent: true },
+  { name: 'evaluate', entryPoint: 'evaluate.py', args: EvaluateArgs, sizing: large, idempotent: true },
+  { name: 'drift', entryPoint: 'drift.py', args: DriftArgs, subcommandArg: 'action', sizing: small, idempotent: true },
+  { name: 'generate', entryPoint: 'generate.py', args: GenerateArgs, sizing: small, idempotent: true },
   {
     name: 'ml_processing',
     entryPoint: 'ml_processing.py',
     args: MlProcessingArgs,
+    // runs alone: 2 + 6×2 = 14 vCPU at most
     sizing: { ...medium, maxExecutors: 6 },
     // ONNX inference is CPU-bound in the Python worker; one Python worker per core, Arrow batches.
     sparkConf: { 'spark.sql.execution.arrow.pyspark.enabled': 'true' },
     usesModelsArchive: true,
     usesDatabase: true,
+    // a rerun after a committed write-back would count an article's failed inference twice (ml_attempts)
+    idempotent: false,
   },
-  { name: 'train_topic_model', entryPoint: 'train_topic_model.py', args: TrainTopicModelArgs, sizing: medium, usesModelsArchive: true },
-  { name: 'taxi_preprocess', entryPoint: 'taxi_preprocess.py', args: TaxiPreprocessArgs, sizing: medium },
-  { name: 'taxi_features', entryPoint: 'taxi_features.py', args: TaxiFeaturesArgs, sizing: medium },
+  { name: 'train_topic_model', entryPoint: 'train_topic_model.py', args: TrainTopicModelArgs, sizing: medium, usesModelsArchive: true, idempotent: true },
+  { name: 'taxi_preprocess', entryPoint: 'taxi_preprocess.py', args: TaxiPreprocessArgs, sizing: medium, idempotent: true },
+  { name: 'taxi_features', entryPoint: 'taxi_features.py', args: TaxiFeaturesArgs, sizing: medium, idempotent: true },
 ];
 
 /** Job name → definition. */

@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import {
+  defaultMaxAttempts,
   formatIssues,
   getJobDefinition,
   JobArgumentsError,
+  MAX_JOB_ATTEMPTS,
   parseJobArgs,
   SparkSizing,
   SparkSizingSchema,
   toEntryPointArguments,
 } from './catalog';
-import { Artifact, findArtifact, Manifest } from './manifest';
+import { Artifact, BUILT_FOR_ENV, findArtifact, Manifest } from './manifest';
 
 /**
  * The one job-request builder: (job, step, args, overrides, manifest, stage environment) → the EMR Serverless
@@ -52,6 +54,8 @@ const PROTECTED_CONF = [
   'spark.executorEnv.PYSPARK_PYTHON',
   'spark.pyspark.python',
   'spark.pyspark.driver.python',
+  // what the artifacts were built for: the job entry checks its interpreter and Spark against these
+  ...Object.values(BUILT_FOR_ENV).map((name) => `spark.emr-serverless.driverEnv.${name}`),
 ];
 const SECRET_LIKE = /(password|passwd|secret|token|credential|access[._-]?key|private[._-]?key)/i;
 
@@ -118,6 +122,11 @@ export const JobRunOverridesSchema = z
     sizing: SparkSizingSchema.partial().strict().optional(),
     sparkConf: recordWithKeys(confKey, confValue).optional(),
     executionTimeoutMinutes: z.number().int().min(5).max(1440).optional(),
+    /**
+     * EMR Serverless `retryPolicy.maxAttempts` (batch; 1 = no retry). A failed attempt is rerun from the start, so
+     * more than 1 only for jobs the catalog marks idempotent. @default 2 for idempotent jobs, else 1
+     */
+    maxAttempts: z.number().int().min(1).max(MAX_JOB_ATTEMPTS).optional(),
     /** Extra job-run tags; with the builder's own ({@link JOB_RUN_TAG_KEYS}) at most {@link MAX_JOB_RUN_TAGS}. */
     tags: recordWithKeys(tagKey, tagValue)
       .superRefine((tags, ctx) => {
@@ -144,11 +153,6 @@ export const ExecutionRefSchema = z
     stateMachine: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'must be a state machine name').optional(),
     /** `$$.Execution.StartTime` (informational). */
     startTime: z.string().optional(),
-    /**
-     * `$$.Execution.RedriveCount`: a redriven execution keeps its id, so the count goes into the ClientToken —
-     * otherwise EMR Serverless would hand back the failed job run instead of starting a new one.
-     */
-    redriveCount: z.coerce.number().int().min(0).optional(),
   })
   .strict();
 export type ExecutionRef = z.infer<typeof ExecutionRefSchema>;
@@ -172,6 +176,10 @@ export interface StartJobRunRequest {
   Name: string;
   ClientToken: string;
   ExecutionTimeoutMinutes: number;
+  /** Batch jobs only; the retry policy applies to BATCH mode. */
+  Mode: 'BATCH';
+  /** EMR Serverless reruns a failed attempt from the start, up to `MaxAttempts` attempts in all. */
+  RetryPolicy: { MaxAttempts: number };
   JobDriver: { SparkSubmit: { EntryPoint: string; EntryPointArguments: string[]; SparkSubmitParameters: string } };
   ConfigurationOverrides: { MonitoringConfiguration: { S3MonitoringConfiguration: { LogUri: string } } };
   Tags: Record<string, string>;
@@ -225,6 +233,12 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
   const args = parseJobArgs(job, rawArgs);
   if (job.usesDatabase) applyDatabaseDefaults(args, env);
 
+  const maxAttempts = overrides.maxAttempts ?? defaultMaxAttempts(job);
+  if (maxAttempts > 1 && !job.idempotent) {
+    throw new JobRequestError(
+      `overrides.maxAttempts: job "${job.name}" is not idempotent (docs/CONTRACTS.md "Job retries"), so EMR Serverless must not rerun it; use 1`,
+    );
+  }
   const sizing = { ...job.sizing, ...overrides.sizing };
   if (sizing.initialExecutors > sizing.maxExecutors) {
     throw new JobRequestError(
@@ -288,8 +302,10 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
     ApplicationId: env.applicationId,
     ExecutionRoleArn: env.jobRoleArn,
     Name: jobRunName(stateMachine, execution.name, step),
-    ClientToken: clientToken(execution.id, step, execution.redriveCount),
+    ClientToken: clientToken(execution.id, step),
     ExecutionTimeoutMinutes: overrides.executionTimeoutMinutes ?? env.jobTimeoutMinutes,
+    Mode: 'BATCH',
+    RetryPolicy: { MaxAttempts: maxAttempts },
     JobDriver: {
       SparkSubmit: {
         EntryPoint: sparkSubmit.entryPoint,
@@ -307,14 +323,18 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
 
 /**
  * Idempotency token: the same execution + step always yields the same token (a retried step gets back the job run
- * it already started); a redrive (same execution id, higher redrive count) gets a new one; ≤ 64 chars of `[a-z0-9-]`.
+ * it already started); ≤ {@link CLIENT_TOKEN_BASE_LENGTH} chars of `[a-z0-9-]`. A state machine's Run state sends
+ * it with `-<$$.Execution.RedriveCount>` appended (lib/pipelines/kit.ts), so a redriven execution — same id —
+ * starts a new job run instead of getting the failed one back; with the suffix it stays within the API's 64.
  */
-export function clientToken(executionId: string, step: string, redriveCount = 0): string {
-  const seed = redriveCount > 0 ? `${executionId}\u0000${step}\u0000redrive-${redriveCount}` : `${executionId}\u0000${step}`;
-  const digest = createHash('sha256').update(seed).digest('hex').slice(0, 40);
-  const readable = step.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 23);
+export function clientToken(executionId: string, step: string): string {
+  const digest = createHash('sha256').update(`${executionId}\u0000${step}`).digest('hex').slice(0, 40);
+  const readable = step.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 17);
   return `${readable}-${digest}`;
 }
+
+/** Longest {@link clientToken}: 17 readable + `-` + 40 hex, leaving 6 of StartJobRun's 64 for `-<redrive count>`. */
+export const CLIENT_TOKEN_BASE_LENGTH = 58;
 
 /** EMR Serverless job-run name (≤ 256 chars of `[A-Za-z0-9._#-]`). */
 export function jobRunName(stateMachine: string, executionName: string, step: string): string {
@@ -377,6 +397,8 @@ export function toSdkStartJobRunInput(request: StartJobRunRequest) {
     name: request.Name,
     clientToken: request.ClientToken,
     executionTimeoutMinutes: request.ExecutionTimeoutMinutes,
+    mode: request.Mode,
+    retryPolicy: { maxAttempts: request.RetryPolicy.MaxAttempts },
     jobDriver: {
       sparkSubmit: {
         entryPoint: request.JobDriver.SparkSubmit.EntryPoint,

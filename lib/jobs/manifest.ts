@@ -44,6 +44,8 @@ export const ManifestSchema = z
         /** pip `--platform` tags the Python dependencies were resolved for (empty for a host build). */
         platforms: z.array(z.string()),
         implementation: z.literal('cp'),
+        /** The image's interpreter the archive's launcher execs (release catalogue); absent in host builds. */
+        interpreter: z.string().optional(),
       })
       .strict(),
     /** SHA-256 of the inputs (requirements, jobs sources, pom, models) — what a rebuild compares. */
@@ -71,6 +73,44 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 
 export class ManifestError extends Error {
   override readonly name = 'ManifestError';
+}
+
+export type BuiltFor = Manifest['builtFor'];
+
+/** What a stage needs its artifacts built for (a `BuildTarget` of lib/config/emr-releases.ts has these fields). */
+export interface ExpectedBuild {
+  readonly releaseLabel: string;
+  readonly pythonVersion: string;
+  readonly architecture: 'x86_64' | 'aarch64';
+}
+
+/**
+ * Driver environment variables telling a job what its artifacts were built for (the job entry compares them with
+ * the interpreter and Spark it runs on: jobs/common/runtime.py), set through the manifest's `sparkConf`.
+ */
+export const BUILT_FOR_ENV = {
+  releaseLabel: 'EMRPIPE_BUILT_FOR_RELEASE',
+  pythonVersion: 'EMRPIPE_BUILT_FOR_PYTHON',
+  sparkVersion: 'EMRPIPE_BUILT_FOR_SPARK',
+} as const;
+
+/** `spark.emr-serverless.driverEnv.<EMRPIPE_BUILT_FOR_*>` → the build's release, Python and Spark version. */
+export function builtForSparkConf(build: Pick<BuiltFor, 'releaseLabel' | 'pythonVersion' | 'sparkVersion'>): Record<string, string> {
+  return Object.fromEntries(
+    (Object.keys(BUILT_FOR_ENV) as Array<keyof typeof BUILT_FOR_ENV>).map((field) => [`spark.emr-serverless.driverEnv.${BUILT_FOR_ENV[field]}`, build[field]]),
+  );
+}
+
+/** `emr-spark-8.0.0 / CPython 3.11 / x86_64`. */
+export function describeBuild(build: Pick<BuiltFor, 'releaseLabel' | 'pythonVersion' | 'architecture'>): string {
+  return `${build.releaseLabel} / CPython ${build.pythonVersion} / ${build.architecture === 'host' ? 'host (this machine)' : build.architecture}`;
+}
+
+/** The fields of `builtFor` that differ from `expected` (`architecture: x86_64, expected aarch64`), empty when it fits. */
+export function builtForMismatches(builtFor: BuiltFor, expected: ExpectedBuild): string[] {
+  return (['releaseLabel', 'pythonVersion', 'architecture'] as const)
+    .filter((field) => builtFor[field] !== expected[field])
+    .map((field) => `${field}: ${builtFor[field]}, expected ${expected[field]}`);
 }
 
 /** `artifacts/<sha256>/<file>`. */

@@ -89,14 +89,22 @@ export class PipelineKit {
     this.pipeline = props.pipeline;
     this.sparkTaskTimeout = props.queueTimeout.plus(props.jobTimeout).plus(props.startAllowance ?? Duration.minutes(15));
 
-    const fail = new sfn.Fail(scope, 'Pipeline failed', {
-      comment: 'Ends the execution Failed with the caught error and cause.',
+    this.failurePath = this.notifyThenFail('Notify failure', 'Pipeline failed');
+  }
+
+  /**
+   * A caught error's path: publish it to the alerts topic, then fail with the original error and cause (a
+   * publishing failure never hides it).
+   */
+  private notifyThenFail(notifyId: string, failId: string): sfn.IChainable {
+    const fail = new sfn.Fail(this.scope, failId, {
+      comment: 'Ends with the caught error and cause.',
       errorPath: '$.error.Error',
       causePath: '$.error.Cause',
     });
-    const notify = new tasks.SnsPublish(scope, 'Notify failure', {
-      topic: props.alertsTopic,
-      subject: sfn.JsonPath.format(`[${props.pipeline}] execution {} failed`, sfn.JsonPath.stringAt('$$.Execution.Name')),
+    const notify = new tasks.SnsPublish(this.scope, notifyId, {
+      topic: this.props.alertsTopic,
+      subject: sfn.JsonPath.format(`[${this.pipeline}] execution {} failed`, sfn.JsonPath.stringAt('$$.Execution.Name')),
       message: sfn.TaskInput.fromText(
         sfn.JsonPath.format(
           'State machine {} execution {} failed.\nError: {}\nCause: {}',
@@ -109,9 +117,8 @@ export class PipelineKit {
       resultPath: sfn.JsonPath.DISCARD,
     });
     notify.addRetry({ errors: ['SNS.SdkClientException', 'SNS.ThrottledException', 'SNS.InternalErrorException'], ...backoff(2, 3) });
-    // Publishing must never hide the original failure.
     notify.addCatch(fail, { resultPath: '$.notifyError' });
-    this.failurePath = notify.next(fail);
+    return notify.next(fail);
   }
 
   /** The construct scope states are created in (pipeline files create Choice/Succeed/Pass states in it). */
@@ -119,17 +126,13 @@ export class PipelineKit {
     return this.scope;
   }
 
-  /**
-   * `$$`-derived execution context passed to Lambdas (CONTRACTS.md `execution`). `redriveCount` keeps a redriven
-   * execution's job runs from reusing the first run's ClientTokens.
-   */
+  /** `$$`-derived execution context passed to Lambdas (CONTRACTS.md `execution`). */
   public executionContext(): Record<string, string> {
     return {
       'id.$': '$$.Execution.Id',
       'name.$': '$$.Execution.Name',
       'stateMachine.$': '$$.StateMachine.Name',
       'startTime.$': '$$.Execution.StartTime',
-      'redriveCount.$': '$$.Execution.RedriveCount',
     };
   }
 
@@ -243,8 +246,12 @@ export class PipelineKit {
           'ApplicationId.$': `${req}.ApplicationId`,
           'ExecutionRoleArn.$': `${req}.ExecutionRoleArn`,
           'Name.$': `${req}.Name`,
-          'ClientToken.$': `${req}.ClientToken`,
+          // A redriven execution keeps its id, so the redrive count makes its job runs new ones (EMR Serverless
+          // would hand back the failed run for the same token).
+          'ClientToken.$': `States.Format('{}-{}', ${req}.ClientToken, $$.Execution.RedriveCount)`,
           'ExecutionTimeoutMinutes.$': `${req}.ExecutionTimeoutMinutes`,
+          'Mode.$': `${req}.Mode`,
+          'RetryPolicy.$': `${req}.RetryPolicy`,
           'JobDriver.$': `${req}.JobDriver`,
           'ConfigurationOverrides.$': `${req}.ConfigurationOverrides`,
           'Tags.$': `${req}.Tags`,
@@ -255,7 +262,8 @@ export class PipelineKit {
       },
     });
     run.addRetry({ errors: EMR_TRANSIENT_ERRORS, ...backoff(30, 5), maxDelay: Duration.minutes(5) });
-    run.addCatch(catchTo, { errors: ['States.ALL'], resultPath: '$.error' });
+    // No Catch: a failed job run fails the execution in this state, so a redrive (RedriveExecution) resumes here
+    // rather than at a Fail state. The job-run FAILED rule alerts with the job's error (PipelineMonitoring).
     this.sparkTasks.push(run);
 
     const read = this.lambdaStep(
@@ -283,8 +291,8 @@ export class PipelineKit {
   }
 
   /**
-   * Runs branches in parallel. Each branch is built with its own catch target (a Fail state that keeps the
-   * error), the Parallel state itself catches into the failure path. The branches' results are collected at
+   * Runs branches in parallel. Each branch is built with its own catch target for its Lambda steps (publish,
+   * then a Fail state that keeps the error); the Parallel state has no Catch (see below). The branches' results are collected at
    * `$.results.<group>.<stepKey>` and their cost records merged into `$.costs` by two Pass states that follow
    * (a state has one ResultPath; the Parallel leaves both in `$.work.parallel`).
    */
@@ -303,14 +311,11 @@ export class PipelineKit {
       resultSelector: { results, 'costs.$': costs },
     });
     branches.forEach((branch, index) => {
-      const failed = new sfn.Fail(this.scope, `${stepName(branch.key)} failed`, {
-        errorPath: '$.error.Error',
-        causePath: '$.error.Cause',
-      });
-      parallel.branch(branch.build(failed));
+      // A Lambda step's caught error is published inside its branch (a branch cannot reach the top-level path).
+      parallel.branch(branch.build(this.notifyThenFail(`Notify ${stepName(branch.key)} failure`, `${stepName(branch.key)} failed`)));
       results[`${branch.key}.$`] = `$[${index}].results.${branch.key}`;
     });
-    parallel.addCatch(this.failurePath, { errors: ['States.ALL'], resultPath: '$.error' });
+    // No Catch: a failed branch fails the execution here, and a redrive reruns only the failed branches.
     const collectResults = new sfn.Pass(this.scope, `Collect ${id} results`, {
       inputPath: '$.work.parallel.results',
       resultPath: `$.results.${group}`,

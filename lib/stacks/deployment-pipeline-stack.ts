@@ -1,14 +1,16 @@
-import { ArnFormat, Aws, CfnOutput, type CfnResource, Duration, Stack, Stage, Validations, type StackProps, type StageProps } from 'aws-cdk-lib';
+import { ArnFormat, Aws, CfnOutput, type CfnResource, Duration, Fn, Stack, Stage, Validations, type StackProps, type StageProps } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import { PipelineType } from 'aws-cdk-lib/aws-codepipeline';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as pipelines from 'aws-cdk-lib/pipelines';
 import type { Construct } from 'constructs';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { StageConfigError, type StageConfig } from '../config/stage-config';
 import { acknowledgeIamWildcards, type WildcardAllowance } from '../constructs/nag-acknowledgements';
 import { NAMESPACE_ROOT } from '../pipelines/common';
+import { CFN_ACTION_INPUT_LIMIT_BYTES } from './cloud-assembly-size';
 import { addPlatform, stackNames, type Platform } from './platform';
 import { addPlatformOutputs, type PlatformOutputs } from './platform-outputs';
 
@@ -26,6 +28,11 @@ export interface PlatformStageProps extends StageProps {
    * @default - no smoke-test role
    */
   readonly smokeTest?: { readonly fromAccount?: string };
+  /**
+   * Directory of the packaged job artifacts (`npm run package` output).
+   * @default - the stage's default (`JobArtifacts`)
+   */
+  readonly artifactsDir?: string;
 }
 
 /**
@@ -40,7 +47,7 @@ export class PlatformStage extends Stage {
 
   constructor(scope: Construct, id: string, props: PlatformStageProps) {
     super(scope, id, props);
-    this.platform = addPlatform(this, props.config);
+    this.platform = addPlatform(this, props.config, props.artifactsDir ? { artifactsDir: props.artifactsDir } : {});
     this.outputs = addPlatformOutputs(this.platform);
     if (props.smokeTest) {
       this.smokeTestRoleArn = addSmokeTestRole(this.platform, props.config.stage, props.smokeTest.fromAccount);
@@ -137,6 +144,11 @@ export interface DeploymentPipelineStackProps extends StackProps {
    * @default 'data/sample/netflix'
    */
   readonly smokeSampleDir?: string;
+  /**
+   * Directory of the packaged job artifacts the stages deploy.
+   * @default - each stage's default (`JobArtifacts`)
+   */
+  readonly artifactsDir?: string;
 }
 
 /**
@@ -149,6 +161,16 @@ export class DeploymentPipelineStack extends Stack {
   public readonly devStage: PlatformStage;
   public readonly prodStage: PlatformStage;
   public readonly synthStep: pipelines.CodeBuildStep;
+  /**
+   * Publishes the stages' job artifacts and removes them from the cloud assembly (the pipeline's `synth`, after
+   * `synthStep`); absent when no job artifacts are packaged.
+   */
+  public readonly jobArtifactsStep?: pipelines.CodeBuildStep;
+  /**
+   * Files of the cloud assembly (relative to its root) that `jobArtifactsStep` publishes and removes, so the
+   * CloudFormation actions never receive them: exclude them from {@link checkCfnActionInputSize}.
+   */
+  public readonly publishedBeforeDeploy: readonly string[];
   public readonly smokeTest: pipelines.CodeBuildStep;
   public readonly approval: pipelines.ManualApprovalStep;
 
@@ -188,18 +210,61 @@ export class DeploymentPipelineStack extends Stack {
         computeType: codebuild.ComputeType.LARGE,
       },
       installCommands: ['apt-get update -qq', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip'],
-      // tests, then the job artifacts the stacks deploy (npm run package), then `cdk synth` into cdk.out
-      commands: [testCommand, 'npm run package', `bash scripts/synth.sh ${homeConfig.stage}`],
+      // tests, then the job artifacts of every stage's release/Python/CPU (artifacts/targets/<target>/, which each
+      // stage's synth takes and checks), then `cdk synth` into cdk.out
+      commands: [testCommand, 'npm run package -- --all-stages', `bash scripts/synth.sh ${homeConfig.stage}`],
       primaryOutputDirectory: 'cdk.out',
       timeout: Duration.minutes(60),
     });
+
+    // The stages first: their job artifacts decide the step that publishes them (below).
+    const stageEnv = (cfg: StageConfig) => (cfg.account || cfg.region ? { account: cfg.account, region: cfg.region } : undefined);
+    this.devStage = new PlatformStage(this, devConfig.stage, {
+      config: devConfig,
+      env: stageEnv(devConfig),
+      smokeTest: { fromAccount: homeConfig.account },
+      artifactsDir: props.artifactsDir,
+    });
+    this.prodStage = new PlatformStage(this, prodConfig.stage, { config: prodConfig, env: stageEnv(prodConfig), artifactsDir: props.artifactsDir });
+
+    // R3: CloudFormation actions take input artifacts of at most 256 MB, and CDK Pipelines gives them (like the
+    // asset and self-mutation steps) the whole cloud assembly. The job artifacts (Python deps, models, uber-JAR:
+    // hundreds of MB) are therefore published to the stages' CDK asset buckets by their own step right after the
+    // synth, with the command the Assets stage runs, and removed from the assembly the rest of the pipeline gets;
+    // the Assets stage then finds them published (cdk-assets checks the destination before it reads a source).
+    const jobArtifacts = jobArtifactAssets(this, [this.devStage, this.prodStage]);
+    this.publishedBeforeDeploy = [...new Set(jobArtifacts.map((a) => a.sourcePath))].sort();
+    if (jobArtifacts.length > 0) {
+      this.jobArtifactsStep = new pipelines.CodeBuildStep('PublishJobArtifacts', {
+        input: this.synthStep,
+        installCommands: [`npm install -g cdk-assets@${CDK_ASSETS_VERSION}`],
+        commands: [
+          // one command per destination (`<asset>:<destination>`; stages in one account and region share it)
+          ...jobArtifacts
+            .filter((a, i) => jobArtifacts.findIndex((b) => b.selector === a.selector) === i)
+            .map((a) => `cdk-assets --path "${a.manifestPath}" --verbose publish "${a.selector}"`),
+          ...this.publishedBeforeDeploy.map((file) => `rm -rf "${file}"`),
+          // what the CloudFormation actions receive; the synth checked it already (checkCfnActionInputSize)
+          `size=$(du -sb . | cut -f1); echo "cloud assembly: $size bytes"; if [ "$size" -ge ${CFN_ACTION_INPUT_LIMIT_BYTES} ]; then du -ab . | sort -rn | head -n 8; exit 1; fi`,
+        ],
+        primaryOutputDirectory: '.',
+        rolePolicyStatements: [
+          new iam.PolicyStatement({
+            actions: ['sts:AssumeRole'],
+            resources: [...new Set(jobArtifacts.map((a) => a.publishingRoleArn))].map((arn) => Fn.sub(arn)),
+          }),
+        ],
+        timeout: Duration.minutes(30),
+      });
+    }
 
     this.pipeline = new pipelines.CodePipeline(this, 'Pipeline', {
       pipelineName: `emr-ml-${homeConfig.stage}-deployment`,
       // self-mutation and asset publishing use the CDK CLI this project pins (it must read the app's assembly schema)
       cliVersion: pinnedCdkCliVersion(),
       pipelineType: PipelineType.V2,
-      synth: this.synthStep,
+      // the cloud assembly every later step and action takes: without the job artifacts once they are published
+      synth: this.jobArtifactsStep ?? this.synthStep,
       selfMutation: true,
       crossAccountKeys: crossAccount,
       enableKeyRotation: crossAccount,
@@ -211,14 +276,6 @@ export class DeploymentPipelineStack extends Stack {
         },
       },
     });
-
-    const stageEnv = (cfg: StageConfig) => (cfg.account || cfg.region ? { account: cfg.account, region: cfg.region } : undefined);
-    this.devStage = new PlatformStage(this, devConfig.stage, {
-      config: devConfig,
-      env: stageEnv(devConfig),
-      smokeTest: { fromAccount: homeConfig.account },
-    });
-    this.prodStage = new PlatformStage(this, prodConfig.stage, { config: prodConfig, env: stageEnv(prodConfig) });
 
     const devAccount = devConfig.account ?? Aws.ACCOUNT_ID;
     const devRegion = devConfig.region ?? Aws.REGION;
@@ -304,6 +361,53 @@ export class DeploymentPipelineStack extends Stack {
     }
   }
 }
+
+/** cdk-assets version of the job-artifact publishing step: the one CDK Pipelines' Assets stage installs (its default). */
+const CDK_ASSETS_VERSION = 'latest';
+
+/** One job artifact of a stage stack as CDK Pipelines publishes it. */
+interface JobArtifactAsset {
+  /** The stack's asset manifest, relative to the cloud assembly root. */
+  readonly manifestPath: string;
+  /** `<asset id>:<destination id>` (cdk-assets `publish` argument). */
+  readonly selector: string;
+  /** The staged file, relative to the cloud assembly root. */
+  readonly sourcePath: string;
+  /** With `${AWS::…}` placeholders. */
+  readonly publishingRoleArn: string;
+}
+
+/**
+ * The file assets of the stages' `JobArtifacts` (lib/constructs/job-artifacts.ts: one per packaged artifact, hash =
+ * its SHA-256) as their stacks' asset manifests list them: the stages are synthesized here, as `addStage` does.
+ */
+function jobArtifactAssets(scope: Stack, stages: readonly PlatformStage[]): JobArtifactAsset[] {
+  const root = Stage.of(scope)!.outdir;
+  return stages.flatMap((stage) => {
+    // the artifacts' own assets (direct children), not the code of the publishing Lambda below it
+    const hashes = new Set(
+      stage.platform.stack.artifacts.node.children.filter((c): c is s3assets.Asset => c instanceof s3assets.Asset).map((a) => a.assetHash),
+    );
+    if (hashes.size === 0) return [];
+    return pipelines.StageDeployment.fromStage(stage).stacks.flatMap((stack) =>
+      stack.assets
+        .filter((asset) => hashes.has(asset.assetId) && !asset.isTemplate)
+        .map((asset) => {
+          const manifest = JSON.parse(readFileSync(asset.assetManifestPath, 'utf8')) as { files: Record<string, { source: { path: string } }> };
+          const source = resolve(dirname(asset.assetManifestPath), manifest.files[asset.assetId]!.source.path);
+          if (!asset.assetPublishingRoleArn) throw new Error(`job artifact asset ${asset.assetId} of ${stack.stackName} has no publishing role`);
+          return {
+            manifestPath: toPosix(relative(root, asset.assetManifestPath)),
+            selector: asset.assetSelector,
+            sourcePath: toPosix(relative(root, source)),
+            publishingRoleArn: asset.assetPublishingRoleArn,
+          };
+        }),
+    );
+  });
+}
+
+const toPosix = (p: string) => p.split('\\').join('/');
 
 /** Name of the deployment pipeline stack. */
 export const DEPLOYMENT_PIPELINE_STACK_NAME = 'emr-ml-deployment-pipeline';

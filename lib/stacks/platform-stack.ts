@@ -3,7 +3,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { buildTarget } from '../config/emr-releases';
 import { type StageConfig, substituteJobArgPlaceholders } from '../config/stage-config';
 import { AlertsTopic } from '../constructs/alerts-topic';
 import { DataLakeStorage } from '../constructs/data-lake-storage';
@@ -19,6 +21,7 @@ import { PipelineStateMachine } from '../constructs/pipeline-state-machine';
 import { SparkApplication } from '../constructs/spark-application';
 import { JOB_RUN_TAG_KEYS } from '../jobs/job-request-builder';
 import { PIPELINES } from '../pipelines';
+import { type AslGraph, aslFromDefinitionString, checkStageCapacity } from '../pipelines/capacity';
 import { MODEL_FAMILIES, NAMESPACE_ROOT, type PipelineName, PROMOTABLE_POINTER_KEYS, planEnvironmentFor } from '../pipelines/common';
 import type { PipelineFunctions } from '../pipelines/kit';
 
@@ -26,9 +29,15 @@ export interface PlatformStackProps extends StackProps {
   readonly config: StageConfig;
   /**
    * Directory holding the output of `npm run package` (`manifest.json` and its files).
-   * @default <repository>/artifacts
+   * @default <repository>/artifacts/targets/<the stage's build target> when built, else <repository>/artifacts
    */
   readonly artifactsDir?: string;
+  /**
+   * Accept a host build of the artifacts (`npm run package -- --architecture host`) instead of failing synth: only
+   * for an app run on the build machine. Any other build must match the stage's release, Python and architecture.
+   * @default false
+   */
+  readonly acceptHostArtifacts?: boolean;
 }
 
 /** Physical name of a pipeline's state machine (it appears in result URIs: `runs/<state machine>/…`). */
@@ -132,6 +141,9 @@ export class PlatformStack extends Stack {
     const artifacts = new JobArtifacts(this, 'JobArtifacts', {
       bucket: storage.artifactsBucket,
       artifactsDir: props.artifactsDir,
+      // the packaged manifest must be built for this stage's release, Python and CPU (release catalogue)
+      target: { stage: config.stage, ...buildTarget(config.releaseLabel, config.pythonVersion, config.architecture) },
+      acceptHostBuild: props.acceptHostArtifacts,
       removalPolicy: config.destroyDataOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
       ...fnDefaults,
     });
@@ -259,6 +271,15 @@ export class PlatformStack extends Stack {
       'news-enrichment': machine('NewsEnrichment', 'news-enrichment'),
       'taxi-medallion': machine('TaxiMedallion', 'taxi-medallion'),
     };
+    // R1: every group of job runs a state machine (or a job schedule) runs at once must fit the account's vCPU
+    // quota and the application's maximumCapacity at its widest; synth fails naming the group otherwise.
+    const definitionOf = (m: PipelineStateMachine) =>
+      aslFromDefinitionString(this.resolve((m.stateMachine.node.defaultChild as sfn.CfnStateMachine).definitionString));
+    checkStageCapacity(
+      config,
+      Object.fromEntries(Object.entries(this.stateMachines).map(([name, m]) => [name, definitionOf(m)])) as Record<PipelineName, AslGraph>,
+      (pipeline) => stateMachineName(config.stage, pipeline),
+    );
 
     // ---- Schedules -----------------------------------------------------------------------------------
     const s = config.schedules;
@@ -301,8 +322,33 @@ export class PlatformStack extends Stack {
     });
 
     // ---- Monitoring ----------------------------------------------------------------------------------
+    // The job-run FAILED rule's target: an alert naming the cause (stateDetails, the driver's stderr tail, where
+    // the log is, the emrpipe command to read it). Invoked asynchronously by EventBridge; a failing invocation
+    // still reaches the alerts topic through its on-failure destination.
+    const notifyJobFailureConstruct = new PipelineFunction(this, 'NotifyJobFailure', {
+      handler: 'notify-job-failure',
+      ...fnDefaults,
+      environment: { STAGE: config.stage, ALERTS_TOPIC_ARN: this.alerts.topic.topicArn },
+      asyncFailureTopic: this.alerts.topic,
+    });
+    const notifyJobFailure = notifyJobFailureConstruct.function;
+    this.sparkApplication.grantReadJobRuns(notifyJobFailure);
+    grantObjects(notifyJobFailure, storage.logsBucket, { read: ['emr/'] });
+    this.alerts.grantPublish(notifyJobFailure);
+    acknowledgeIamWildcards(notifyJobFailureConstruct, [
+      {
+        finding: /^Resource::<StorageLogs[0-9A-F]+\.Arn>\/emr\/\*$/,
+        reason: 'notify-job-failure reads the driver log of the failed run under the EMR log prefix (emr/applications/<app>/jobs/<run>/…); run ids are generated at run time.',
+      },
+      {
+        finding: /^Resource::<Spark[0-9A-F]+\.Arn>\/jobruns\/\*$/,
+        reason: 'notify-job-failure reads (GetJobRun) the failed run of the one pipeline application named by the event; run ids are generated at run time.',
+      },
+    ]);
+
     this.monitoring = new PipelineMonitoring(this, 'Monitoring', {
       alerts: this.alerts,
+      jobFailureHandler: notifyJobFailure,
       sparkApplication: this.sparkApplication,
       dashboardName: `emr-ml-${config.stage}`,
       stateMachines: Object.fromEntries(Object.entries(this.stateMachines).map(([k, v]) => [k, v.stateMachine])),

@@ -19,13 +19,18 @@ export interface Platform {
 }
 
 /** Adds the platform of one stage to `scope` (an App, or a Stage of a deployment pipeline). */
-export function addPlatform(scope: Construct, config: StageConfig, options: { readonly artifactsDir?: string } = {}): Platform {
+export function addPlatform(
+  scope: Construct,
+  config: StageConfig,
+  options: { readonly artifactsDir?: string; readonly acceptHostArtifacts?: boolean } = {},
+): Platform {
   const env = config.account || config.region ? { account: config.account, region: config.region } : undefined;
   const stack = new PlatformStack(scope, platformStackName(config.stage), {
     // explicit, so inside a deployment-pipeline Stage the name stays emr-ml-<stage> (the CLI finds stages by it)
     stackName: platformStackName(config.stage),
     config,
     artifactsDir: options.artifactsDir,
+    acceptHostArtifacts: options.acceptHostArtifacts,
     env,
     tags: { project: 'emr-ml-pipelines', stage: config.stage },
     description: `ML pipelines on EMR Serverless (${config.stage}): storage, Spark application, state machines, schedules, alerts`,

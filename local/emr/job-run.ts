@@ -13,6 +13,8 @@ export interface StartJobRunRequest {
   Name?: string;
   ClientToken: string;
   ExecutionTimeoutMinutes?: number;
+  Mode?: 'BATCH' | 'STREAMING';
+  RetryPolicy?: { MaxAttempts?: number; MaxFailedAttemptsPerHour?: number };
   JobDriver: { SparkSubmit: { EntryPoint: string; EntryPointArguments?: string[]; SparkSubmitParameters?: string } };
   ConfigurationOverrides?: { MonitoringConfiguration?: { S3MonitoringConfiguration?: { LogUri?: string } } };
   Tags?: Record<string, string>;
@@ -40,6 +42,24 @@ export interface JobRunRecord {
   readonly logFile: string;
   readonly commandLine: string[];
   readonly cpuSeconds: number;
+  /** The attempt that ended the run (1 without a retry policy). */
+  readonly attempt: number;
+  /** Every attempt, first to last (ListJobRunAttempts). */
+  readonly attempts: readonly JobRunAttempt[];
+}
+
+/** One attempt of a job run under a retry policy: EMR Serverless reruns a failed batch attempt from the start. */
+export interface JobRunAttempt {
+  readonly attempt: number;
+  readonly state: JobRunRecord['state'];
+  readonly stateDetails: string;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** `retryPolicy.maxAttempts` of a request: batch jobs only, 1 without a policy. */
+export function maxAttemptsOf(request: StartJobRunRequest): number {
+  return request.Mode === 'STREAMING' ? 1 : (request.RetryPolicy?.MaxAttempts ?? 1);
 }
 
 export class JobRunFailedError extends Error {
@@ -69,6 +89,11 @@ export function describeJobRun(record: JobRunRecord, request: StartJobRunRequest
     TotalExecutionDurationSeconds: Math.round(record.durationSeconds),
     QueuedDurationMilliseconds: record.queuedMilliseconds,
     ExecutionTimeoutMinutes: request.ExecutionTimeoutMinutes,
+    Mode: request.Mode ?? 'BATCH',
+    ...(request.RetryPolicy ? { RetryPolicy: request.RetryPolicy } : {}),
+    Attempt: record.attempt,
+    AttemptCreatedAt: record.attempts.at(-1)?.createdAt.toISOString() ?? record.createdAt.toISOString(),
+    AttemptUpdatedAt: record.endedAt.toISOString(),
     Tags: request.Tags ?? {},
     BilledResourceUtilization: { VCPUHour: billed.vCPUHour, MemoryGBHour: billed.memoryGBHour, StorageGBHour: billed.storageGBHour },
     TotalResourceUtilization: { VCPUHour: total.vCPUHour, MemoryGBHour: total.memoryGBHour, StorageGBHour: total.storageGBHour },
@@ -99,6 +124,14 @@ export function getJobRunShape(record: JobRunRecord, releaseLabel: string, reque
     totalExecutionDurationSeconds: Math.round(record.durationSeconds),
     queuedDurationMilliseconds: record.queuedMilliseconds,
     executionTimeoutMinutes: request?.ExecutionTimeoutMinutes,
+    ...(request?.ConfigurationOverrides?.MonitoringConfiguration?.S3MonitoringConfiguration?.LogUri
+      ? { configurationOverrides: { monitoringConfiguration: { s3MonitoringConfiguration: { logUri: request.ConfigurationOverrides.MonitoringConfiguration.S3MonitoringConfiguration.LogUri } } } }
+      : {}),
+    mode: request?.Mode ?? 'BATCH',
+    ...(request?.RetryPolicy ? { retryPolicy: { maxAttempts: request.RetryPolicy.MaxAttempts } } : {}),
+    attempt: record.attempt,
+    attemptCreatedAt: record.attempts.at(-1)?.createdAt ?? record.createdAt,
+    attemptUpdatedAt: record.endedAt,
     billedResourceUtilization: billed,
     totalResourceUtilization: total,
     tags: request?.Tags ?? {},
@@ -115,6 +148,21 @@ export function validateRequest(request: StartJobRunRequest): void {
   if (missing.length) {
     throw new JobRunFailedError(
       `1 validation error detected: Value null at '${missing[0]}' failed to satisfy constraint: Member must not be null (missing: ${missing.join(', ')})`,
+      undefined,
+      'EMRServerless.ValidationException',
+    );
+  }
+  const maxAttempts = request.RetryPolicy?.MaxAttempts;
+  if (maxAttempts !== undefined && (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 10)) {
+    throw new JobRunFailedError(
+      `1 validation error detected: Value '${maxAttempts}' at 'retryPolicy.maxAttempts' failed to satisfy constraint: Member must be between 1 and 10 for BATCH jobs`,
+      undefined,
+      'EMRServerless.ValidationException',
+    );
+  }
+  if (request.ClientToken.length > 64) {
+    throw new JobRunFailedError(
+      `1 validation error detected: Value at 'clientToken' failed to satisfy constraint: Member must have length less than or equal to 64`,
       undefined,
       'EMRServerless.ValidationException',
     );

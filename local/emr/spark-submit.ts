@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseSparkSubmitParameters } from '../../lib/jobs/job-request-builder';
 import { LocalCredential } from '../endpoint/credentials';
 import { LoopbackCertificate } from '../endpoint/tls';
@@ -59,6 +60,17 @@ export interface JobRunAccess {
   /** Whether the role may write the driver logs (EMR Serverless skips the upload when it may not). */
   mayWrite(executionRoleArn: string, uri: string): Promise<boolean>;
 }
+
+/**
+ * Spark properties the local runner adds to every job run, so the run's event log (`<local tree>/spark-events/`)
+ * names the job run it belongs to (history-server.ts, `emrpipe --local ui`). Jobs never read them.
+ */
+export const JOB_RUN_PROPERTIES = {
+  jobRunId: 'spark.localRunner.jobRunId',
+  applicationId: 'spark.localRunner.applicationId',
+  stateMachine: 'spark.localRunner.stateMachine',
+  execution: 'spark.localRunner.execution',
+} as const;
 
 /** Properties that only mean something on EMR Serverless or that size cloud workers. */
 const DROPPED_CONF = [
@@ -148,6 +160,16 @@ export class SparkSubmitCommand {
     );
     if (!has('spark.sql.shuffle.partitions')) conf.push(['spark.sql.shuffle.partitions', String(this.options.shufflePartitions ?? 4)]);
     if (!has('spark.ui.enabled')) conf.push(['spark.ui.enabled', 'false']);
+    // event logs for Spark's History Server (`emrpipe --local ui`), as EMR Serverless keeps them for its Spark UI;
+    // uncompressed, so the CLI can read which job run a log belongs to from the properties below
+    const eventsDir = path.join(this.layout.root, 'spark-events');
+    mkdirSync(eventsDir, { recursive: true });
+    if (!has('spark.eventLog.enabled')) conf.push(['spark.eventLog.enabled', 'true']);
+    if (!has('spark.eventLog.dir')) conf.push(['spark.eventLog.dir', pathToFileURL(eventsDir).href]);
+    if (!has('spark.eventLog.compress')) conf.push(['spark.eventLog.compress', 'false']);
+    conf.push([JOB_RUN_PROPERTIES.jobRunId, jobRunId], [JOB_RUN_PROPERTIES.applicationId, request.ApplicationId]);
+    if (request.Tags?.stateMachine) conf.push([JOB_RUN_PROPERTIES.stateMachine, request.Tags.stateMachine]);
+    if (request.Tags?.execution) conf.push([JOB_RUN_PROPERTIES.execution, request.Tags.execution]);
     conf.push(['spark.driver.memory', this.options.driverMemory ?? '2g']);
     const trust = this.access.certificate;
     const javaOptions = [
@@ -218,7 +240,8 @@ export class SparkSubmitCommand {
   }
 }
 
-function sparkHome(projectRoot: string): string {
+/** The pinned pyspark's SPARK_HOME (`.venv/lib/python3.x/site-packages/pyspark`: bin/spark-class, jars/). */
+export function sparkHome(projectRoot: string): string {
   const lib = path.join(projectRoot, '.venv', 'lib');
   const python = existsSync(lib) ? require('node:fs').readdirSync(lib).find((d: string) => d.startsWith('python')) : undefined;
   return path.join(lib, python ?? 'python3.11', 'site-packages', 'pyspark');

@@ -27,12 +27,14 @@ export interface LocalAwsOptions {
   readonly secrets?: Readonly<Record<string, string>>;
   /** GetJobRun of the local job runs. */
   readonly getJobRun?: (applicationId: string, jobRunId: string) => Record<string, unknown> | undefined;
+  readonly listJobRunAttempts?: (applicationId: string, jobRunId: string) => Array<Record<string, unknown>> | undefined;
+  readonly publish?: (message: { TopicArn: string; Subject?: string; Message: string; publisher: string }) => string;
   /** The operator identity (`emrpipe --local`, the runner's own uploads). @default an admin-like local user */
   readonly operator?: AuthorizerOptions['operator'];
 }
 
 /** IAM service prefix → the SDK client name the operation table uses (`S3.GetObject`). */
-const CLIENT_NAMES: Record<string, string> = { s3: 'S3', secretsmanager: 'SecretsManager', 'emr-serverless': 'EMRServerless' };
+const CLIENT_NAMES: Record<string, string> = { s3: 'S3', secretsmanager: 'SecretsManager', 'emr-serverless': 'EMRServerless', sns: 'SNS' };
 
 export class LocalAws implements CallAuthorizer {
   private constructor(
@@ -67,7 +69,7 @@ export class LocalAws implements CallAuthorizer {
       directory: directoryOf(options.layout),
       pruneEmptyDirectories: pruneEmptyDirectories(options.layout),
     });
-    const routing = routeSdkClients({ credentials, authorizer: lazy, s3Store: store.endpoint, region: options.deployment.region, secrets: options.secrets, getJobRun: options.getJobRun });
+    const routing = routeSdkClients({ credentials, authorizer: lazy, s3Store: store.endpoint, region: options.deployment.region, secrets: options.secrets, getJobRun: options.getJobRun, listJobRunAttempts: options.listJobRunAttempts, publish: options.publish });
     const aws = new LocalAws(credentials, authorizer, certificate, store, endpoint, routing, s3aJars);
     holder.aws = aws;
     return aws;
