@@ -41,7 +41,7 @@ export function jobTimelineHtml(execution: ExecutionRecord): string {
     const cells: string[] = [`<text class="jr-name" x="${LEFT - 8}" y="${y + 15}">${esc(row.label)}</text>`];
     if (row.task) {
       const end = row.task.endedAt ?? t1;
-      cells.push(`<rect class="jr-task" x="${f(X(row.task.startedAt))}" y="${y + 15}" width="${f(Math.max(1, X(end) - X(row.task.startedAt)))}" height="4"><title>${esc(`task ${row.task.name}: ${formatMs(end - row.task.startedAt)} (${row.task.status}, ${row.task.attempts} attempt${row.task.attempts === 1 ? '' : 's'})`)}</title></rect>`);
+      cells.push(`<rect class="jr-task${row.task.status === 'failed' || row.task.status === 'caught' ? ' jr-task-failed' : ''}" x="${f(X(row.task.startedAt))}" y="${y + 15}" width="${f(Math.max(1, X(end) - X(row.task.startedAt)))}" height="4"><title>${esc(`task ${row.task.name}: ${formatMs(end - row.task.startedAt)} (${row.task.status}, ${row.task.attempts} attempt${row.task.attempts === 1 ? '' : 's'})`)}</title></rect>`);
     }
     const notes: string[] = [];
     if (row.run) {
@@ -105,7 +105,7 @@ function niceStep(raw: number): number {
 }
 
 export const TIMELINE_CSS = `.jr-timeline{overflow-x:auto;margin:.3rem 0 1rem}.jr-svg text{font-family:system-ui,sans-serif;font-size:11px}.jr-name{text-anchor:end;fill:#222}.jr-note{fill:#555;font-size:10.5px}
-.jr-tick{text-anchor:middle;fill:#777;font-size:10px}.jr-grid{stroke:#eceff2}.jr-task{fill:#9aa5b1}.jr-queued{fill:#f6c453;fill-opacity:.75;stroke:#d49a00;stroke-dasharray:2 2}
+.jr-tick{text-anchor:middle;fill:#777;font-size:10px}.jr-grid{stroke:#eceff2}.jr-task{fill:#9aa5b1}.jr-task-failed{fill:#e57373}.jr-queued{fill:#f6c453;fill-opacity:.75;stroke:#d49a00;stroke-dasharray:2 2}
 .jr-run{stroke-width:1}.jr-SUCCESS{fill:#43a047;stroke:#2e7d32}.jr-FAILED{fill:#e53935;stroke:#b71c1c}.jr-CANCELLED{fill:#9e9e9e;stroke:#616161}
 .jr-legend{fill:#444}.k-q{fill:#f6c453}.k-s{fill:#43a047}.k-f{fill:#e53935}.k-c{fill:#9e9e9e}.k-t{fill:#9aa5b1}`;
 

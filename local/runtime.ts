@@ -363,7 +363,7 @@ export class LocalRuntime {
 }
 
 /** The job runs whose driver log is one of this execution's state logs (a run cancelled as it ended may come later). */
-function jobRunSpans(history: readonly JobRunRecord[], logFiles: ReadonlyMap<string, string>): JobRunSpan[] {
+export function jobRunSpans(history: readonly JobRunRecord[], logFiles: ReadonlyMap<string, string>): JobRunSpan[] {
   const stateOf = new Map([...logFiles].map(([state, file]) => [file, state]));
   return history
     .filter((r) => stateOf.has(r.logFile))

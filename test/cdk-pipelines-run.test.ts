@@ -126,8 +126,8 @@ describe('drift-retrain executes as synthesized', () => {
   test('train checkpoints under the lake tmp/ prefix of this execution when maxIter exceeds one interval', async () => {
     const { result } = runDrift({ maxIter: 200 }, true);
     const output: any = await result;
-    expect(output.plan.steps.train.args).toMatchObject({ maxIter: 200, checkpointDir: 's3://lake-bucket/tmp/checkpoints/emr-ml-dev-drift-retrain/run-1/train/', checkpointInterval: 10 });
-    const short: any = await runDrift({ maxIter: 10 }, true).result;
+    expect(output.plan.steps.train.args).toMatchObject({ maxIter: 200, checkpointDir: 's3://lake-bucket/tmp/checkpoints/emr-ml-dev-drift-retrain/run-1/train/', checkpointInterval: 5 });
+    const short: any = await runDrift({ maxIter: 5 }, true).result;
     expect(short.plan.steps.train.args).not.toHaveProperty('checkpointDir');
   });
 

@@ -142,14 +142,25 @@ describe('platform stack (dev)', () => {
     ]);
   });
 
-  test('EMR Serverless job-run FAILED events of the application go to the alerts topic; dashboard exists', () => {
+  test('EMR Serverless job-run FAILED events of the application go to notify-job-failure, which may publish and read the logs; dashboard exists', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['aws.emr-serverless'],
         'detail-type': ['EMR Serverless Job Run State Change'],
         detail: { state: ['FAILED'], applicationId: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Spark'), 'ApplicationId'] }] },
       },
-      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('^AlertsTopic') }, DeadLetterConfig: Match.anyValue() })],
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotifyJobFailureFunction'), 'Arn'] }, DeadLetterConfig: Match.anyValue(), RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 7200 } })],
+    });
+    // EventBridge may invoke it (resource policy, this rule only); it publishes to the alerts topic and reads emr/ logs
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotifyJobFailureFunction'), 'Arn'] },
+      SourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^MonitoringJobRunFailed'), 'Arn'] },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'ML pipelines: notify-job-failure',
+      Environment: { Variables: Match.objectLike({ STAGE: 'dev', ALERTS_TOPIC_ARN: { Ref: Match.stringLikeRegexp('^AlertsTopic') } }) },
     });
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
@@ -168,6 +179,7 @@ describe('platform stack (dev)', () => {
       'check-articles',
       'evaluation-gate',
       'ingest-taxi-month',
+      'notify-job-failure',
       'package-dependencies',
       'promote-model',
       'read-result',

@@ -37,13 +37,13 @@ describe('validate-input', () => {
         maxIter: 15,
         // more iterations than one checkpoint interval: ALS checkpoints per execution under the lake's tmp/
         checkpointDir: 's3://lake-bucket/tmp/checkpoints/emr-ml-dev-recommender-training/run-7/train/',
-        checkpointInterval: 10,
+        checkpointInterval: 5,
         resultUri: 's3://lake-bucket/runs/emr-ml-dev-recommender-training/run-7/train.json',
       },
     });
     expect(plan.steps.evaluate.args).toMatchObject({ k: 5, threshold: 4, currentPointer: 's3://models-bucket/recommender/current.json' });
     // up to one interval ALS would only checkpoint iteration 0: no checkpoint directory
-    const short: any = await validateInput({ pipeline: 'recommender-training', input: { maxIter: 10 }, execution });
+    const short: any = await validateInput({ pipeline: 'recommender-training', input: { maxIter: 5 }, execution });
     expect(short.steps.train.args).not.toHaveProperty('checkpointDir');
     expect(short.steps.train.args).not.toHaveProperty('checkpointInterval');
     expect(plan.steps.etlTrain.args).toMatchObject({ input: 's3://lake-bucket/bronze/netflix/raw/train*', rejects: 's3://lake-bucket/silver/netflix/rejects/train/' });

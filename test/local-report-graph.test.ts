@@ -7,7 +7,7 @@
 import { allStateNames, END, executionGraph, type GraphNode, type GraphScope, ruleText, START } from '../local/report-graph';
 import { type LaidScope, layoutScope } from '../local/report-layout';
 import { timelineRows } from '../local/report-timeline';
-import type { ExecutionRecord } from '../local/runtime';
+import { type ExecutionRecord, jobRunSpans } from '../local/runtime';
 import { definitions, synthPlatform } from './support/cdk-platform';
 import { runDefinition } from './support/engine-execution';
 
@@ -239,4 +239,14 @@ describe('executions of the real definitions (engine + StepTracker)', () => {
 test('Choice rules read as expressions', () => {
   expect(ruleText({ Not: { And: [{ Variable: '$.a', NumericGreaterThanEquals: 2 }, { Variable: '$.b', IsPresent: true }] } })).toBe('!($.a >= 2 && $.b is present)');
   expect(ruleText({ Variable: '$.x', StringEqualsPath: '$.y' }, true)).toBe('x == $.y');
+});
+
+test("the runtime's job runs of an execution: those whose driver log is one of its state logs, by submission", () => {
+  const logs = new Map([['Run etl', '/l/x/04-run-etl.log'], ['Run train', '/l/x/05-run-train.log']]);
+  const run = (id: string, logFile: string, created: number, started?: number) =>
+    ({ jobRunId: id, name: `n-${id}`, logFile, state: started ? 'SUCCESS' : 'CANCELLED', stateDetails: started ? '' : 'queue timeout', createdAt: new Date(created), ...(started ? { startedAt: new Date(started) } : {}), endedAt: new Date(created + 5000), queuedMilliseconds: started ? started - created : 5000 }) as never;
+  expect(jobRunSpans([run('b', '/l/x/05-run-train.log', 2000, 2500), run('other', '/l/y/04-run-etl.log', 0, 1), run('a', '/l/x/04-run-etl.log', 1000)], logs)).toEqual([
+    { step: 'Run etl', jobRunId: 'a', name: 'n-a', state: 'CANCELLED', stateDetails: 'queue timeout', submittedAt: 1000, endedAt: 6000, queuedMs: 5000 },
+    { step: 'Run train', jobRunId: 'b', name: 'n-b', state: 'SUCCESS', submittedAt: 2000, startedAt: 2500, endedAt: 7000, queuedMs: 500 },
+  ]);
 });

@@ -120,12 +120,13 @@ export function checkpointUri(env: PlanEnvironment, execution: ExecutionContext,
 }
 
 /** ALS checkpoints its factors every this many iterations (the train job's `--checkpoint-interval`). */
-export const ALS_CHECKPOINT_INTERVAL = 10;
+export const ALS_CHECKPOINT_INTERVAL = 5;
 
 /**
  * The train step's checkpoint arguments: with more iterations than one checkpoint interval, a checkpoint
- * directory under `tmp/` ({@link checkpointUri}) — ALS's lineage grows with every iteration and overflows EMR's
- * default 1 MiB JVM thread stack after a few dozen; with fewer, none (ALS would only checkpoint iteration 0).
+ * directory under `tmp/` ({@link checkpointUri}) — ALS's lineage grows with every iteration and overflows the JVM's
+ * default 1 MiB thread stack (EMR Serverless' and the local runner's) from about ten; with fewer, none (ALS would
+ * only checkpoint iteration 0).
  */
 export function alsCheckpointArgs(
   env: PlanEnvironment,

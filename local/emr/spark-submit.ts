@@ -179,8 +179,9 @@ export class SparkSubmitCommand {
       '-Djavax.net.ssl.trustStoreType=PKCS12',
     ];
     if (this.options.fastStartup ?? true) {
-      // C1-compiled frames are larger: a bigger thread stack keeps deep RDD lineages (ALS iterations) from overflowing.
-      javaOptions.push('-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xss16m', '-Xshare:auto');
+      // Start-up only (one small heap, the class-data archive). The JIT tiers and the thread stack stay the JVM's
+      // defaults, as on EMR Serverless: a lineage too deep for EMR's 1 MiB stack overflows here too.
+      javaOptions.push('-XX:+UseSerialGC', '-Xshare:auto');
       const archive = this.classDataArchive(projectRoot);
       if (existsSync(archive)) javaOptions.push(`-XX:SharedArchiveFile=${archive}`);
       else if (!this.archiveInProgress) {
