@@ -549,6 +549,55 @@ describe('prod and database variants', () => {
   });
 });
 
+describe('database subnets only in zones EMR Serverless runs in (R8)', () => {
+  const ACCOUNT = '123456789012';
+  test('provisioned in a region where EMR Serverless runs in some zones only: the AZ IDs are required', () => {
+    expect(() => parseStageConfig('dbprod', { account: ACCOUNT, region: 'us-east-1', database: { mode: 'provisioned' } })).toThrow(
+      /stages\.dbprod\.database\.availabilityZoneIds: required in us-east-1: EMR Serverless runs there only in use1-az1, use1-az2, use1-az4, use1-az5, use1-az6/,
+    );
+  });
+
+  test('a zone EMR Serverless does not run in, or of another region, fails naming it', () => {
+    expect(() =>
+      parseStageConfig('dbprod', { account: ACCOUNT, region: 'us-east-1', database: { mode: 'provisioned', availabilityZoneIds: ['use1-az1', 'use1-az3'] } }),
+    ).toThrow(/stages\.dbprod\.database\.availabilityZoneIds\[1\]: EMR Serverless does not run in use1-az3: in us-east-1 it supports only use1-az1, use1-az2, use1-az4, use1-az5, use1-az6/);
+    expect(() =>
+      parseStageConfig('dbprod', { account: ACCOUNT, region: 'us-east-2', database: { mode: 'provisioned', availabilityZoneIds: ['use1-az1', 'use2-az1'] } }),
+    ).toThrow(/availabilityZoneIds\[0\]: use1-az1 is a zone of us-east-1, not of the stage's region us-east-2/);
+    // existing subnets: their zone IDs (one per subnet) are checked too
+    expect(() =>
+      parseStageConfig('dbprod', {
+        region: 'ca-central-1',
+        database: {
+          mode: 'existing',
+          secretArn: 'arn:aws:secretsmanager:ca-central-1:123456789012:secret:news-AbCdEf',
+          vpcId: 'vpc-0123456789abcdef0',
+          subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+          securityGroupId: 'sg-0123456789abcdef0',
+          availabilityZones: ['ca-central-1a', 'ca-central-1d'],
+          availabilityZoneIds: ['cac1-az1', 'cac1-az4'],
+        },
+      }),
+    ).toThrow(/availabilityZoneIds\[1\]: EMR Serverless does not run in cac1-az4: in ca-central-1 it supports only cac1-az1, cac1-az2/);
+  });
+
+  test('the subnets are placed by AZ ID (the same zone in every account), not by name', () => {
+    const { template } = synthPlatform('dbprod', {
+      account: ACCOUNT,
+      region: 'us-east-1',
+      destroyDataOnDelete: false,
+      database: { mode: 'provisioned', availabilityZoneIds: ['use1-az4', 'use1-az6'] },
+    });
+    const subnets = Object.values(template.findResources('AWS::EC2::Subnet'));
+    expect(subnets.map((s) => s.Properties.AvailabilityZoneId).sort()).toEqual(['use1-az4', 'use1-az6']);
+    for (const s of subnets) expect(s.Properties.AvailabilityZone).toBeUndefined();
+  });
+
+  test('a region without a documented restriction needs no zone IDs', () => {
+    expect(parseStageConfig('dbprod', { region: 'eu-west-1', database: { mode: 'provisioned' } }).database).toMatchObject({ mode: 'provisioned' });
+  });
+});
+
 describe('existing database with a customer-managed key (R8)', () => {
   const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:news-AbCdEf';
   const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';

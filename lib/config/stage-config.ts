@@ -3,6 +3,7 @@ import { getJobDefinition, JobArgumentsError, JobNameSchema, parseJobArgs } from
 import { JobRunOverridesSchema } from '../jobs/job-request-builder';
 import { findRelease, pythonVersionsOf, unknownReleaseMessage } from './emr-releases';
 import { RELEASE_LABEL_PATTERN } from './release-label';
+import { AZ_ID_PATTERN, supportedZoneIds, unsupportedZoneReason } from './emr-serverless-zones';
 
 /**
  * Typed stage configuration, read from `cdk.json` context (`stages.<name>`), one object per stage.
@@ -103,6 +104,12 @@ export const DatabaseSchema = z.discriminatedUnion('mode', [
       securityGroupId: z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id (sg-...)'),
       /** Availability zones of the subnets, same order (needed to import the VPC without a lookup). */
       availabilityZones: z.array(z.string()).min(1),
+      /**
+       * AZ IDs of the subnets, same order (`aws ec2 describe-subnets --query 'Subnets[].AvailabilityZoneId'`):
+       * checked against the zones EMR Serverless runs in (lib/config/emr-serverless-zones.json).
+       * @default - not checked (the subnets' zones are the owner's concern)
+       */
+      availabilityZoneIds: z.array(z.string().regex(AZ_ID_PATTERN, 'must be an AZ ID like use1-az4')).min(1).optional(),
       databaseName: z.string().default('news'),
     })
     .strict()
@@ -122,6 +129,13 @@ export const DatabaseSchema = z.discriminatedUnion('mode', [
       databaseName: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('news'),
       minCapacityAcu: z.number().min(0).max(256).default(0),
       maxCapacityAcu: z.number().min(0.5).max(256).default(2),
+      /**
+       * The two zones (AZ IDs) of the VPC's subnets. Required in a region where EMR Serverless runs in only some
+       * zones (lib/config/emr-serverless-zones.json: us-east-1, us-east-2, us-west-1, us-west-2, ca-central-1),
+       * since the zones CloudFormation would pick by name (`Fn::GetAZs`) differ per account.
+       * @default - the region's first two zones
+       */
+      availabilityZoneIds: z.array(z.string().regex(AZ_ID_PATTERN, 'must be an AZ ID like use1-az4')).length(2, 'must be two AZ IDs (one subnet each)').optional(),
     })
     .strict(),
 ]);
@@ -255,6 +269,25 @@ export const StageConfigSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    // R8: the database network's subnets must be in zones EMR Serverless runs in.
+    const db = cfg.database;
+    if (db.mode === 'existing' || db.mode === 'provisioned') {
+      (db.availabilityZoneIds ?? []).forEach((zoneId, i) => {
+        const reason = unsupportedZoneReason(zoneId, cfg.region);
+        if (reason) ctx.addIssue({ code: 'custom', path: ['database', 'availabilityZoneIds', i], message: reason });
+      });
+      if (db.mode === 'existing' && db.availabilityZoneIds && db.availabilityZoneIds.length !== db.subnetIds.length) {
+        ctx.addIssue({ code: 'custom', path: ['database', 'availabilityZoneIds'], message: `must name one AZ ID per subnet (${db.subnetIds.length} subnetIds)` });
+      }
+      const restricted = cfg.region ? supportedZoneIds(cfg.region) : undefined;
+      if (db.mode === 'provisioned' && restricted && !db.availabilityZoneIds) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['database', 'availabilityZoneIds'],
+          message: `required in ${cfg.region}: EMR Serverless runs there only in ${restricted.join(', ')}; name two of them (the zones picked by name differ per account)`,
+        });
+      }
+    }
     // The release catalogue decides which releases, Python versions and architectures a stage may use.
     if (!RELEASE_LABEL_PATTERN.test(cfg.releaseLabel)) return; // already reported as malformed
     const release = findRelease(cfg.releaseLabel);

@@ -1,4 +1,4 @@
-import { Arn, ArnFormat, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Annotations, Arn, ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -41,6 +41,13 @@ export type PipelineDatabaseProps =
       readonly removalPolicy?: RemovalPolicy;
       /** @default true */
       readonly deletionProtection?: boolean;
+      /**
+       * Zones (AZ IDs, e.g. `use1-az4`) of the two subnets, set as each subnet's `AvailabilityZoneId`: AZ IDs name
+       * the same zone in every account, and EMR Serverless runs only in some zones of some regions
+       * (lib/config/emr-serverless-zones.json).
+       * @default - the region's first two zones by name (`Fn::GetAZs`)
+       */
+      readonly availabilityZoneIds?: readonly string[];
     };
 
 /**
@@ -128,6 +135,21 @@ export class PipelineDatabase extends Construct {
     });
     this.vpc = vpc;
     this.subnets = vpc.isolatedSubnets;
+    if (props.availabilityZoneIds) {
+      if (props.availabilityZoneIds.length !== vpc.isolatedSubnets.length) {
+        throw new Error(`availabilityZoneIds: ${props.availabilityZoneIds.length} given for ${vpc.isolatedSubnets.length} subnets`);
+      }
+      vpc.isolatedSubnets.forEach((subnet, i) => {
+        const cfn = subnet.node.defaultChild as ec2.CfnSubnet;
+        cfn.availabilityZoneId = props.availabilityZoneIds![i];
+        cfn.addPropertyDeletionOverride('AvailabilityZone');
+      });
+    } else if (Token.isUnresolved(Stack.of(this).region)) {
+      Annotations.of(this).addWarningV2(
+        'emr-ml:database-zones',
+        'The database VPC takes the region\'s first two zones by name; in us-east-1, us-east-2, us-west-1, us-west-2 and ca-central-1 EMR Serverless runs only in some zones — set database.availabilityZoneIds there.',
+      );
+    }
 
     const client = new ec2.SecurityGroup(this, 'ClientSecurityGroup', {
       vpc,

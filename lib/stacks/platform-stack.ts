@@ -94,6 +94,7 @@ export class PlatformStack extends Stack {
         flowLogsBucket: storage.logsBucket,
         deletionProtection: !config.destroyDataOnDelete,
         removalPolicy: config.destroyDataOnDelete ? RemovalPolicy.DESTROY : RemovalPolicy.SNAPSHOT,
+        availabilityZoneIds: db.availabilityZoneIds,
       });
     }
 
