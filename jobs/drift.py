@@ -240,8 +240,8 @@ def detect(args, ctx: cli.JobContext) -> None:
     current_uri = models.current_model_uri(args.current_pointer)
     if current_uri is not None:
         model = models.load_model(current_uri)
-        base_reg = evaluation.regression_metrics(model, baseline)
-        new_reg = evaluation.regression_metrics(model, new)
+        base_reg = evaluation.regression_metrics(evaluation.predictions(model, baseline))
+        new_reg = evaluation.regression_metrics(evaluation.predictions(model, new))
         model_metrics = {"modelUri": current_uri, "baselineRmse": base_reg["rmse"], "newRmse": new_reg["rmse"],
                          "baselineMae": base_reg["mae"], "newMae": new_reg["mae"]}
     thresholds = drift.Thresholds(kl=args.kl_threshold, mean=args.mean_threshold, median=args.median_threshold,

@@ -6,6 +6,8 @@
 Relevance is binary (rating ≥ ``--threshold``); recommendations exclude items the user rated in training (see
 :mod:`jobs.recommender.evaluation`). With ``--current-pointer`` naming a promoted model (JSON ``{"modelUri": …}``),
 that model is evaluated on the same data into ``currentModelMetrics`` (null when there is no pointer) for the gate.
+``metrics.baselines`` holds the global-mean, user/item-bias and most-popular-unseen baselines on the same split and
+protocol, ``metrics.lift`` the model's lift over each (:mod:`jobs.recommender.baselines`).
 """
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ def main(args, ctx: cli.JobContext) -> None:
         current_uri = models.current_model_uri(args.current_pointer)
         current = None
         if current_uri is not None:
-            current = evaluation.evaluate(models.load_model(current_uri), train, test, args.k, args.threshold)
+            current = evaluation.evaluate(models.load_model(current_uri), train, test, args.k, args.threshold,
+                                          baselines=metrics["baselines"])
             current["modelUri"] = current_uri
         ctx.extra["currentModelMetrics"] = current
         ctx.counts.update({"test": test.count(), "predicted": metrics["predicted"],

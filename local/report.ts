@@ -72,6 +72,14 @@ export function highlights(run: DemoRun): string[] {
       .filter((k) => typeof m[k] === 'number')
       .map((k) => `${k}=${fmt(m[k])}`);
     out.push(`Evaluation: ${metrics.join(' ') || JSON.stringify(m).slice(0, 160)}`);
+    const b = m.baselines ?? {};
+    if (b.bias || b.popularity) {
+      const lift = m.lift ?? {};
+      out.push(
+        `Baselines: global mean rmse=${fmt(b.globalMean?.rmse)}, user/item bias rmse=${fmt(b.bias?.rmse)} (model lift ${fmt(lift.rmseVsBias)}×); ` +
+          `most popular unseen precisionAtK=${fmt(b.popularity?.precisionAtK)} ndcgAtK=${fmt(b.popularity?.ndcgAtK)} (model lift ${fmt(lift.ndcgAtKVsPopularity)}×)`,
+      );
+    }
     const current = r.evaluate.currentModelMetrics;
     if (current && typeof current.rmse === 'number') out.push(`Current model: rmse=${fmt(current.rmse)}`);
   }

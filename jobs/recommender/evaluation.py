@@ -5,6 +5,9 @@ threshold), the model's top-K items among those the user did *not* rate in train
 (the order ``recommendForUserSubset`` returns, kept by ``filter``/``slice``), against the set of relevant test
 items (binary relevance). Metrics come from ``RankingEvaluator``: precisionAtK, recallAtK, ndcgAtK,
 meanAveragePrecision (``map``) and meanAveragePrecisionAtK (``mapAtK``).
+
+Every evaluation carries the baselines of :mod:`jobs.recommender.baselines` on the same rows and users (global mean
+and user/item bias for RMSE/MAE, most-popular-unseen for the ranking metrics) and the model's ``lift`` over each.
 """
 from __future__ import annotations
 
@@ -13,18 +16,23 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from jobs.recommender import baselines as base
+
 USER, ITEM, RATING = "customer_id", "movie_id", "rating"
 
 
-def regression_metrics(model: ALSModel, test: DataFrame) -> dict[str, float | int]:
-    predictions = model.transform(test.select(USER, ITEM, F.col(RATING).cast("double"))) \
-        .where(~F.isnan("prediction"))
-    rows = predictions.count()
+def predictions(model: ALSModel, test: DataFrame) -> DataFrame:
+    """The test rows the model scores (cold-start rows without a prediction are left out)."""
+    return model.transform(test.select(USER, ITEM, F.col(RATING).cast("double"))).where(~F.isnan("prediction"))
+
+
+def regression_metrics(predicted: DataFrame) -> dict[str, float | int]:
+    rows = predicted.count()
     if rows == 0:
         return {"rmse": None, "mae": None, "predicted": 0}
     evaluator = RegressionEvaluator(labelCol=RATING, predictionCol="prediction")
-    return {"rmse": evaluator.setMetricName("rmse").evaluate(predictions),
-            "mae": evaluator.setMetricName("mae").evaluate(predictions),
+    return {"rmse": evaluator.setMetricName("rmse").evaluate(predicted),
+            "mae": evaluator.setMetricName("mae").evaluate(predicted),
             "predicted": rows}
 
 
@@ -45,25 +53,29 @@ def ranking_input(model: ALSModel, train: DataFrame, test: DataFrame, k: int, th
     return predicted.join(relevant, USER, "inner")
 
 
-def ranking_metrics(model: ALSModel, train: DataFrame, test: DataFrame, k: int, threshold: float) -> dict:
-    data = ranking_input(model, train, test, k, threshold).cache()
+def ranking_metrics(data: DataFrame, k: int) -> dict:
+    users = data.count()
+    if users == 0:
+        return {"precisionAtK": None, "recallAtK": None, "ndcgAtK": None, "map": None, "mapAtK": None,
+                "rankedUsers": 0}
+    out = base.ranking_metrics_of(data, k)
+    out["rankedUsers"] = users
+    return out
+
+
+def evaluate(model: ALSModel, train: DataFrame, test: DataFrame, k: int, threshold: float,
+             baselines: dict | None = None) -> dict:
+    """The model's metrics, its baselines (computed on the same rows and users unless given) and its lift."""
+    predicted = predictions(model, test).cache()
+    ranked = ranking_input(model, train, test, k, threshold).cache()
     try:
-        users = data.count()
-        if users == 0:
-            return {"precisionAtK": None, "recallAtK": None, "ndcgAtK": None, "map": None, "mapAtK": None,
-                    "rankedUsers": 0}
-        evaluator = RankingEvaluator(predictionCol="prediction", labelCol="label", k=k)
-        out = {name: evaluator.setMetricName(metric).evaluate(data) for name, metric in (
-            ("precisionAtK", "precisionAtK"), ("recallAtK", "recallAtK"), ("ndcgAtK", "ndcgAtK"),
-            ("map", "meanAveragePrecision"), ("mapAtK", "meanAveragePrecisionAtK"))}
-        out["rankedUsers"] = users
-        return out
+        metrics = regression_metrics(predicted)
+        metrics.update(ranking_metrics(ranked, k))
+        if baselines is None:
+            baselines = {**base.regression_baselines(train, predicted),
+                         "popularity": base.popularity_baseline(train, ranked.select(USER, "label"), k)}
     finally:
-        data.unpersist()
-
-
-def evaluate(model: ALSModel, train: DataFrame, test: DataFrame, k: int, threshold: float) -> dict:
-    metrics = regression_metrics(model, test)
-    metrics.update(ranking_metrics(model, train, test, k, threshold))
-    metrics.update({"k": k, "threshold": threshold})
+        predicted.unpersist()
+        ranked.unpersist()
+    metrics.update({"k": k, "threshold": threshold, "baselines": baselines, "lift": base.lift(metrics, baselines)})
     return metrics

@@ -121,6 +121,16 @@ def test_ranking_metrics_equal_brute_force_reference(spark, lake, evaluation):
     assert 0 < got["precisionAtK"] < 1
 
 
+def test_every_evaluation_carries_its_baselines_and_the_lift_over_them(evaluation):
+    metrics = evaluation["metrics"]
+    b = metrics["baselines"]
+    # planted low-rank data: the model beats the global mean and the bias baseline on RMSE, popularity on NDCG
+    assert b["globalMean"]["rmse"] > b["bias"]["rmse"] > metrics["rmse"]
+    assert metrics["lift"]["rmseVsBias"] == pytest.approx(b["bias"]["rmse"] / metrics["rmse"])
+    assert metrics["lift"]["ndcgAtKVsPopularity"] == pytest.approx(metrics["ndcgAtK"] / b["popularity"]["ndcgAtK"])
+    assert 0 < b["popularity"]["precisionAtK"] < 1
+
+
 def test_evaluate_reports_current_model_metrics(lake, evaluation):
     pointer = lake / "current.json"
     current_model = _result(lake / "train.json")["outputs"]["model"]
