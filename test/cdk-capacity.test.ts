@@ -37,6 +37,7 @@ describe('concurrent vCPU of the pipelines (synth-time capacity check)', () => {
       ['parallel', 'ETL', ['etl-train:8', 'etl-test:8'], 16],
       ['parallel', 'Futures and training', ['create-futures:5', 'train:10'], 15],
       ['step', 'evaluate', ['evaluate:10'], 10],
+      ['step', 'recommend', ['recommend:10'], 10],
     ]);
     // taxi-medallion's Map runs the ingest Lambda (2 at a time), no job run: only its two Spark steps count
     expect(units.find((u) => u.label === 'pipeline taxi-medallion')!.groups.map((g) => g.name)).toEqual(['taxi-preprocess', 'taxi-features']);

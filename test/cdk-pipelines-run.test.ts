@@ -38,6 +38,21 @@ const context = (pipeline: string) => ({
   StateMachine: { Id: `arn:aws:states:us-east-1:123456789012:stateMachine:emr-ml-dev-${pipeline}`, Name: `emr-ml-dev-${pipeline}` },
 });
 
+/** The evaluate job's `metrics` (jobs/evaluate.py): the model's metrics with its baselines (popularity ndcgAtK 0.2). */
+const evaluateMetrics = (ndcgAtK: number) => ({
+  rmse: 0.9,
+  mae: 0.7,
+  precisionAtK: 0.2,
+  recallAtK: 0.3,
+  ndcgAtK,
+  map: 0.25,
+  mapAtK: 0.2,
+  k: 10,
+  threshold: 4,
+  baselines: { globalMean: { rmse: 1.1, mae: 0.9 }, bias: { rmse: 0.95, mae: 0.75 }, popularity: { precisionAtK: 0.1, recallAtK: 0.15, ndcgAtK: 0.2, map: 0.1, mapAtK: 0.1 } },
+  lift: { rmseVsBias: 0.95 / 0.9, ndcgAtKVsPopularity: ndcgAtK / 0.2 },
+});
+
 const MANIFEST = 's3://lake-bucket/silver/netflix/stream/staging/manifests/20261201T030000000000Z-abc123.json';
 /** What `drift process` writes: counts and one manifest URI, however many batch files it took. */
 const processResult = (batches: number) =>
@@ -45,7 +60,8 @@ const processResult = (batches: number) =>
     ? { batchStatus: 'NO_NEW_BATCH', counts: { batches: 0, pendingBatches: 0, valid: 0, rejected: 0, train: 0, test: 0, written: 0 }, outputs: { input: 's3://lake-bucket/bronze/netflix/stream/incoming/', manifest: null } }
     : { batchStatus: 'NEW_BATCH', counts: { batches, pendingBatches: 0, valid: 10 * batches, rejected: 0 }, outputs: { manifest: MANIFEST, test: 's3://lake-bucket/silver/netflix/stream/staging/test/_versions/1' } };
 
-function runDrift(input: unknown, retrain: boolean, candidateRmse = 0.9, failingCostSteps: string[] = [], batches = 3) {
+/** `candidateNdcg`: the retrained model's ndcgAtK (the default gate objective); the current model's is 0.35, popularity's 0.2. */
+function runDrift(input: unknown, retrain: boolean, candidateNdcg = 0.4, failingCostSteps: string[] = [], batches = 3) {
   const { visited, record, spark } = harness(failingCostSteps);
   const jobArgs: Record<string, any> = {};
   const withArgs = (step: string, handlers: Record<string, (i: any) => unknown>) => {
@@ -63,8 +79,9 @@ function runDrift(input: unknown, retrain: boolean, candidateRmse = 0.9, failing
     ...withArgs('drift-merge', spark('drift-merge', { counts: { batches }, outputs: { manifest: MANIFEST } })),
     ...withArgs('drift-consume', spark('drift-consume', { counts: { batches, deletedBatches: batches, missingBatches: 0 }, outputs: { manifest: MANIFEST } })),
     ...spark('train', { outputs: { model: 's3://models-bucket/recommender/versions/v2' } }),
-    ...spark('evaluate', { metrics: { rmse: candidateRmse }, currentModelMetrics: { rmse: 0.95 } }),
-    'Evaluation gate': record('Evaluation gate', (i) => decide(i.evaluation.metrics.rmse, i.evaluation.currentModelMetrics?.rmse ?? null, i.rmseMargin)),
+    ...spark('recommend', { outputs: { dataset: 's3://lake-bucket/gold/netflix/recommendations/_versions/1' } }),
+    ...spark('evaluate', { metrics: evaluateMetrics(candidateNdcg), currentModelMetrics: { rmse: 0.95, ndcgAtK: 0.35 } }),
+    'Evaluation gate': record('Evaluation gate', (i) => decide(i.evaluation.metrics, i.evaluation.currentModelMetrics ?? null, i.gate)),
     'Promote model': record('Promote model', (i) => ({ version: 'v2', modelUri: i.modelUri })),
     'Notify failure': record('Notify failure', () => ({})),
   };
@@ -81,8 +98,9 @@ function runRecommender(input: unknown, failingCostSteps: string[] = []) {
     ...spark('etl-test', { outputs: { dataset: 's3://lake-bucket/silver/netflix/ratings/test/_versions/1' } }),
     ...spark('create-futures', { outputs: {} }),
     ...spark('train', { outputs: { model: 's3://models-bucket/recommender/versions/v2' } }),
-    ...spark('evaluate', { metrics: { rmse: 0.9 }, currentModelMetrics: null }),
-    'Evaluation gate': record('Evaluation gate', (i) => decide(i.evaluation.metrics.rmse, i.evaluation.currentModelMetrics?.rmse ?? null, i.rmseMargin)),
+    ...spark('recommend', { outputs: { dataset: 's3://lake-bucket/gold/netflix/recommendations/_versions/1' } }),
+    ...spark('evaluate', { metrics: evaluateMetrics(0.4), currentModelMetrics: null }),
+    'Evaluation gate': record('Evaluation gate', (i) => decide(i.evaluation.metrics, i.evaluation.currentModelMetrics ?? null, i.gate)),
     'Promote model': record('Promote model', (i) => ({ version: 'v2', modelUri: i.modelUri })),
     'Notify failure': record('Notify failure', () => ({})),
   };
@@ -114,7 +132,7 @@ describe('drift-retrain executes as synthesized', () => {
     expect(output.promotion).toEqual({ version: 'v2', modelUri: 's3://models-bucket/recommender/versions/v2' });
     expect(output.plan.steps.driftDetect.args.klThreshold).toBe(0.05);
     expect(output.costs).toEqual(
-      costs('drift-retrain', [['drift-process', 'driftProcess'], ['drift-detect', 'driftDetect'], ['drift-merge', 'driftMerge'], ['train', 'train'], ['evaluate', 'evaluate'], ['drift-consume', 'driftConsume']]),
+      costs('drift-retrain', [['drift-process', 'driftProcess'], ['drift-detect', 'driftDetect'], ['drift-merge', 'driftMerge'], ['train', 'train'], ['evaluate', 'evaluate'], ['recommend', 'recommend'], ['drift-consume', 'driftConsume']]),
     );
     // merge and consume get the manifest of this execution's process step, consume the incoming prefix
     expect(jobArgs['drift-merge']).toMatchObject({ action: 'merge', manifest: MANIFEST });
@@ -132,7 +150,7 @@ describe('drift-retrain executes as synthesized', () => {
   });
 
   test('gate rejects the retrained model → the batches are not consumed', async () => {
-    const { visited, result, jobArgs } = runDrift({}, true, 1.2);
+    const { visited, result, jobArgs } = runDrift({}, true, 0.3);
     const output: any = await result;
     expect(visited).toContain('Run drift-merge');
     expect(visited).not.toContain('Promote model');
@@ -162,7 +180,7 @@ describe('drift-retrain executes as synthesized', () => {
     const output: any = await result;
     expect(visited).toEqual(expect.arrayContaining(['Record drift-detect cost', 'Read drift-detect result', 'Record train cost', 'Read train result', 'Promote model']));
     expect(visited).not.toContain('Notify failure');
-    expect(Object.keys(output.costs).sort()).toEqual(['driftConsume', 'driftMerge', 'driftProcess', 'evaluate']);
+    expect(Object.keys(output.costs).sort()).toEqual(['driftConsume', 'driftMerge', 'driftProcess', 'evaluate', 'recommend']);
     expect(output.error).toBeUndefined();
     expect(output.work.costError.Error).toBe('AccessDeniedException');
   });
@@ -183,10 +201,23 @@ describe('drift-retrain executes as synthesized', () => {
   });
 
   test('gate rejects a worse model → not promoted', async () => {
-    const { visited, result } = runDrift({}, true, 1.2);
+    const { visited, result } = runDrift({}, true, 0.3);
     const output: any = await result;
     expect(visited).not.toContain('Promote model');
-    expect(output.gate).toMatchObject({ promote: false, candidateRmse: 1.2, currentRmse: 0.95 });
+    expect(output.gate).toMatchObject({ promote: false, objective: 'ndcgAtK', candidate: 0.3, current: 0.35, margin: 0.01 });
+  });
+
+  test('the gate of the plan (execution input over the stage defaults) refuses a model that loses to popularity', async () => {
+    // within the widened margin of the current model (0.21 ≥ 0.35 − 0.2), but 0.21 < 1.1 × popularity 0.2
+    const { visited, result } = runDrift({ gate: { margin: 0.2 } }, true, 0.21);
+    const output: any = await result;
+    expect(output.plan.gate).toEqual({ objective: 'ndcgAtK', margin: 0.2, minPopularityLift: 1.1 });
+    expect(visited).not.toContain('Promote model');
+    expect(output.gate).toMatchObject({ promote: false, candidate: 0.21, current: 0.35, popularity: 0.2, minPopularityLift: 1.1 });
+    expect(output.gate.reason).toContain('candidate ndcgAtK 0.21 < 1.1 × popularity 0.2 = 0.22');
+    // the popularity check off: promoted
+    const off: any = await runDrift({ gate: { margin: 0.2, minPopularityLift: 0 } }, true, 0.21).result;
+    expect(off.gate.promote).toBe(true);
   });
 
   test('the state stays small however many batches: the process result carries counts and one manifest URI', async () => {
@@ -208,12 +239,15 @@ describe('recommender-training executes as synthesized', () => {
   test('Parallel groups: results under $.results.<group>, every branch cost merged flat into $.costs', async () => {
     const { visited, result } = runRecommender({});
     const output: any = await result;
-    expect(visited.filter((v) => v.startsWith('Record '))).toHaveLength(5);
-    expect(Object.keys(output.results).sort()).toEqual(['etl', 'evaluate', 'model']);
+    expect(visited.filter((v) => v.startsWith('Record '))).toHaveLength(6);
+    expect(Object.keys(output.results).sort()).toEqual(['etl', 'evaluate', 'model', 'recommend']);
     expect(Object.keys(output.results.etl).sort()).toEqual(['etlTest', 'etlTrain']);
     expect(output.results.model.train.outputs.model).toBe('s3://models-bucket/recommender/versions/v2');
+    // the promoted model's recommendations: the trained model, the training set's seen items, the lake's gold/
+    expect(output.plan.steps.recommend.args).toMatchObject({ train: 's3://lake-bucket/silver/netflix/ratings/train/', output: 's3://lake-bucket/gold/netflix/recommendations/', k: 10 });
+    expect(output.results.recommend.outputs.dataset).toBe('s3://lake-bucket/gold/netflix/recommendations/_versions/1');
     expect(output.costs).toEqual(
-      costs('recommender-training', [['etl-train', 'etlTrain'], ['etl-test', 'etlTest'], ['create-futures', 'createFutures'], ['train', 'train'], ['evaluate', 'evaluate']]),
+      costs('recommender-training', [['etl-train', 'etlTrain'], ['etl-test', 'etlTest'], ['create-futures', 'createFutures'], ['train', 'train'], ['evaluate', 'evaluate'], ['recommend', 'recommend']]),
     );
     expect(output.promotion.modelUri).toBe('s3://models-bucket/recommender/versions/v2');
   });
@@ -222,7 +256,7 @@ describe('recommender-training executes as synthesized', () => {
     const { visited, result } = runRecommender({}, ['etl-test', 'create-futures']);
     const output: any = await result;
     expect(visited).not.toContain('Notify failure');
-    expect(Object.keys(output.costs).sort()).toEqual(['etlTrain', 'evaluate', 'train']);
+    expect(Object.keys(output.costs).sort()).toEqual(['etlTrain', 'evaluate', 'recommend', 'train']);
     expect(output.results.etl.etlTest.status).toBe('SUCCEEDED');
   });
 });

@@ -265,18 +265,19 @@ describe('what the plans read and write is what the deployed roles may do (D3, D
     const uris = Object.values(plan.steps).flatMap((step) =>
       Object.entries(step.args).filter(([arg, v]) => arg !== 'resultUri' && typeof v === 'string' && v.startsWith('s3://')),
     ) as Array<[string, string]>;
-    expect(uris.length).toBe(14); // inputs, outputs, rejects, model root, train/test, current pointer, ALS checkpoints
+    expect(uris.length).toBe(16); // inputs, outputs, rejects, model root, train/test, current pointer, ALS checkpoints, recommendations
     for (const [arg, uri] of uris) expect([arg, uri, uri.startsWith(inLake) || uri.startsWith(inModels)]).toEqual([arg, uri, true]);
     expect(plan.promote.pointerUri).toBe(`${inModels}recommender/current.json`);
     // job results stay per execution under runs/ (read-result, record-job-cost), apart from every dataset
     for (const step of Object.values(plan.steps)) expect(step.args.resultUri.startsWith(`s3://${lake}/runs/emr-ml-dev-recommender-training/smoke-b1/`)).toBe(true);
 
-    const { etlTrain, etlTest, createFutures, train, evaluate } = plan.steps;
+    const { etlTrain, etlTest, createFutures, train, evaluate, recommend } = plan.steps;
     // the job role reads what `emrpipe smoke` uploaded, writes every dataset and the model version
     for (const glob of [etlTrain.args.input, etlTest.args.input, createFutures.args.input] as string[]) {
       expect([glob, await canRead(jobRole, glob.replace('*', '.txt'))]).toEqual([glob, true]);
     }
-    for (const root of [etlTrain.args.output, etlTrain.args.rejects, etlTest.args.output, etlTest.args.rejects, createFutures.args.output] as string[]) {
+    expect(recommend.args.output).toBe(`${inLake}gold/netflix/recommendations/`);
+    for (const root of [etlTrain.args.output, etlTrain.args.rejects, etlTest.args.output, etlTest.args.rejects, createFutures.args.output, recommend.args.output] as string[]) {
       const access = [await canWrite(jobRole, join(root, '_versions/v1/part-00000.parquet')), await canWrite(jobRole, join(root, '_CURRENT')), await canRead(jobRole, join(root, '_CURRENT'))];
       expect([root, ...access]).toEqual([root, true, true, true]);
     }

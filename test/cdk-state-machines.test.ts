@@ -160,6 +160,7 @@ describe('state machines', () => {
       'Evaluation gate',
       'Promote?',
       'Promote model',
+      'Prepare recommend args', 'Build recommend request', 'Run recommend', 'Record recommend cost', 'Read recommend result',
       'Model promoted',
     ]);
     expect(path(def).slice(-1)).toEqual(['Model not promoted']);
@@ -211,6 +212,7 @@ describe('state machines', () => {
       'Build train request', 'Run train', 'Record train cost', 'Read train result',
       'Prepare evaluate args', 'Build evaluate request', 'Run evaluate', 'Record evaluate cost', 'Read evaluate result',
       'Evaluation gate', 'Promote?', 'Promote model',
+      'Prepare recommend args', 'Build recommend request', 'Run recommend', 'Record recommend cost', 'Read recommend result',
       // the batches leave incoming/ only once the retrained model is promoted
       'Prepare drift-consume args', 'Build drift-consume request', 'Run drift-consume', 'Record drift-consume cost', 'Read drift-consume result',
       'Model promoted',
@@ -315,7 +317,7 @@ describe('state machines', () => {
       for (const step of Object.values(plan.steps)) {
         // from earlier steps at run time: the trained model, the process step's batch manifest
         const runtimeArgs =
-          step.job === 'evaluate' ? { model: 's3://dev-models-bucket/recommender/versions/v1' }
+          step.job === 'evaluate' || step.job === 'recommend' ? { model: 's3://dev-models-bucket/recommender/versions/v1' }
           : step.job === 'drift' && ['merge', 'consume'].includes(String(step.args.action)) ? { manifest: 's3://dev-lake-bucket/silver/netflix/stream/staging/manifests/m1.json' }
           : {};
         const request = buildJobRequest({

@@ -128,6 +128,14 @@ const cases: Case[] = [
     arguments: ['--result-uri', `${R}/taxi-features.json`, '--silver', 's3://dev-lake-bucket/silver/taxi/trips/', '--gold', 's3://dev-lake-bucket/gold/taxi/features/', '--months', '2024-01'],
     parameters: `--conf spark.archives=${DEPS} ${FILES} ${MEDIUM} ${PY}`,
   },
+  {
+    job: 'recommend',
+    step: 'recommend',
+    args: { model: 's3://dev-models-bucket/recommender/versions/v1', train: 's3://dev-lake-bucket/silver/netflix/ratings/train/', output: 's3://dev-lake-bucket/gold/netflix/recommendations/', k: 10 },
+    entryPoint: entry(11, 'recommend'),
+    arguments: ['--result-uri', `${R}/recommend.json`, '--model', 's3://dev-models-bucket/recommender/versions/v1', '--train', 's3://dev-lake-bucket/silver/netflix/ratings/train/', '--output', 's3://dev-lake-bucket/gold/netflix/recommendations/', '--k', '10'],
+    parameters: `--conf spark.archives=${DEPS} ${FILES} ${LARGE} ${PY}`,
+  },
 ];
 
 describe('buildJobRequest', () => {

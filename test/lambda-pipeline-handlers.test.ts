@@ -2,7 +2,6 @@ import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sd
 import { sdkStreamMixin } from '@smithy/core/serde';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Readable } from 'node:stream';
-import { decide, handler as gate } from '../lambda/evaluation-gate';
 import { promote } from '../lambda/promote-model';
 import { handler as readResult } from '../lambda/read-result';
 import { handler as validateInput, resetEnvironmentCache } from '../lambda/validate-input';
@@ -47,7 +46,25 @@ describe('validate-input', () => {
     expect(short.steps.train.args).not.toHaveProperty('checkpointDir');
     expect(short.steps.train.args).not.toHaveProperty('checkpointInterval');
     expect(plan.steps.etlTrain.args).toMatchObject({ input: 's3://lake-bucket/bronze/netflix/raw/train*', rejects: 's3://lake-bucket/silver/netflix/rejects/train/' });
-    expect(plan.gate).toEqual({ rmseMargin: 0.02 });
+    expect(plan.gate).toEqual({ objective: 'ndcgAtK', margin: 0.01, minPopularityLift: 1.1 });
+  });
+  test('the gate: execution input over the stage defaults, the margin defaulting per objective', async () => {
+    const gateOf = async (pipeline: string, gate: unknown) => ((await validateInput({ pipeline, input: { gate }, execution })) as any).gate;
+    // an error objective without a margin gets 0.02, a ranking one 0.01
+    await expect(gateOf('recommender-training', { objective: 'rmse' })).resolves.toEqual({ objective: 'rmse', margin: 0.02, minPopularityLift: 1.1 });
+    await expect(gateOf('drift-retrain', { objective: 'precisionAtK', minPopularityLift: 0 })).resolves.toEqual({ objective: 'precisionAtK', margin: 0.01, minPopularityLift: 0 });
+    await expect(gateOf('drift-retrain', { margin: 0.005 })).resolves.toEqual({ objective: 'ndcgAtK', margin: 0.005, minPopularityLift: 1.1 });
+    // a stage's gate is the default; its margin belongs to its objective
+    process.env.PLAN_ENVIRONMENT = JSON.stringify(
+      planEnvironmentFor(parseStageConfig('dev', { recommender: { gate: { objective: 'mae', margin: 0.05, minPopularityLift: 1.2 } } }), { lakeBucket: 'lake-bucket', modelsBucket: 'models-bucket' }),
+    );
+    resetEnvironmentCache();
+    await expect(gateOf('drift-retrain', undefined)).resolves.toEqual({ objective: 'mae', margin: 0.05, minPopularityLift: 1.2 });
+    await expect(gateOf('recommender-training', { objective: 'mapAtK' })).resolves.toEqual({ objective: 'mapAtK', margin: 0.01, minPopularityLift: 1.2 });
+  });
+  test('a bad stage gate fails synth naming the field', () => {
+    expect(() => parseStageConfig('dev', { recommender: { gate: { objective: 'auc' } } })).toThrow(/stages\.dev\.recommender\.gate\.objective/);
+    expect(() => parseStageConfig('dev', { recommender: { rmseMargin: 0.02 } })).toThrow(/stages\.dev\.recommender: Unrecognized key: "rmseMargin"/);
   });
   test('taxi months default to the newest published month: the start month minus taxi.publishLagMonths (2)', async () => {
     const plan: any = await validateInput({ pipeline: 'taxi-medallion', input: {}, execution });
@@ -80,6 +97,10 @@ describe('validate-input', () => {
     [{ pipeline: 'taxi-medallion', input: { months: ['2024-13'] }, execution }, /input\.months\[0\]: must be a month YYYY-MM/],
     [{ pipeline: 'taxi-medallion', input: { sourceUrlTemplate: 'http://127.0.0.1:8443/yellow_{month}.parquet' }, execution }, /input\.sourceUrlTemplate: must be an https URL containing \{month\}/],
     [{ pipeline: 'drift-retrain', input: { incoming: 'http://x' }, execution }, /input\.incoming: must be an s3:\/\/bucket\/key URI/],
+    [{ pipeline: 'recommender-training', input: { gate: { objective: 'auc' } }, execution }, /input\.gate\.objective: Invalid option/],
+    [{ pipeline: 'drift-retrain', input: { gate: { margin: -0.1 } }, execution }, /input\.gate\.margin/],
+    [{ pipeline: 'drift-retrain', input: { gate: { minPopularityLift: -1 } }, execution }, /input\.gate\.minPopularityLift/],
+    [{ pipeline: 'drift-retrain', input: { rmseMargin: 0.02 }, execution }, /input: Unrecognized key: "rmseMargin"/],
     [{ pipeline: 'nope', input: {}, execution }, /Invalid pipeline: "nope"/],
     [{ pipeline: 'drift-retrain', input: {}, execution: { ...execution, name: 'a/b' } }, /execution\.name/],
     [{ pipeline: 'recommender-training', input: { namespace: 'smoke/b1', pointerUri: 's3://models-bucket/recommender/current.json' }, execution }, /input\.pointerUri: must not be set with namespace/],
@@ -119,17 +140,7 @@ describe('read-result', () => {
   });
 });
 
-describe('evaluation-gate', () => {
-  test('decides on RMSE with the margin', () => {
-    expect(decide(0.91, 0.9, 0.02).promote).toBe(true);
-    expect(decide(0.93, 0.9, 0.02)).toMatchObject({ promote: false, reason: expect.stringContaining('keeping the current model') });
-    expect(decide(1.5, null, 0.02)).toMatchObject({ promote: true, currentRmse: null });
-  });
-  test('handler validates the evaluate result', async () => {
-    await expect(gate({ evaluation: { status: 'SUCCEEDED', metrics: { rmse: 0.8 }, currentModelMetrics: { rmse: 0.85 } }, rmseMargin: 0 })).resolves.toMatchObject({ promote: true });
-    await expect(gate({ evaluation: { status: 'SUCCEEDED', metrics: {} }, rmseMargin: 0 })).rejects.toThrow(/event\.evaluation\.metrics\.rmse/);
-  });
-});
+// evaluation-gate: test/lambda-evaluation-gate.test.ts
 
 describe('promote-model', () => {
   const now = () => new Date('2026-11-21T06:00:00Z');

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from jobs import drift, etl, evaluate, generate, train
+from jobs import drift, etl, evaluate, generate, recommend, train
 from jobs.common import datasets
 
 SIGMA = 1.0
@@ -129,6 +129,37 @@ def test_every_evaluation_carries_its_baselines_and_the_lift_over_them(evaluatio
     assert metrics["lift"]["rmseVsBias"] == pytest.approx(b["bias"]["rmse"] / metrics["rmse"])
     assert metrics["lift"]["ndcgAtKVsPopularity"] == pytest.approx(metrics["ndcgAtK"] / b["popularity"]["ndcgAtK"])
     assert 0 < b["popularity"]["precisionAtK"] < 1
+
+
+def test_recommend_writes_top_k_unseen_items_per_user_ordered_by_score(spark, lake):
+    from pyspark.ml.recommendation import ALSModel
+
+    model_dir = _result(lake / "train.json")["outputs"]["model"]
+    assert recommend.run(["--model", model_dir, "--train", str(lake / "train"), "--output", str(lake / "recs"),
+                          "--k", "5", "--result-uri", str(lake / "recs.json")]) == 0
+    result = _result(lake / "recs.json")
+    rows = datasets.read_dataset(spark, str(lake / "recs")).collect()
+    assert result["outputs"]["dataset"] == datasets.resolve_dataset(str(lake / "recs"))
+    assert result["counts"] == {"rows": len(rows), "users": 300}
+    model = ALSModel.load(os.path.join(model_dir, "model"))
+    users = {r.id: r.features for r in model.userFactors.collect()}
+    items = {r.id: r.features for r in model.itemFactors.collect()}
+    seen = {}
+    for r in datasets.read_dataset(spark, str(lake / "train")).collect():
+        seen.setdefault(r.customer_id, set()).add(r.movie_id)
+    by_user = {}
+    for r in rows:
+        by_user.setdefault(r.customer_id, []).append(r)
+    for user, recs in by_user.items():
+        recs.sort(key=lambda r: r.rank)
+        assert [r.rank for r in recs] == list(range(1, len(recs) + 1))
+        assert not {r.movie_id for r in recs} & seen.get(user, set())
+        # brute force: the best 5 unseen items by the model's own dot product, in score order
+        scores = sorted(((sum(a * b for a, b in zip(users[user], f)), i) for i, f in items.items()
+                         if i not in seen.get(user, set())), key=lambda t: (-t[0], t[1]))
+        assert [r.movie_id for r in recs] == [i for _, i in scores[:5]]
+        assert [r.score for r in recs] == pytest.approx([s for s, _ in scores[:5]], rel=1e-5)
+    assert len(by_user) == 300
 
 
 def test_evaluate_reports_current_model_metrics(lake, evaluation):

@@ -4,6 +4,7 @@ import { JobRunOverridesSchema } from '../jobs/job-request-builder';
 import { findRelease, pythonVersionsOf, unknownReleaseMessage } from './emr-releases';
 import { RELEASE_LABEL_PATTERN } from './release-label';
 import { AZ_ID_PATTERN, supportedZoneIds, unsupportedZoneReason } from './emr-serverless-zones';
+import { DEFAULT_GATE_OBJECTIVE, DEFAULT_MIN_POPULARITY_LIFT, gateObjectiveSchema } from '../pipelines/common';
 
 /**
  * Typed stage configuration, read from `cdk.json` context (`stages.<name>`), one object per stage.
@@ -203,8 +204,21 @@ export const StageConfigSchema = z
     database: DatabaseSchema.default({ mode: 'none' }),
     recommender: z
       .object({
-        /** Evaluation gate: promote when candidate RMSE <= current RMSE + margin. */
-        rmseMargin: z.number().min(0).default(0.02),
+        /**
+         * Evaluation gate (recommender-training, drift-retrain): promote when the candidate is no worse than the
+         * current model on `objective` by more than `margin` and reaches `minPopularityLift` × the popularity
+         * baseline's ranking metric (the objective, or ndcgAtK for rmse/mae; 0 disables that check). An execution
+         * input `gate` overrides field by field.
+         */
+        gate: z
+          .object({
+            objective: gateObjectiveSchema.default(DEFAULT_GATE_OBJECTIVE),
+            /** In the objective's units. @default 0.01 for a ranking objective, 0.02 for rmse/mae */
+            margin: z.number().min(0).optional(),
+            minPopularityLift: z.number().min(0).default(DEFAULT_MIN_POPULARITY_LIFT),
+          })
+          .strict()
+          .default({ objective: DEFAULT_GATE_OBJECTIVE, minPopularityLift: DEFAULT_MIN_POPULARITY_LIFT }),
         rank: z.number().int().min(1).max(1000).default(64),
         regParam: z.number().min(0).default(0.1),
         maxIter: z.number().int().min(1).max(1000).default(15),
@@ -213,7 +227,7 @@ export const StageConfigSchema = z
         threshold: z.number().min(1).max(5).default(4.0),
       })
       .strict()
-      .default({ rmseMargin: 0.02, rank: 64, regParam: 0.1, maxIter: 15, k: 10, threshold: 4.0 }),
+      .default({ gate: { objective: DEFAULT_GATE_OBJECTIVE, minPopularityLift: DEFAULT_MIN_POPULARITY_LIFT }, rank: 64, regParam: 0.1, maxIter: 15, k: 10, threshold: 4.0 }),
     /** Drift detection defaults (the job's weighted score; retrain when score > scoreThreshold). */
     drift: z
       .object({

@@ -80,6 +80,10 @@ export const EvaluateArgs = z
   })
   .strict();
 
+export const RecommendArgs = z
+  .object({ ...withResult, model: uriSchema, train: uriSchema, output: uriSchema, k: positiveInt.max(1000).optional() })
+  .strict();
+
 const DriftProcessArgs = z
   .object({
     action: z.literal('process'),
@@ -203,6 +207,7 @@ export type JobName =
   | 'create_futures'
   | 'train'
   | 'evaluate'
+  | 'recommend'
   | 'drift'
   | 'generate'
   | 'ml_processing'
@@ -293,6 +298,8 @@ const definitions: readonly JobDefinition[] = [
   // ALS is iterative and caches factors: more memory per executor, checkpoints need disk.
   { name: 'train', entryPoint: 'train.py', args: TrainArgs, sizing: large, idempotent: true },
   { name: 'evaluate', entryPoint: 'evaluate.py', args: EvaluateArgs, sizing: large, idempotent: true },
+  // a rerun writes another version of the recommendations dataset; the pointer moves last
+  { name: 'recommend', entryPoint: 'recommend.py', args: RecommendArgs, sizing: large, idempotent: true },
   { name: 'drift', entryPoint: 'drift.py', args: DriftArgs, subcommandArg: 'action', sizing: small, idempotent: true },
   { name: 'generate', entryPoint: 'generate.py', args: GenerateArgs, sizing: small, idempotent: true },
   {

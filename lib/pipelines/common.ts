@@ -196,6 +196,63 @@ export function jobStep(
   return { job, step, args: { ...cleaned, resultUri: resultUri(env, execution, step) } };
 }
 
+/**
+ * Evaluation gate (recommender-training, drift-retrain; the `evaluation-gate` Lambda decides). The gate judges the
+ * candidate on one objective, a metric of the evaluate job's `metrics`: error metrics (lower is better) or ranking
+ * metrics at K (higher is better).
+ */
+export const GATE_OBJECTIVES = ['rmse', 'mae', 'ndcgAtK', 'precisionAtK', 'recallAtK', 'map', 'mapAtK'] as const;
+export type GateObjective = (typeof GATE_OBJECTIVES)[number];
+export type ErrorObjective = Extract<GateObjective, 'rmse' | 'mae'>;
+export type RankingObjective = Exclude<GateObjective, ErrorObjective>;
+export const gateObjectiveSchema = z.enum(GATE_OBJECTIVES);
+export const isErrorObjective = (objective: GateObjective): objective is ErrorObjective => objective === 'rmse' || objective === 'mae';
+/**
+ * The ranking metric the popularity check compares (the popularity baseline has only ranking metrics): the
+ * objective itself when it is a ranking metric, else `ndcgAtK`.
+ */
+export const popularityMetricOf = (objective: GateObjective): RankingObjective => (isErrorObjective(objective) ? 'ndcgAtK' : objective);
+/** The margin when none is given, in the objective's units: 0.02 for rmse/mae, 0.01 for a ranking metric. */
+export const defaultGateMargin = (objective: GateObjective): number => (isErrorObjective(objective) ? 0.02 : 0.01);
+export const DEFAULT_GATE_OBJECTIVE: GateObjective = 'ndcgAtK';
+export const DEFAULT_MIN_POPULARITY_LIFT = 1.1;
+
+/** A gate's settings, every field optional (execution input `gate`, stage config `recommender.gate`). */
+export const gateSettingsSchema = z
+  .object({
+    /** Metric the candidate is judged on. */
+    objective: gateObjectiveSchema.optional(),
+    /** How much worse than the current model the candidate may be on the objective, in its units (>= 0). */
+    margin: z.number().min(0).optional(),
+    /** The candidate must reach this multiple of the popularity baseline's ranking metric; 0 disables the check. */
+    minPopularityLift: z.number().min(0).optional(),
+  })
+  .strict();
+export type GateSettings = z.output<typeof gateSettingsSchema>;
+
+/** The gate of a plan: every field resolved (what the "Evaluation gate" state passes to the Lambda). */
+export interface GateConfig {
+  readonly objective: GateObjective;
+  readonly margin: number;
+  readonly minPopularityLift: number;
+}
+
+/**
+ * Execution input `gate` over the stage's `recommender.gate`. A margin is in its objective's units, so the stage's
+ * margin applies only while the objective is the stage's; an execution choosing another objective without a margin
+ * gets that objective's default ({@link defaultGateMargin}).
+ */
+export function resolveGate(input: GateSettings | undefined, stage: GateSettings | undefined): GateConfig {
+  const stageObjective = stage?.objective ?? DEFAULT_GATE_OBJECTIVE;
+  const objective = input?.objective ?? stageObjective;
+  const stageMargin = objective === stageObjective ? stage?.margin : undefined;
+  return {
+    objective,
+    margin: input?.margin ?? stageMargin ?? defaultGateMargin(objective),
+    minPopularityLift: input?.minPopularityLift ?? stage?.minPopularityLift ?? DEFAULT_MIN_POPULARITY_LIFT,
+  };
+}
+
 /** Validate the Lambda's `PLAN_ENVIRONMENT`. */
 export const planEnvironmentSchema = z.object({
   stage: z.string().min(1),
@@ -204,7 +261,7 @@ export const planEnvironmentSchema = z.object({
   databaseMode: z.enum(['none', 'existing', 'provisioned']),
   defaults: z.object({
     recommender: z.object({
-      rmseMargin: z.number(),
+      gate: z.object({ objective: gateObjectiveSchema, margin: z.number().min(0).optional(), minPopularityLift: z.number().min(0) }),
       rank: z.number(),
       regParam: z.number(),
       maxIter: z.number(),

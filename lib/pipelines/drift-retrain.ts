@@ -2,14 +2,17 @@ import * as z from 'zod';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import {
   type ExecutionContext,
+  type GateConfig,
   type JobStep,
   type PlanEnvironment,
   type PlanHeader,
   alsCheckpointArgs,
+  gateSettingsSchema,
   jobStep,
   lakeUri,
   parseOrThrow,
   planHeader,
+  resolveGate,
   s3Uri,
 } from './common';
 import type { PipelineKit } from './kit';
@@ -43,7 +46,12 @@ export const inputSchema = z
     maxIter: z.number().int().min(1).max(1000).optional(),
     k: z.number().int().min(1).max(1000).optional(),
     threshold: z.number().min(1).max(5).optional(),
-    rmseMargin: z.number().min(0).optional(),
+    /**
+     * Evaluation gate `{objective, margin, minPopularityLift}`, each field defaulting to the stage's
+     * `recommender.gate` (objective ndcgAtK, margin 0.01 for ranking objectives / 0.02 for rmse and mae,
+     * minPopularityLift 1.1; 0 disables the popularity check).
+     */
+    gate: gateSettingsSchema.optional(),
   })
   .strict();
 
@@ -57,11 +65,13 @@ export interface DriftRetrainPlan extends PlanHeader {
     readonly driftMerge: JobStep;
     readonly train: JobStep;
     readonly evaluate: JobStep;
+    /** The promoted model's recommendations (after promotion only; `model` added at run time). */
+    readonly recommend: JobStep;
     /** Runs after promotion only; `manifest` added at run time. */
     readonly driftConsume: JobStep;
   };
   readonly forceRetrain: boolean;
-  readonly gate: { readonly rmseMargin: number };
+  readonly gate: GateConfig;
   readonly promote: { readonly pointerUri: string };
 }
 
@@ -118,10 +128,11 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         threshold: input.threshold ?? r.threshold,
         currentPointer: ds.pointer,
       }),
+      recommend: step('recommend', 'recommend', { train: ds.train, output: ds.recommendations, k: input.k ?? r.k }),
       driftConsume: step('drift', 'driftConsume', { action: 'consume', incoming }),
     },
     forceRetrain: input.forceRetrain ?? false,
-    gate: { rmseMargin: input.rmseMargin ?? r.rmseMargin },
+    gate: resolveGate(input.gate, r.gate),
     promote: { pointerUri: ds.pointer },
   };
 }

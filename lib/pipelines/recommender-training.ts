@@ -2,10 +2,12 @@ import * as z from 'zod';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import {
   type ExecutionContext,
+  type GateConfig,
   type JobStep,
   type PlanEnvironment,
   type PlanHeader,
   alsCheckpointArgs,
+  gateSettingsSchema,
   inNamespace,
   jobStep,
   lakeUri,
@@ -13,6 +15,7 @@ import {
   namespaceSchema,
   parseOrThrow,
   planHeader,
+  resolveGate,
   s3Uri,
   s3Uris,
 } from './common';
@@ -49,8 +52,12 @@ export const inputSchema = z
     seed: z.number().int().optional(),
     k: z.number().int().min(1).max(1000).optional(),
     threshold: z.number().min(1).max(5).optional(),
-    /** Evaluation gate: promote when candidate RMSE <= current RMSE + margin. */
-    rmseMargin: z.number().min(0).optional(),
+    /**
+     * Evaluation gate `{objective, margin, minPopularityLift}`, each field defaulting to the stage's
+     * `recommender.gate` (objective ndcgAtK, margin 0.01 for ranking objectives / 0.02 for rmse and mae,
+     * minPopularityLift 1.1; 0 disables the popularity check).
+     */
+    gate: gateSettingsSchema.optional(),
     /** Where the promoted-model pointer lives (default `s3://<models>/recommender/current.json`). */
     pointerUri: s3Uri.optional(),
   })
@@ -72,8 +79,10 @@ export interface RecommenderTrainingPlan extends PlanHeader {
     readonly train: JobStep;
     /** `model` is added at run time from the train step's `outputs.model`. */
     readonly evaluate: JobStep;
+    /** The promoted model's top-K unseen items per user (after promotion only; `model` added at run time). */
+    readonly recommend: JobStep;
   };
-  readonly gate: { readonly rmseMargin: number };
+  readonly gate: GateConfig;
   readonly promote: { readonly pointerUri: string };
 }
 
@@ -88,6 +97,7 @@ export const recommenderKeys = (namespace?: string) => {
       rejectsTrain: key('silver/netflix/rejects/train/'),
       rejectsTest: key('silver/netflix/rejects/test/'),
       futures: key('gold/netflix/futures/'),
+      recommendations: key('gold/netflix/recommendations/'),
     },
     models: { modelRoot: key('recommender'), pointer: key('recommender/current.json') },
   };
@@ -103,6 +113,7 @@ export const recommenderDatasets = (env: PlanEnvironment, namespace?: string) =>
     rejectsTrain: lakeUri(env, lake.rejectsTrain),
     rejectsTest: lakeUri(env, lake.rejectsTest),
     futures: lakeUri(env, lake.futures),
+    recommendations: lakeUri(env, lake.recommendations),
     modelRoot: modelsUri(env, models.modelRoot),
     pointer: modelsUri(env, models.pointer),
   };
@@ -155,15 +166,16 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         threshold: input.threshold ?? d.threshold,
         currentPointer: pointerUri,
       }),
+      recommend: step('recommend', 'recommend', { train: ds.train, output: ds.recommendations, k: input.k ?? d.k }),
     },
-    gate: { rmseMargin: input.rmseMargin ?? d.rmseMargin },
+    gate: resolveGate(input.gate, d.gate),
     promote: { pointerUri },
   };
 }
 
 /**
  * The gate + promote tail shared with drift-retrain: evaluate (model from `modelPath`) → gate → Choice →
- * promote [→ `afterPromote`] or "not promoted".
+ * promote → recommend (top-K unseen per user from the promoted model) [→ `afterPromote`] or "not promoted".
  */
 export function evaluateGatePromote(
   kit: PipelineKit,
@@ -176,9 +188,12 @@ export function evaluateGatePromote(
   const gate = kit.lambdaStep(
     'Evaluation gate',
     'evaluationGate',
-    { 'evaluation.$': '$.results.evaluate', 'rmseMargin.$': '$.plan.gate.rmseMargin' },
+    { 'evaluation.$': '$.results.evaluate', 'gate.$': '$.plan.gate' },
     '$.gate',
-    { comment: 'Promote only if the candidate RMSE is no worse than the current model by more than the margin.' },
+    {
+      comment:
+        'Promote only if the candidate is no worse than the current model on the objective (within the margin) and beats the popularity baseline by minPopularityLift.',
+    },
   );
   const promote = kit.lambdaStep(
     'Promote model',
@@ -192,12 +207,14 @@ export function evaluateGatePromote(
     '$.promotion',
     { comment: 'Atomically replaces the current-model pointer.' },
   );
+  // The promoted model's top-K unseen items per user: what the recommender exists to produce.
+  const recommend = kit.sparkStep('recommend', { runtimeArgs: { model: modelPath }, require: ['outputs.dataset'] });
   const promoted = new sfn.Succeed(kit.pipelineScope(), 'Model promoted');
   const notPromoted = new sfn.Succeed(kit.pipelineScope(), 'Model not promoted', {
     comment: 'The evaluation gate kept the current model; $.gate.reason says why.',
   });
   const decide = new sfn.Choice(kit.pipelineScope(), 'Promote?')
-    .when(sfn.Condition.booleanEquals('$.gate.promote', true), (afterPromote ? promote.next(afterPromote) : promote).next(promoted))
+    .when(sfn.Condition.booleanEquals('$.gate.promote', true), (afterPromote ? promote.next(recommend).next(afterPromote) : promote.next(recommend)).next(promoted))
     .otherwise(notPromoted);
   return evaluate.next(gate).next(decide);
 }
