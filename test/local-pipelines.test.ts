@@ -89,6 +89,17 @@ describe('recommender-training and drift-retrain', () => {
     expect(pointer.promotedBy.executionName).toBe('train-1');
     // the model the pointer names exists in the local models bucket
     expect(existsSync(runtime.layout.uriToPath(pointer.modelUri))).toBe(true);
+    // promoted on the objective (ndcgAtK) against most-popular-unseen, the numbers named
+    const metrics = output.results.evaluate.metrics;
+    expect(metrics.lift.ndcgAtKVsPopularity).toBeGreaterThanOrEqual(1.1);
+    expect(output.gate).toMatchObject({ promote: true, objective: 'ndcgAtK', minPopularityLift: 1.1 });
+    expect(output.gate.reason).toContain(`1.1 × popularity ${Number(output.gate.popularity.toPrecision(6))}`);
+    // then the promoted model's top-K unseen items per user, as a committed dataset version
+    const recs = output.results.recommend;
+    expect(recs.outputs.model).toBe(pointer.modelUri);
+    expect(recs.counts.users).toBeGreaterThan(0);
+    expect(recs.counts.rows).toBeLessThanOrEqual(recs.counts.users * 10);
+    expect(readJson(lake, 'gold/netflix/recommendations/_CURRENT').version).toBeDefined();
   });
 
   it('takes the no-drift branch for a batch from the same distribution', async () => {
