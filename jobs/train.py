@@ -11,6 +11,10 @@ With ``--checkpoint-dir`` (the pipelines pass ``s3://<lake>/tmp/checkpoints/<sta
 ALS checkpoints its factors every ``--checkpoint-interval`` (10) iterations: without it the lineage grows with
 ``maxIter`` and a few dozen iterations overflow a default 1 MiB JVM thread stack (StackOverflowError in task
 serialization). The checkpoint files are removed after the model is saved (``tmp/`` expires them anyway).
+With any ``--grid-*`` list the parameters are searched first (:mod:`jobs.recommender.tuning`: Spark ML's
+TrainValidationSplit on ``--validation-fraction`` of the training ratings, scored on ``--tune-objective``); the
+best candidate is refitted on all training ratings, and the grid and every candidate's score go into metadata.json
+(``tuning``) and the result (``tuning``: objective, best, number of candidates).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ if __package__ in (None, ""):  # run as a script (spark-submit jobs/train.py): m
 
     _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
 
+import argparse
 import json
 import sys
 import time
@@ -32,6 +37,7 @@ from pyspark.sql import DataFrame, functions as F
 from jobs.common import cli, datasets, uris
 from jobs.common.log import get_logger
 from jobs.recommender import models
+from jobs.recommender import tuning as tuning_mod
 
 JOB = "train"
 log = get_logger(f"jobs.{JOB}")
@@ -53,7 +59,43 @@ def build_parser():
                         help="checkpoint directory (cuts ALS lineage on long runs)")
     parser.add_argument("--checkpoint-interval", type=cli.positive_int, default=10,
                         help="checkpoint the factors every N iterations (only with --checkpoint-dir)")
+    tuning = parser.add_argument_group("tuning (any --grid-* turns it on; the flags above are the defaults)")
+    tuning.add_argument("--grid-rank", type=_list(int), default=None, metavar="N[,N…]")
+    tuning.add_argument("--grid-reg-param", type=_list(float), default=None, metavar="X[,X…]")
+    tuning.add_argument("--grid-max-iter", type=_list(int), default=None, metavar="N[,N…]")
+    tuning.add_argument("--grid-implicit-prefs", type=_list(_boolean), default=None, metavar="false,true")
+    tuning.add_argument("--grid-alpha", type=_list(float), default=None, metavar="X[,X…]")
+    tuning.add_argument("--tune-objective", choices=tuning_mod.OBJECTIVES, default="ndcgAtK")
+    tuning.add_argument("--tune-max-models", type=cli.positive_int, default=None,
+                        help="score at most N candidates (a seeded random sample of the grid)")
+    tuning.add_argument("--validation-fraction", type=cli.fraction, default=0.2,
+                        help="share of the training ratings held out to score candidates")
+    tuning.add_argument("--tune-k", type=cli.positive_int, default=10, help="K of a ranking objective")
+    tuning.add_argument("--tune-threshold", type=float, default=4.0, help="relevant rating of a ranking objective")
     return parser
+
+
+def _list(kind):
+    def parse(text: str) -> list:
+        try:
+            values = [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"not a comma-separated list: {text!r} ({error})") from None
+        if not values:
+            raise argparse.ArgumentTypeError("must name at least one value")
+        return values
+    return parse
+
+
+def _boolean(text: str) -> bool:
+    if text.strip().lower() not in ("true", "false"):
+        raise ValueError(f"{text!r} is not true or false")
+    return text.strip().lower() == "true"
+
+
+def search_grid(args) -> dict[str, list]:
+    return {"rank": args.grid_rank, "regParam": args.grid_reg_param, "maxIter": args.grid_max_iter,
+            "implicitPrefs": args.grid_implicit_prefs, "alpha": args.grid_alpha}
 
 
 def transform(ratings: DataFrame) -> DataFrame:
@@ -96,6 +138,21 @@ def main(args, ctx: cli.JobContext) -> None:
         if stats["rows"] == 0:
             raise ValueError(f"training dataset {resolved} is empty")
         started = time.time()
+        grid = search_grid(args)
+        search = None
+        if any(grid.values()):
+            defaults = {"rank": args.rank, "regParam": args.reg_param, "maxIter": args.max_iter,
+                        "implicitPrefs": args.implicit_prefs, "alpha": args.alpha}
+            candidates = tuning_mod.candidate_grid(grid, defaults, args.tune_max_models, args.seed)
+            search = tuning_mod.tune(data, candidates, args.tune_objective, args.validation_fraction, args.seed,
+                                     args.tune_k, args.tune_threshold,
+                                     base={"nonnegative": args.nonnegative, "seed": args.seed,
+                                           "checkpointInterval": args.checkpoint_interval})
+            search["grid"] = {k: v for k, v in grid.items() if v}
+            chosen = search["best"]["params"]
+            args.rank, args.reg_param, args.max_iter = chosen["rank"], chosen["regParam"], chosen["maxIter"]
+            args.implicit_prefs, args.alpha = chosen["implicitPrefs"], chosen["alpha"]
+        # the chosen parameters are fitted again on all training ratings
         model = build_als(args).fit(data)
         train_seconds = time.time() - started
     finally:
@@ -116,6 +173,7 @@ def main(args, ctx: cli.JobContext) -> None:
         "input": {"uri": args.train, "resolved": resolved, "version": pointer["version"] if pointer else None},
         "counts": {"rows": int(stats["rows"]), "users": int(stats["users"]), "items": int(stats["items"])},
         "trainSeconds": round(train_seconds, 3),
+        "tuning": search,
         "codeVersion": models.code_version(),
         "sparkVersion": spark.version,
     }
@@ -125,6 +183,8 @@ def main(args, ctx: cli.JobContext) -> None:
         ctx.outputs["checkpointDir"] = args.checkpoint_dir
     ctx.counts.update(metadata["counts"])
     ctx.metrics["trainSeconds"] = metadata["trainSeconds"]
+    if search:
+        ctx.extra["tuning"] = {"objective": search["objective"], "best": search["best"], "candidates": len(search["candidates"])}
     ctx.outputs.update({"model": version_uri, "version": version})
 
 

@@ -404,3 +404,18 @@ describe('job retry policy (EMR Serverless retryPolicy, batch mode)', () => {
     ).toThrow(/overrides\.maxAttempts: job "ml_processing" is not idempotent/);
   });
 });
+
+describe('train tuning arguments', () => {
+  it('become the flags jobs/train.py parses: comma lists, the objective, the budget', () => {
+    const request = buildJobRequest({
+      job: 'train',
+      step: 'train',
+      args: { train: 's3://dev-lake-bucket/t/', modelRoot: 's3://dev-models-bucket/recommender', gridRank: [8, 16], gridImplicitPrefs: [false, true], tuneObjective: 'ndcgAtK', tuneMaxModels: 3, validationFraction: 0.2 },
+      execution: fixtureExecution,
+      manifest: fixtureManifest,
+      env: fixtureEnv,
+    });
+    expect(request.JobDriver.SparkSubmit.EntryPointArguments).toEqual(expect.arrayContaining(['--grid-rank', '8,16', '--grid-implicit-prefs', 'false,true', '--tune-objective', 'ndcgAtK', '--tune-max-models', '3', '--validation-fraction', '0.2']));
+    expect(() => buildJobRequest({ job: 'train', step: 'train', args: { train: 's3://dev-lake-bucket/t/', modelRoot: 's3://dev-models-bucket/r', tuneObjective: 'accuracy' }, execution: fixtureExecution, manifest: fixtureManifest, env: fixtureEnv })).toThrow(/args\.tuneObjective/);
+  });
+});

@@ -23,6 +23,22 @@ beforeEach(() => {
 });
 
 describe('validate-input', () => {
+  test('tuning: the train step gets the search grid, the objective (default: the gate\'s) and the evaluation\'s K', async () => {
+    const plan: any = await validateInput({
+      pipeline: 'recommender-training',
+      input: { tuning: { grid: { rank: [8, 16], implicitPrefs: [false, true] }, maxModels: 3 }, k: 5 },
+      execution,
+    });
+    expect(plan.steps.train.args).toMatchObject({
+      gridRank: [8, 16], gridImplicitPrefs: [false, true], tuneObjective: 'ndcgAtK', tuneMaxModels: 3, tuneK: 5, tuneThreshold: 4,
+    });
+    const drift: any = await validateInput({ pipeline: 'drift-retrain', input: { tuning: { grid: { regParam: [0.01, 0.1] }, objective: 'rmse' } }, execution });
+    expect(drift.steps.train.args).toMatchObject({ gridRegParam: [0.01, 0.1], tuneObjective: 'rmse' });
+    const off: any = await validateInput({ pipeline: 'recommender-training', input: {}, execution });
+    expect(off.steps.train.args).not.toHaveProperty('gridRank');
+    await expect(validateInput({ pipeline: 'recommender-training', input: { tuning: { grid: {} } }, execution })).rejects.toThrow(/input\.tuning\.grid: must name at least one parameter/);
+  });
+
   test('returns the full plan with defaults and per-run overrides', async () => {
     const plan: any = await validateInput({ pipeline: 'recommender-training', input: { rank: 8, k: 5 }, execution });
     expect(plan.steps.train).toEqual({

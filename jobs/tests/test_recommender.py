@@ -162,6 +162,31 @@ def test_recommend_writes_top_k_unseen_items_per_user_ordered_by_score(spark, la
     assert len(by_user) == 300
 
 
+@pytest.mark.parametrize("objective", ["rmse", "ndcgAtK"])
+def test_tuning_picks_the_known_best_parameters_on_a_validation_split_of_the_training_data(lake, objective):
+    # regParam 50 shrinks every factor to ~0 on the planted rank-3 data: any objective must prefer 0.05
+    out = lake / f"tune-{objective}.json"
+    assert train.run(["--train", str(lake / "train"), "--model-root", str(lake / "tuned"), "--rank", "3",
+                      "--max-iter", "5", "--grid-reg-param", "50,0.05", "--grid-rank", "3",
+                      "--tune-objective", objective, "--validation-fraction", "0.25", "--result-uri", str(out)]) == 0
+    result = _result(out)
+    assert result["tuning"]["objective"] == objective and result["tuning"]["candidates"] == 2
+    assert result["tuning"]["best"]["params"]["regParam"] == 0.05
+    meta = _result(os.path.join(result["outputs"]["model"], "metadata.json"))
+    assert meta["params"]["regParam"] == 0.05  # the chosen parameters, refitted on all training ratings
+    assert meta["tuning"]["grid"] == {"regParam": [50.0, 0.05], "rank": [3]}
+    scores = {c["params"]["regParam"]: c["score"] for c in meta["tuning"]["candidates"]}
+    better = (lambda a, b: a < b) if objective == "rmse" else (lambda a, b: a > b)
+    assert better(scores[0.05], scores[50.0])
+    assert meta["tuning"]["largerIsBetter"] is (objective != "rmse")
+
+
+def test_tuning_bad_grid_is_rejected_naming_the_flag(lake, capsys):
+    assert train.run(["--train", str(lake / "train"), "--model-root", str(lake / "tuned"),
+                      "--grid-implicit-prefs", "maybe", "--result-uri", str(lake / "tune-bad.json")]) == 2
+    assert "--grid-implicit-prefs" in capsys.readouterr().err
+
+
 def test_evaluate_reports_current_model_metrics(lake, evaluation):
     pointer = lake / "current.json"
     current_model = _result(lake / "train.json")["outputs"]["model"]

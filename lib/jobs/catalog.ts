@@ -50,6 +50,26 @@ export const EtlArgs = z
 
 export const CreateFuturesArgs = z.object({ ...withResult, input: uriSchema, output: uriSchema }).strict();
 
+/** The ALS objectives a search (and the gate) may optimise. */
+export const TUNING_OBJECTIVES = ['rmse', 'mae', 'ndcgAtK', 'precisionAtK', 'recallAtK', 'map', 'mapAtK'] as const;
+
+/**
+ * train's hyper-parameter search (jobs/recommender/tuning.py): any `grid*` list turns it on; TrainValidationSplit
+ * on `validationFraction` of the training ratings, scored on `tuneObjective`.
+ */
+const TuningArgs = {
+  gridRank: z.array(positiveInt.max(1000)).min(1).optional(),
+  gridRegParam: z.array(z.number().min(0)).min(1).optional(),
+  gridMaxIter: z.array(positiveInt.max(1000)).min(1).optional(),
+  gridImplicitPrefs: z.array(z.boolean()).min(1).optional(),
+  gridAlpha: z.array(z.number().min(0)).min(1).optional(),
+  tuneObjective: z.enum(TUNING_OBJECTIVES).optional(),
+  tuneMaxModels: positiveInt.max(1000).optional(),
+  validationFraction: z.number().gt(0).lt(1).optional(),
+  tuneK: positiveInt.max(1000).optional(),
+  tuneThreshold: z.number().optional(),
+};
+
 export const TrainArgs = z
   .object({
     ...withResult,
@@ -65,6 +85,7 @@ export const TrainArgs = z
     /** Where ALS checkpoints its factors (cuts the lineage of long runs); a `tmp/` prefix of the lake. */
     checkpointDir: uriSchema.optional(),
     checkpointInterval: positiveInt.max(1000).optional(),
+    ...TuningArgs,
   })
   .strict();
 

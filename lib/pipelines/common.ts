@@ -295,3 +295,48 @@ export function planEnvironmentFor(
     defaults: { recommender: config.recommender, drift: config.drift, taxi: config.taxi, news: config.news },
   };
 }
+
+/**
+ * Execution input `tuning` of the recommender pipelines: the train step searches these ALS values (Spark ML's
+ * TrainValidationSplit on `validationFraction` of the training ratings; jobs/recommender/tuning.py), scored on
+ * `objective` with the evaluation's `k`/`threshold`, at most `maxModels` candidates (a seeded sample). Off when
+ * absent.
+ */
+export const tuningSchema = z
+  .object({
+    grid: z
+      .object({
+        rank: z.array(z.number().int().min(1).max(1000)).min(1).optional(),
+        regParam: z.array(z.number().min(0)).min(1).optional(),
+        maxIter: z.array(z.number().int().min(1).max(1000)).min(1).optional(),
+        implicitPrefs: z.array(z.boolean()).min(1).optional(),
+        alpha: z.array(z.number().min(0)).min(1).optional(),
+      })
+      .strict()
+      .refine((grid) => Object.values(grid).some((v) => v !== undefined), 'must name at least one parameter to search'),
+    /** @default the gate's objective */
+    objective: z.enum(['rmse', 'mae', 'ndcgAtK', 'precisionAtK', 'recallAtK', 'map', 'mapAtK']).optional(),
+    maxModels: z.number().int().min(1).max(1000).optional(),
+    /** @default 0.2 */
+    validationFraction: z.number().gt(0).lt(1).optional(),
+  })
+  .strict();
+export type TuningSettings = z.infer<typeof tuningSchema>;
+
+/** The train job's search arguments for `tuning` (none when absent). */
+export function tuningArgs(tuning: TuningSettings | undefined, objective: string, k: number, threshold: number): Record<string, unknown> {
+  if (!tuning) return {};
+  const { grid } = tuning;
+  return {
+    gridRank: grid.rank,
+    gridRegParam: grid.regParam,
+    gridMaxIter: grid.maxIter,
+    gridImplicitPrefs: grid.implicitPrefs,
+    gridAlpha: grid.alpha,
+    tuneObjective: tuning.objective ?? objective,
+    tuneMaxModels: tuning.maxModels,
+    validationFraction: tuning.validationFraction,
+    tuneK: k,
+    tuneThreshold: threshold,
+  };
+}

@@ -8,6 +8,8 @@ import {
   type PlanHeader,
   alsCheckpointArgs,
   gateSettingsSchema,
+  tuningArgs,
+  tuningSchema,
   jobStep,
   lakeUri,
   parseOrThrow,
@@ -52,6 +54,8 @@ export const inputSchema = z
      * minPopularityLift 1.1; 0 disables the popularity check).
      */
     gate: gateSettingsSchema.optional(),
+    /** Hyper-parameter search of the train step (common.ts `tuningSchema`); off when absent. */
+    tuning: tuningSchema.optional(),
   })
   .strict();
 
@@ -84,6 +88,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
   const staging = lakeUri(env, 'silver/netflix/stream/staging/');
   const maxIter = input.maxIter ?? r.maxIter;
   const step = (job: string, key: string, args: Record<string, unknown>) => jobStep(env, execution, job, key, args);
+  const gate = resolveGate(input.gate, r.gate);
   return {
     ...planHeader(name, env, execution),
     steps: {
@@ -119,6 +124,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         regParam: input.regParam ?? r.regParam,
         maxIter,
         seed: input.seed,
+        ...tuningArgs(input.tuning, gate.objective, input.k ?? r.k, input.threshold ?? r.threshold),
         ...alsCheckpointArgs(env, execution, maxIter),
       }),
       evaluate: step('evaluate', 'evaluate', {
@@ -132,7 +138,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
       driftConsume: step('drift', 'driftConsume', { action: 'consume', incoming }),
     },
     forceRetrain: input.forceRetrain ?? false,
-    gate: resolveGate(input.gate, r.gate),
+    gate,
     promote: { pointerUri: ds.pointer },
   };
 }

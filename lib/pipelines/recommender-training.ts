@@ -8,6 +8,8 @@ import {
   type PlanHeader,
   alsCheckpointArgs,
   gateSettingsSchema,
+  tuningArgs,
+  tuningSchema,
   inNamespace,
   jobStep,
   lakeUri,
@@ -58,6 +60,8 @@ export const inputSchema = z
      * minPopularityLift 1.1; 0 disables the popularity check).
      */
     gate: gateSettingsSchema.optional(),
+    /** Hyper-parameter search of the train step (common.ts `tuningSchema`); off when absent. */
+    tuning: tuningSchema.optional(),
     /** Where the promoted-model pointer lives (default `s3://<models>/recommender/current.json`). */
     pointerUri: s3Uri.optional(),
   })
@@ -127,6 +131,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
   const pointerUri = input.pointerUri ?? ds.pointer;
   const maxIter = input.maxIter ?? d.maxIter;
   const step = (job: string, key: string, args: Record<string, unknown>) => jobStep(env, execution, job, key, args);
+  const gate = resolveGate(input.gate, d.gate);
   return {
     ...planHeader(name, env, execution),
     ...(input.namespace ? { namespace: input.namespace } : {}),
@@ -157,6 +162,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         nonnegative: input.nonnegative,
         coldStartStrategy: input.coldStartStrategy,
         seed: input.seed,
+        ...tuningArgs(input.tuning, gate.objective, input.k ?? d.k, input.threshold ?? d.threshold),
         ...alsCheckpointArgs(env, execution, maxIter, input.namespace),
       }),
       evaluate: step('evaluate', 'evaluate', {
@@ -168,7 +174,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
       }),
       recommend: step('recommend', 'recommend', { train: ds.train, output: ds.recommendations, k: input.k ?? d.k }),
     },
-    gate: resolveGate(input.gate, d.gate),
+    gate,
     promote: { pointerUri },
   };
 }
