@@ -12,7 +12,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { type DemoRun, writeHtmlReport } from '../local/report';
 import { allStateNames } from '../local/report-graph';
 import { definitions, synthPlatform } from './support/cdk-platform';
-import { runDefinition } from './support/engine-execution';
+import { runDefinition, stateOf } from './support/engine-execution';
 
 const CHROMIUM = '/usr/bin/chromium';
 const defs = definitions(synthPlatform('dev').template);
@@ -26,20 +26,6 @@ let runs: DemoRun[];
 const problems: string[] = [];
 const outside: string[] = [];
 
-/** A state of a definition by name, nested ones included. */
-function stateOf(definition: Record<string, any>, name: string): Record<string, any> {
-  const visit = (def: any): any => {
-    for (const [n, s] of Object.entries(def?.States ?? {}) as Array<[string, any]>) {
-      if (n === name) return s;
-      for (const child of [...(s.Branches ?? []), s.ItemProcessor ?? s.Iterator]) {
-        const found = child && visit(child);
-        if (found) return found;
-      }
-    }
-    return undefined;
-  };
-  return visit(definition);
-}
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {

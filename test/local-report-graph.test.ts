@@ -9,7 +9,7 @@ import { type LaidScope, layoutScope } from '../local/report-layout';
 import { timelineRows } from '../local/report-timeline';
 import { type ExecutionRecord, jobRunSpans } from '../local/runtime';
 import { definitions, synthPlatform } from './support/cdk-platform';
-import { runDefinition } from './support/engine-execution';
+import { runDefinition, stateOf } from './support/engine-execution';
 
 const defs = definitions(synthPlatform('dev').template);
 const MODEL = { rank: 8, maxIter: 10, regParam: 0.1, seed: 42 };
@@ -30,22 +30,6 @@ function edgesOf(scope: GraphScope): GraphScope['edges'] {
   return [...scope.edges, ...scope.nodes.flatMap((n) => n.children.flatMap(edgesOf))];
 }
 
-/** A state of a definition by name, nested ones included. */
-function stateOf(definition: Record<string, any>, name: string): Record<string, any> {
-  const visit = (def: any): any => {
-    for (const [n, s] of Object.entries(def?.States ?? {}) as Array<[string, any]>) {
-      if (n === name) return s;
-      for (const child of [...(s.Branches ?? []), s.ItemProcessor ?? s.Iterator]) {
-        const found = child && visit(child);
-        if (found) return found;
-      }
-    }
-    return undefined;
-  };
-  const state = visit(definition);
-  if (!state) throw new Error(`no state ${name}`);
-  return state;
-}
 
 const taken = (scope: GraphScope) => edgesOf(scope).filter((e) => e.taken).map((e) => `${e.from} → ${e.to}`);
 const status = (scope: GraphScope) => Object.fromEntries([...nodesOf(scope)].map(([name, n]) => [name, n.status]));

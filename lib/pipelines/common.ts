@@ -125,7 +125,7 @@ export const ALS_CHECKPOINT_INTERVAL = 5;
 /**
  * The train step's checkpoint arguments: with more iterations than one checkpoint interval, a checkpoint
  * directory under `tmp/` ({@link checkpointUri}) — ALS's lineage grows with every iteration and overflows the JVM's
- * default 1 MiB thread stack (EMR Serverless' and the local runner's) from about ten; with fewer, none (ALS would
+ * default 1 MiB thread stack (EMR Serverless') from about ten iterations; with fewer, none (ALS would
  * only checkpoint iteration 0).
  */
 export function alsCheckpointArgs(

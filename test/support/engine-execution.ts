@@ -181,3 +181,20 @@ class SlotQueue {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A state of a definition by name, nested ones included. */
+export function stateOf(definition: Record<string, any>, name: string): Record<string, any> {
+  const visit = (def: any): any => {
+    for (const [n, s] of Object.entries(def?.States ?? {}) as Array<[string, any]>) {
+      if (n === name) return s;
+      for (const child of [...(s.Branches ?? []), s.ItemProcessor ?? s.Iterator]) {
+        const found = child && visit(child);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  };
+  const state = visit(definition);
+  if (!state) throw new Error(`no state ${name}`);
+  return state;
+}
