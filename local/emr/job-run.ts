@@ -70,36 +70,33 @@ export class JobRunFailedError extends Error {
 }
 
 
-/** The `.sync` output: the final job run, PascalCase like the integration's other outputs. */
+/**
+ * The `.sync` output: the final job run as GetJobRun returns it ({@link getJobRunShape}), PascalCase like the
+ * integration's other outputs, dates as ISO strings, plus the runner's own notes (`Local`).
+ */
 export function describeJobRun(record: JobRunRecord, request: StartJobRunRequest, releaseLabel: string): Record<string, unknown> {
-  const { total, billed } = jobRunUtilization(record.worker, record.durationSeconds);
   return {
-    ApplicationId: record.applicationId,
-    JobRunId: record.jobRunId,
-    Arn: record.arn,
-    Name: record.name,
-    State: record.state,
-    StateDetails: record.stateDetails,
-    ReleaseLabel: releaseLabel,
-    ExecutionRole: request.ExecutionRoleArn,
-    CreatedAt: record.createdAt.toISOString(),
-    UpdatedAt: record.endedAt.toISOString(),
-    ...(record.startedAt ? { StartedAt: record.startedAt.toISOString() } : {}),
-    EndedAt: record.endedAt.toISOString(),
-    TotalExecutionDurationSeconds: Math.round(record.durationSeconds),
-    QueuedDurationMilliseconds: record.queuedMilliseconds,
-    ExecutionTimeoutMinutes: request.ExecutionTimeoutMinutes,
-    Mode: request.Mode ?? 'BATCH',
-    ...(request.RetryPolicy ? { RetryPolicy: request.RetryPolicy } : {}),
-    Attempt: record.attempt,
-    AttemptCreatedAt: record.attempts.at(-1)?.createdAt.toISOString() ?? record.createdAt.toISOString(),
-    AttemptUpdatedAt: record.endedAt.toISOString(),
-    Tags: request.Tags ?? {},
-    BilledResourceUtilization: { VCPUHour: billed.vCPUHour, MemoryGBHour: billed.memoryGBHour, StorageGBHour: billed.storageGBHour },
-    TotalResourceUtilization: { VCPUHour: total.vCPUHour, MemoryGBHour: total.memoryGBHour, StorageGBHour: total.storageGBHour },
+    ...(pascalCase(getJobRunShape(record, releaseLabel, request)) as Record<string, unknown>),
     // the runner's own notes (driver log, exit status, CPU time measured); no AWS field
     Local: { logFile: record.logFile, exitCode: record.exitCode, cpuSeconds: round6(record.cpuSeconds) },
   };
+}
+
+/**
+ * SDK camelCase → the integration's PascalCase (keys, deeply; `vCPUHour` → `VCPUHour`; the user's tag keys stay as
+ * they are), dates → ISO strings.
+ */
+function pascalCase(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(pascalCase);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k.charAt(0).toUpperCase() + k.slice(1), k === 'tags' ? v : pascalCase(v)]),
+    );
+  }
+  return value;
 }
 
 /**
