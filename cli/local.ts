@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ExecutionRecord, StepRecord } from '../local/runtime';
 import { errorSentence } from '../local/task-errors';
 import { printCostOfExecutionOutput } from './commands/cost';
+import { printModelQuality } from './model-quality';
 import type { CliContext, LocalRuntimeOverrides } from './context';
 import { formatSeconds } from './duration';
 import { CliError } from './errors';
@@ -118,6 +119,7 @@ export async function runLocalPipeline(
     return result.status === 'SUCCEEDED' ? 0 : 1;
   }
   if (result.status === 'SUCCEEDED') {
+    printModelQuality(ctx, result.output);
     printCostOfExecutionOutput(ctx, result.output === undefined ? undefined : JSON.stringify(result.output));
     ctx.io.out(`Local execution ${result.executionName ?? ''} of ${pipeline} SUCCEEDED.`.replace('  ', ' '));
     return 0;

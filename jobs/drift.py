@@ -239,7 +239,7 @@ def detect(args, ctx: cli.JobContext) -> None:
     model_metrics = None
     current_uri = models.current_model_uri(args.current_pointer)
     if current_uri is not None:
-        model = models.load_model(current_uri)
+        model = models.load_model(current_uri, role="rating")
         base_reg = evaluation.regression_metrics(evaluation.predictions(model, baseline))
         new_reg = evaluation.regression_metrics(evaluation.predictions(model, new))
         model_metrics = {"modelUri": current_uri, "baselineRmse": base_reg["rmse"], "newRmse": new_reg["rmse"],

@@ -6,7 +6,8 @@
 Relevance is binary (rating ≥ ``--threshold``); recommendations exclude items the user rated in training (see
 :mod:`jobs.recommender.evaluation`). With ``--current-pointer`` naming a promoted model (JSON ``{"modelUri": …}``),
 that model is evaluated on the same data into ``currentModelMetrics`` (null when there is no pointer) for the gate.
-``metrics.baselines`` holds the global-mean, user/item-bias and most-popular-unseen baselines on the same split and
+Ranking metrics come from the version's ranking model, RMSE/MAE from its rating model (one model may serve both;
+:mod:`jobs.recommender.models`). ``metrics.baselines`` holds the global-mean, user/item-bias and most-popular-unseen baselines on the same split and
 protocol, ``metrics.lift`` the model's lift over each (:mod:`jobs.recommender.baselines`).
 """
 from __future__ import annotations
@@ -44,13 +45,15 @@ def main(args, ctx: cli.JobContext) -> None:
     train = datasets.read_dataset(spark, args.train).persist(StorageLevel.MEMORY_AND_DISK)
     test = datasets.read_dataset(spark, args.test).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        metrics = evaluation.evaluate(models.load_model(args.model), train, test, args.k, args.threshold)
+        ranking, rating = models.load_roles(args.model)
+        metrics = evaluation.evaluate(ranking, train, test, args.k, args.threshold, rating_model=rating)
         ctx.metrics.update(metrics)
         current_uri = models.current_model_uri(args.current_pointer)
         current = None
         if current_uri is not None:
-            current = evaluation.evaluate(models.load_model(current_uri), train, test, args.k, args.threshold,
-                                          baselines=metrics["baselines"])
+            ranking, rating = models.load_roles(current_uri)
+            current = evaluation.evaluate(ranking, train, test, args.k, args.threshold,
+                                          baselines=metrics["baselines"], rating_model=rating)
             current["modelUri"] = current_uri
         ctx.extra["currentModelMetrics"] = current
         ctx.counts.update({"test": test.count(), "predicted": metrics["predicted"],

@@ -45,7 +45,20 @@ def build_parser():
                         help="extra malformed lines in train.txt, as a fraction of its ratings")
     parser.add_argument("--shift", type=float, default=1.0,
                         help="rating shift of the drifted stream batch (0: no drifted batch)")
+    structure = parser.add_argument_group("which ratings exist (all 0 = uniformly random pairs)")
+    structure.add_argument("--popularity-skew", type=cli.non_negative_float, default=syn.Structure.popularity_skew,
+                           help="Zipf exponent of movie popularity (long tail)")
+    structure.add_argument("--taste-clusters", type=cli.non_negative_int, default=syn.Structure.taste_clusters,
+                           help="groups of customers sharing a taste centroid")
+    structure.add_argument("--selection", type=cli.non_negative_float, default=syn.Structure.selection,
+                           help="how strongly taste drives which movies a customer rates")
+    structure.add_argument("--activity-sigma", type=cli.non_negative_float, default=syn.Structure.activity_sigma,
+                           help="log-normal spread of ratings per customer")
     return parser
+
+
+def structure_of(args) -> syn.Structure:
+    return syn.Structure(args.popularity_skew, args.taste_clusters, args.selection, args.activity_sigma)
 
 
 def _write_netflix(path: str, movie_idx, cust_ids, ratings, dates, model, malformed=None) -> int:
@@ -78,12 +91,12 @@ def _write_stream(path: str, movie_ids, cust_ids, ratings, dates) -> None:
 
 
 def generate(out_dir: str, movies=100, customers=500, ratings=30000, rank=3, sigma=0.6, seed=42,
-             test_fraction=0.2, malformed_fraction=0.0, shift=1.0) -> dict:
+             test_fraction=0.2, malformed_fraction=0.0, shift=1.0, structure: syn.Structure = syn.Structure()) -> dict:
     """Writes the files into local directory ``out_dir``; returns the planted.json content."""
     rng = np.random.default_rng(seed)
-    model = syn.planted_model(movies, customers, rank, rng)
+    model = syn.planted_model(movies, customers, rank, rng, structure)
     n_future = max(1, ratings // 10)
-    cust_idx, movie_idx = syn.sample_pairs(ratings + 3 * n_future, movies, customers, rng)
+    cust_idx, movie_idx = syn.sample_structured_pairs(ratings + 3 * n_future, model, structure, rng)
     values = syn.observe(model, cust_idx, movie_idx, sigma, 0.0, rng)
     train_dates = syn.date_strings(syn.TRAIN_START, syn.TRAIN_DAYS)
     future_dates = syn.date_strings(syn.FUTURE_START, syn.FUTURE_DAYS)
@@ -121,6 +134,7 @@ def generate(out_dir: str, movies=100, customers=500, ratings=30000, rank=3, sig
         counts[f"stream-{name}"] = {"ratings": sl.stop - sl.start, "shift": batch_shift}
     planted = {"movies": movies, "customers": customers, "rank": rank, "sigma": sigma, "seed": seed,
                "shift": shift, "testFraction": test_fraction, "malformedFraction": malformed_fraction,
+               "structure": structure.as_dict(),
                "files": counts}
     with open(os.path.join(out_dir, "planted.json"), "w") as handle:
         json.dump(planted, handle, indent=2, sort_keys=True)
@@ -132,12 +146,12 @@ def main(args, ctx: cli.JobContext) -> None:
     if uris.is_local(args.output):
         target = uris.local_path(args.output)
         planted = generate(target, args.movies, args.customers, args.ratings, args.rank, args.sigma, args.seed,
-                           args.test_fraction, args.malformed_fraction, args.shift)
+                           args.test_fraction, args.malformed_fraction, args.shift, structure_of(args))
     else:
         staging = tempfile.mkdtemp(prefix="generate-")
         try:
             planted = generate(staging, args.movies, args.customers, args.ratings, args.rank, args.sigma,
-                               args.seed, args.test_fraction, args.malformed_fraction, args.shift)
+                               args.seed, args.test_fraction, args.malformed_fraction, args.shift, structure_of(args))
             _upload_dir(ctx, staging, args.output)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -72,7 +72,7 @@ def recommend(model: ALSModel, train: DataFrame, k: int) -> DataFrame:
 
 def main(args, ctx: cli.JobContext) -> None:
     spark = ctx.spark
-    model = models.load_model(args.model)
+    model = models.load_model(args.model, role="ranking")
     train = datasets.read_dataset(spark, args.train)
     recommendations = recommend(model, train, args.k).cache()
     try:

@@ -12,9 +12,17 @@ ALS checkpoints its factors every ``--checkpoint-interval`` (10) iterations: wit
 ``maxIter`` and a few dozen iterations overflow a default 1 MiB JVM thread stack (StackOverflowError in task
 serialization). The checkpoint files are removed after the model is saved (``tmp/`` expires them anyway).
 With any ``--grid-*`` list the parameters are searched first (:mod:`jobs.recommender.tuning`: Spark ML's
-TrainValidationSplit on ``--validation-fraction`` of the training ratings, scored on ``--tune-objective``); the
-best candidate is refitted on all training ratings, and the grid and every candidate's score go into metadata.json
-(``tuning``) and the result (``tuning``: objective, best, number of candidates).
+TrainValidationSplit on ``--validation-fraction`` of the training ratings — or, with ``--validation-split time``,
+on the latest ratings by date — scored on ``--tune-objective``); the best candidate is refitted on all training
+ratings, and the grid and every candidate's score go into metadata.json (``tuning``) and the result (``tuning``:
+objective, best, number of candidates).
+
+One version holds the right model for each job. A ranking objective searches the whole grid (implicit feedback
+included) for the **ranking model**, which the recommendations come from; the **rating model**, which predicts
+ratings (RMSE/MAE, drift), is searched on ``--rating-objective`` among the grid's explicit candidates. When both
+searches choose the same explicit parameters one ALS serves both (``model/``); otherwise the version holds
+``ranking/`` and ``rating/`` (metadata.json ``models`` names the directory and parameters of each role). Without a
+search, or with an error objective, one model serves both roles.
 """
 from __future__ import annotations
 
@@ -66,10 +74,14 @@ def build_parser():
     tuning.add_argument("--grid-implicit-prefs", type=_list(_boolean), default=None, metavar="false,true")
     tuning.add_argument("--grid-alpha", type=_list(float), default=None, metavar="X[,X…]")
     tuning.add_argument("--tune-objective", choices=tuning_mod.OBJECTIVES, default="ndcgAtK")
+    tuning.add_argument("--rating-objective", choices=tuning_mod.ERROR_OBJECTIVES, default="rmse",
+                        help="objective of the rating model's search when --tune-objective ranks")
     tuning.add_argument("--tune-max-models", type=cli.positive_int, default=None,
                         help="score at most N candidates (a seeded random sample of the grid)")
     tuning.add_argument("--validation-fraction", type=cli.fraction, default=0.2,
                         help="share of the training ratings held out to score candidates")
+    tuning.add_argument("--validation-split", choices=tuning_mod.SPLITS, default="random",
+                        help="random: a seeded random share; time: the latest ratings by date")
     tuning.add_argument("--tune-k", type=cli.positive_int, default=10, help="K of a ranking objective")
     tuning.add_argument("--tune-threshold", type=float, default=4.0, help="relevant rating of a ranking objective")
     return parser
@@ -98,17 +110,12 @@ def search_grid(args) -> dict[str, list]:
             "implicitPrefs": args.grid_implicit_prefs, "alpha": args.grid_alpha}
 
 
-def transform(ratings: DataFrame) -> DataFrame:
-    """Ratings dataset → ALS input (user, item, rating as float)."""
-    return ratings.select(F.col("customer_id").cast("int"), F.col("movie_id").cast("int"),
-                          F.col("rating").cast("float"))
-
-
-def build_als(args) -> ALS:
-    return ALS(userCol="customer_id", itemCol="movie_id", ratingCol="rating", rank=args.rank,
-               regParam=args.reg_param, maxIter=args.max_iter, implicitPrefs=args.implicit_prefs,
-               nonnegative=args.nonnegative, coldStartStrategy=args.cold_start_strategy, seed=args.seed,
-               alpha=args.alpha, checkpointInterval=args.checkpoint_interval)
+def transform(ratings: DataFrame, with_date: bool = False) -> DataFrame:
+    """Ratings dataset → ALS input (user, item, rating as float; and the rating's date for a time split)."""
+    columns = [F.col("customer_id").cast("int"), F.col("movie_id").cast("int"), F.col("rating").cast("float")]
+    if with_date:
+        columns.append(F.col("date").cast("date"))
+    return ratings.select(*columns)
 
 
 def remove_checkpoints(spark) -> None:
@@ -121,6 +128,38 @@ def remove_checkpoints(spark) -> None:
             log.warning("could not remove checkpoints at %s", directory)
 
 
+def als_params(args) -> dict:
+    return {"rank": args.rank, "regParam": args.reg_param, "maxIter": args.max_iter,
+            "implicitPrefs": args.implicit_prefs, "alpha": args.alpha}
+
+
+def build_als(params: dict, args) -> ALS:
+    return ALS(userCol="customer_id", itemCol="movie_id", ratingCol="rating", rank=params["rank"],
+               regParam=params["regParam"], maxIter=params["maxIter"], implicitPrefs=params["implicitPrefs"],
+               nonnegative=args.nonnegative, coldStartStrategy=args.cold_start_strategy, seed=args.seed,
+               alpha=params["alpha"], checkpointInterval=args.checkpoint_interval)
+
+
+def search(data: DataFrame, args, grid: dict[str, list]) -> dict:
+    """The search of each role: ``{"ranking": tuning result, "rating": tuning result}`` (one entry, under both
+    roles, when the objective is an error metric or the grid has no explicit candidate)."""
+    candidates = tuning_mod.candidate_grid(grid, als_params(args), args.tune_max_models, args.seed)
+    common = dict(validation_fraction=args.validation_fraction, seed=args.seed, k=args.tune_k,
+                  threshold=args.tune_threshold, split=args.validation_split,
+                  base={"nonnegative": args.nonnegative, "seed": args.seed,
+                        "checkpointInterval": args.checkpoint_interval})
+    first = tuning_mod.tune(data, candidates, args.tune_objective, **common)
+    first["grid"] = {k: v for k, v in grid.items() if v}
+    if args.tune_objective in tuning_mod.ERROR_OBJECTIVES:
+        return {"ranking": first, "rating": first}
+    explicit = tuning_mod.explicit_candidates(candidates)
+    if not explicit:
+        return {"ranking": first, "rating": first}
+    rating = tuning_mod.tune(data, explicit, args.rating_objective, **common)
+    rating["grid"] = first["grid"]
+    return {"ranking": first, "rating": rating}
+
+
 def main(args, ctx: cli.JobContext) -> None:
     spark = ctx.spark
     resolved = datasets.resolve_dataset(args.train)
@@ -131,7 +170,8 @@ def main(args, ctx: cli.JobContext) -> None:
         # ALS then checkpoints its factors every --checkpoint-interval iterations, cutting the RDD lineage that
         # otherwise grows with maxIter until task serialization overflows the JVM's default thread stack.
         spark.sparkContext.setCheckpointDir(uris.to_physical(args.checkpoint_dir))
-    data = transform(spark.read.parquet(uris.to_physical(resolved))).persist(StorageLevel.MEMORY_AND_DISK)
+    data = transform(spark.read.parquet(uris.to_physical(resolved)),
+                     with_date=args.validation_split == "time").persist(StorageLevel.MEMORY_AND_DISK)
     try:
         stats = data.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("customer_id").alias("users"),
                          F.countDistinct("movie_id").alias("items")).first()
@@ -139,21 +179,19 @@ def main(args, ctx: cli.JobContext) -> None:
             raise ValueError(f"training dataset {resolved} is empty")
         started = time.time()
         grid = search_grid(args)
-        search = None
-        if any(grid.values()):
-            defaults = {"rank": args.rank, "regParam": args.reg_param, "maxIter": args.max_iter,
-                        "implicitPrefs": args.implicit_prefs, "alpha": args.alpha}
-            candidates = tuning_mod.candidate_grid(grid, defaults, args.tune_max_models, args.seed)
-            search = tuning_mod.tune(data, candidates, args.tune_objective, args.validation_fraction, args.seed,
-                                     args.tune_k, args.tune_threshold,
-                                     base={"nonnegative": args.nonnegative, "seed": args.seed,
-                                           "checkpointInterval": args.checkpoint_interval})
-            search["grid"] = {k: v for k, v in grid.items() if v}
-            chosen = search["best"]["params"]
-            args.rank, args.reg_param, args.max_iter = chosen["rank"], chosen["regParam"], chosen["maxIter"]
-            args.implicit_prefs, args.alpha = chosen["implicitPrefs"], chosen["alpha"]
-        # the chosen parameters are fitted again on all training ratings
-        model = build_als(args).fit(data)
+        searches = search(data, args, grid) if any(grid.values()) else None
+        if searches:
+            chosen = {role: found["best"]["params"] for role, found in searches.items()}
+            # each search's best candidate comes back fitted on all training ratings (TrainValidationSplit's refit)
+            refitted = {role: found.pop("model", None) for role, found in searches.items()}
+            if refitted["rating"] is None:  # one search served both roles
+                refitted["rating"] = refitted["ranking"]
+        else:
+            chosen = {"ranking": als_params(args), "rating": als_params(args)}
+            refitted = {"ranking": build_als(chosen["ranking"], args).fit(data)}
+        shared = chosen["ranking"] == chosen["rating"]
+        fitted = {role: refitted[role].setColdStartStrategy(args.cold_start_strategy)
+                  for role in (("ranking",) if shared else ("ranking", "rating"))}
         train_seconds = time.time() - started
     finally:
         data.unpersist()
@@ -162,18 +200,25 @@ def main(args, ctx: cli.JobContext) -> None:
     version_uri = uris.join_uri(args.model_root, "versions", version)
     if uris.exists(version_uri):
         raise FileExistsError(f"model version {version_uri} exists; refusing to overwrite")
-    model.save(uris.to_physical(uris.join_uri(version_uri, models.MODEL_DIR)))
+    directories = {"ranking": models.MODEL_DIR, "rating": models.MODEL_DIR} if shared else \
+        {"ranking": models.RANKING_DIR, "rating": models.RATING_DIR}
+    for role, model in fitted.items():
+        model.save(uris.to_physical(uris.join_uri(version_uri, directories[role])))
+    common_params = {"nonnegative": args.nonnegative, "coldStartStrategy": args.cold_start_strategy,
+                     "seed": args.seed}
+    role_params = {role: {**chosen[role], **common_params} for role in ("ranking", "rating")}
     metadata = {
         "version": version,
         "createdAt": datetime.now(timezone.utc).isoformat(),
         "algorithm": "spark.ml ALS",
-        "params": {"rank": args.rank, "regParam": args.reg_param, "maxIter": args.max_iter,
-                   "implicitPrefs": args.implicit_prefs, "nonnegative": args.nonnegative,
-                   "coldStartStrategy": args.cold_start_strategy, "seed": args.seed, "alpha": args.alpha},
+        # the recommendations' model (= the only model when one serves both)
+        "params": role_params["ranking"],
+        "models": {role: {"dir": directories[role], "params": role_params[role]} for role in ("ranking", "rating")},
         "input": {"uri": args.train, "resolved": resolved, "version": pointer["version"] if pointer else None},
         "counts": {"rows": int(stats["rows"]), "users": int(stats["users"]), "items": int(stats["items"])},
         "trainSeconds": round(train_seconds, 3),
-        "tuning": search,
+        "tuning": searches["ranking"] if searches else None,
+        "ratingTuning": searches["rating"] if searches and searches["rating"] is not searches["ranking"] else None,
         "codeVersion": models.code_version(),
         "sparkVersion": spark.version,
     }
@@ -183,9 +228,22 @@ def main(args, ctx: cli.JobContext) -> None:
         ctx.outputs["checkpointDir"] = args.checkpoint_dir
     ctx.counts.update(metadata["counts"])
     ctx.metrics["trainSeconds"] = metadata["trainSeconds"]
-    if search:
-        ctx.extra["tuning"] = {"objective": search["objective"], "best": search["best"], "candidates": len(search["candidates"])}
+    if searches:
+        ctx.extra["tuning"] = {role: summary(found) for role, found in searches.items()}
+        ctx.extra["tuning"].update(summary(searches["ranking"]))
+    ctx.extra["models"] = metadata["models"]
     ctx.outputs.update({"model": version_uri, "version": version})
+
+
+#: candidates whose scores the result carries (all of them are in metadata.json), so the result stays small
+RESULT_CANDIDATES = 50
+
+
+def summary(found: dict) -> dict:
+    """A search in the result: objective, best, how many candidates and the best ``RESULT_CANDIDATES`` scores."""
+    ordered = sorted(found["candidates"], key=lambda c: -c["score"] if found["largerIsBetter"] else c["score"])
+    return {"objective": found["objective"], "best": found["best"], "candidates": len(found["candidates"]),
+            "split": found["split"], "largerIsBetter": found["largerIsBetter"], "scores": ordered[:RESULT_CANDIDATES]}
 
 
 def run(argv=None) -> int:

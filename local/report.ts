@@ -1,3 +1,4 @@
+import { formatParams, modelQualityOf, type ModelQuality } from '../cli/model-quality';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { ExecutionRecord } from './runtime';
 import { formatSeconds } from './progress';
@@ -79,6 +80,9 @@ export function highlights(run: DemoRun): string[] {
         `Baselines: global mean rmse=${fmt(b.globalMean?.rmse)}, user/item bias rmse=${fmt(b.bias?.rmse)} (model lift ${fmt(lift.rmseVsBias)}×); ` +
           `most popular unseen precisionAtK=${fmt(b.popularity?.precisionAtK)} ndcgAtK=${fmt(b.popularity?.ndcgAtK)} (model lift ${fmt(lift.ndcgAtKVsPopularity)}×)`,
       );
+    }
+    for (const s of modelQualityOf(data)?.searches ?? []) {
+      out.push(`Search (${s.role} model, ${s.objective}, ${s.candidates.length} candidates): best ${formatParams(s.best.params)} → ${fmt(s.best.score)}`);
     }
     const current = r.evaluate.currentModelMetrics;
     if (current && typeof current.rmse === 'number') out.push(`Current model: rmse=${fmt(current.rmse)}`);
@@ -203,11 +207,12 @@ export function writeHtmlReport(
 ${executionGraphHtml(run.execution, index)}
 ${timeline ? `<h3>Job runs</h3>\n${timeline}` : ''}
 ${driftChart}
+${modelQualityHtml(modelQualityOf(run.execution.output ?? run.execution.lastData))}
 ${jobRows ? `<table><tr><th>step</th><th>status</th><th>time</th><th>counts</th><th>metrics</th><th>outputs</th></tr>${jobRows}</table>` : ''}
 <details><summary>states (${run.execution.steps.length})</summary><table><tr><th>state</th><th>status</th><th>time</th><th>error</th></tr>${steps}</table></details></section>`;
   });
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ML pipelines — local run report</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:.5rem 0;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}.uri{font-family:monospace;font-size:11px}.succeeded{color:#2a7d2a}.failed,.caught{color:#b22}small{font-weight:normal;color:#666}section{margin-bottom:2rem}h3{font-size:15px;margin:1rem 0 .3rem}
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:.5rem 0;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}.search .best{font-weight:bold}th{background:#f4f4f4}.uri{font-family:monospace;font-size:11px}.succeeded{color:#2a7d2a}.failed,.caught{color:#b22}small{font-weight:normal;color:#666}section{margin-bottom:2rem}h3{font-size:15px;margin:1rem 0 .3rem}
 ${GRAPH_CSS}
 ${TIMELINE_CSS}</style></head><body>
 <h1>ML pipelines on EMR Serverless — local run</h1>
@@ -226,6 +231,27 @@ ${meta.access ? accessReportHtml(meta.access, escapeHtml) : ''}
 <script>${GRAPH_SCRIPT}</script>
 </body></html>`;
   writeFileSync(file, html);
+}
+
+/** The model's search (every candidate's score) and its metrics beside the baselines on the same split. */
+function modelQualityHtml(quality: ModelQuality | undefined): string {
+  if (!quality) return '';
+  const n = (v: number | null) => (v === null ? '—' : formatNumber(v));
+  const searches = quality.searches
+    .map((s) => {
+      const ordered = [...s.candidates].sort((a, b) => (s.largerIsBetter ? b.score - a.score : a.score - b.score));
+      const rows = ordered
+        .map((c) => `<tr${JSON.stringify(c.params) === JSON.stringify(s.best.params) ? ' class="best"' : ''}><td>${n(c.score)}</td><td>${escapeHtml(formatParams(c.params))}</td></tr>`)
+        .join('');
+      return `<h3>Search of the ${s.role} model</h3><p>${escapeHtml(s.objective)} on a ${escapeHtml(s.split)} validation split of the training ratings; the best (bold) was refitted on all of them.</p><table class="search"><tr><th>${escapeHtml(s.objective)}</th><th>parameters</th></tr>${rows}</table>`;
+    })
+    .join('');
+  const metrics = quality.metrics.length
+    ? `<h3>Model vs baselines (same test split)</h3><table><tr><th>metric</th><th>model</th><th>baseline</th><th>lift</th><th>current model</th></tr>${quality.metrics
+        .map((r) => `<tr><td>${escapeHtml(r.metric)}</td><td>${n(r.model)}</td><td>${n(r.baselineValue)} ${escapeHtml(r.baseline)}</td><td>${r.lift === null ? '—' : `${r.lift.toFixed(2)}×`}</td><td>${n(r.current)}</td></tr>`)
+        .join('')}</table>`
+    : '';
+  return searches + metrics;
 }
 
 function formatNumber(v: number | undefined): string {

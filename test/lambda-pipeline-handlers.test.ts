@@ -34,8 +34,18 @@ describe('validate-input', () => {
     });
     const drift: any = await validateInput({ pipeline: 'drift-retrain', input: { tuning: { grid: { regParam: [0.01, 0.1] }, objective: 'rmse' } }, execution });
     expect(drift.steps.train.args).toMatchObject({ gridRegParam: [0.01, 0.1], tuneObjective: 'rmse' });
-    const off: any = await validateInput({ pipeline: 'recommender-training', input: {}, execution });
-    expect(off.steps.train.args).not.toHaveProperty('gridRank');
+    // the stage's default search: explicit and implicit ALS at two regularisations, scored on the gate's objective
+    const byDefault: any = await validateInput({ pipeline: 'recommender-training', input: {}, execution });
+    expect(byDefault.steps.train.args).toMatchObject({
+      gridRegParam: [0.1, 1], gridImplicitPrefs: [false, true], gridAlpha: [20], tuneMaxModels: 4, tuneObjective: 'ndcgAtK', tuneK: 10,
+    });
+    expect(byDefault.steps.train.args).not.toHaveProperty('gridRank');
+    const timed: any = await validateInput({ pipeline: 'recommender-training', input: { tuning: { grid: { rank: [8] }, split: 'time' } }, execution });
+    expect(timed.steps.train.args).toMatchObject({ gridRank: [8], validationSplit: 'time', tuneMaxModels: 4 });
+    expect(timed.steps.train.args).not.toHaveProperty('gridRegParam');
+    const off: any = await validateInput({ pipeline: 'recommender-training', input: { tuning: false }, execution });
+    expect(off.steps.train.args).not.toHaveProperty('gridRegParam');
+    expect(off.steps.train.args).not.toHaveProperty('tuneObjective');
     await expect(validateInput({ pipeline: 'recommender-training', input: { tuning: { grid: {} } }, execution })).rejects.toThrow(/input\.tuning\.grid: must name at least one parameter/);
   });
 
@@ -54,6 +64,14 @@ describe('validate-input', () => {
         checkpointDir: 's3://lake-bucket/tmp/checkpoints/emr-ml-dev-recommender-training/run-7/train/',
         checkpointInterval: 5,
         resultUri: 's3://lake-bucket/runs/emr-ml-dev-recommender-training/run-7/train.json',
+        // the stage's default search, ranked at the execution's K
+        gridRegParam: [0.1, 1],
+        gridImplicitPrefs: [false, true],
+        gridAlpha: [20],
+        tuneObjective: 'ndcgAtK',
+        tuneMaxModels: 4,
+        tuneK: 5,
+        tuneThreshold: 4,
       },
     });
     expect(plan.steps.evaluate.args).toMatchObject({ k: 5, threshold: 4, currentPointer: 's3://models-bucket/recommender/current.json' });

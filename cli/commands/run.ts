@@ -14,6 +14,7 @@ import { CliError } from '../errors';
 import { runLocalPipeline } from '../local';
 import { requireStateMachine } from '../stage-outputs';
 import { jobRunOf, printCostOfExecutionOutput, printCostOfJobRuns, type ExecutionJobRun } from './cost';
+import { printModelQuality } from '../model-quality';
 
 export interface RunOptions {
   readonly input?: string;
@@ -156,6 +157,7 @@ export async function runCommand(ctx: CliContext, pipeline: string, options: Run
     return 0;
   }
   const final = await followExecution(ctx, executionArn);
+  printModelQuality(ctx, final.output === undefined ? undefined : JSON.parse(final.output));
   await printExecutionCost(ctx, final.output, final.events);
   if (final.status === 'SUCCEEDED') {
     ctx.io.out(`Execution ${final.name ?? executionArn} SUCCEEDED.`);

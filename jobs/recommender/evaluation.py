@@ -64,9 +64,10 @@ def ranking_metrics(data: DataFrame, k: int) -> dict:
 
 
 def evaluate(model: ALSModel, train: DataFrame, test: DataFrame, k: int, threshold: float,
-             baselines: dict | None = None) -> dict:
-    """The model's metrics, its baselines (computed on the same rows and users unless given) and its lift."""
-    predicted = predictions(model, test).cache()
+             baselines: dict | None = None, rating_model: ALSModel | None = None) -> dict:
+    """The model's metrics, its baselines (computed on the same rows and users unless given) and its lift. The
+    ranking metrics come from ``model``, RMSE/MAE from ``rating_model`` (default: ``model``)."""
+    predicted = predictions(rating_model or model, test).cache()
     ranked = ranking_input(model, train, test, k, threshold).cache()
     try:
         metrics = regression_metrics(predicted)

@@ -1,4 +1,10 @@
-"""Versioned ALS models: ``<model-root>/versions/<version>/{model/, metadata.json}`` and the promoted pointer."""
+"""Versioned ALS models: ``<model-root>/versions/<version>/{model/ | ranking/ + rating/, metadata.json}`` and the
+promoted pointer.
+
+A version serves two roles: ``ranking`` (top-K recommendations, ranking metrics) and ``rating`` (rating predictions:
+RMSE/MAE, drift). One ALS serves both in ``model/``; a version trained for both roles separately holds
+``ranking/`` and ``rating/`` (see jobs/train.py).
+"""
 from __future__ import annotations
 
 import json
@@ -10,19 +16,35 @@ from pyspark.ml.recommendation import ALSModel
 from jobs.common import uris
 
 MODEL_DIR = "model"
+RANKING_DIR = "ranking"
+RATING_DIR = "rating"
+ROLES = {"ranking": RANKING_DIR, "rating": RATING_DIR}
 METADATA = "metadata.json"
 
 
-def model_path(model_uri: str) -> str:
-    """The saved ALSModel inside a version directory (or ``model_uri`` itself if it is a bare saved model)."""
-    inner = uris.join_uri(model_uri, MODEL_DIR)
-    return inner if uris.exists(uris.join_uri(inner, "metadata")) else model_uri
+def model_path(model_uri: str, role: str = "ranking") -> str:
+    """The saved ALSModel of ``role`` inside a version directory: ``<role>/``, else the shared ``model/``, else
+    ``model_uri`` itself (a bare saved model)."""
+    for inner in (uris.join_uri(model_uri, ROLES[role]), uris.join_uri(model_uri, MODEL_DIR)):
+        if uris.exists(uris.join_uri(inner, "metadata")):
+            return inner
+    return model_uri
 
 
-def load_model(model_uri: str) -> ALSModel:
+def load_model(model_uri: str, role: str = "ranking") -> ALSModel:
+    if role not in ROLES:
+        raise ValueError(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
     if not uris.exists(model_uri):
         raise FileNotFoundError(f"no model at {model_uri}")
-    return ALSModel.load(uris.to_physical(model_path(model_uri)))
+    return ALSModel.load(uris.to_physical(model_path(model_uri, role)))
+
+
+def load_roles(model_uri: str) -> tuple[ALSModel, ALSModel]:
+    """(ranking model, rating model) of a version — the same object when one ALS serves both."""
+    ranking = load_model(model_uri, "ranking")
+    if model_path(model_uri, "rating") == model_path(model_uri, "ranking"):
+        return ranking, ranking
+    return ranking, load_model(model_uri, "rating")
 
 
 def read_metadata(model_uri: str) -> dict | None:

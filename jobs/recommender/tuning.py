@@ -1,5 +1,7 @@
 """Hyper-parameter search for ALS with Spark ML's ``TrainValidationSplit`` on a validation split cut from the
-training data only (the test set is never read).
+training data only (the test set is never read): a seeded random share (``split="random"``, TrainValidationSplit's
+own) or the latest ratings by date (``split="time"``, :class:`TimeValidationSplit`: the candidates are fitted on
+the ratings before a cut date and scored on those from it on, as a model is used: on what comes next).
 
 Objectives: ``rmse`` / ``mae`` (``RegressionEvaluator`` on the validation ratings) or a ranking metric (``ndcgAtK``,
 ``precisionAtK``, ``recallAtK``, ``map``, ``mapAtK``: ``RankingEvaluator`` on each validation user's top-K items
@@ -17,13 +19,17 @@ from pyspark.ml import Estimator, Model
 from pyspark.ml.evaluation import RankingEvaluator, RegressionEvaluator
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.recommendation import ALS
-from pyspark.ml.tuning import TrainValidationSplit
+from pyspark.ml.tuning import TrainValidationSplit, TrainValidationSplitModel
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from jobs.recommender import evaluation
 
 USER, ITEM, RATING = "customer_id", "movie_id", "rating"
 OBJECTIVES = ("rmse", "mae", "ndcgAtK", "precisionAtK", "recallAtK", "map", "mapAtK")
+ERROR_OBJECTIVES = ("rmse", "mae")
+SPLITS = ("random", "time")
+DATE = "date"
 RANKING_METRIC_NAMES = {"ndcgAtK": "ndcgAtK", "precisionAtK": "precisionAtK", "recallAtK": "recallAtK",
                         "map": "meanAveragePrecision", "mapAtK": "meanAveragePrecisionAtK"}
 #: The ALS parameters a search may vary (grid key → ALS param name).
@@ -78,6 +84,47 @@ class _PlainALS(Estimator, _ALSParams):
         return self.als(self.base).fit(dataset)
 
 
+class TimeValidationSplit(TrainValidationSplit):
+    """TrainValidationSplit whose validation part is the latest ``1 - trainRatio`` of the ratings by ``date``
+    (every validation rating is dated on or after the cut; the fitting part strictly before it)."""
+
+    def _fit(self, dataset: DataFrame) -> TrainValidationSplitModel:
+        estimator, maps = self.getEstimator(), self.getEstimatorParamMaps()
+        evaluator = self.getEvaluator()
+        fitting, validation = split_by_time(dataset, self.getTrainRatio())
+        fitting, validation = fitting.cache(), validation.cache()
+        try:
+            metrics = [0.0] * len(maps)
+            for index, model in estimator.fitMultiple(fitting, maps):
+                metrics[index] = evaluator.evaluate(model.transform(validation, maps[index]))
+        finally:
+            fitting.unpersist()
+            validation.unpersist()
+        best = max(range(len(maps)), key=lambda i: metrics[i] if evaluator.isLargerBetter() else -metrics[i])
+        return self._copyValues(TrainValidationSplitModel(estimator.fit(dataset, maps[best]), metrics))
+
+
+def split_by_time(ratings: DataFrame, train_ratio: float) -> tuple[DataFrame, DataFrame]:
+    """(ratings dated before the cut, ratings dated on/after it); the cut is the ``train_ratio`` quantile of the
+    dates (pure but for one approximate-quantile pass)."""
+    days = F.datediff(F.col(DATE), F.lit("1970-01-01"))
+    (cut,) = ratings.select(days.alias("d")).approxQuantile("d", [train_ratio], 0.001)
+    return ratings.where(days < cut), ratings.where(days >= cut)
+
+
+def explicit_candidates(candidates: list[dict]) -> list[dict]:
+    """The explicit-feedback candidates (alpha plays no part in them, so candidates differing only in it are one)."""
+    seen, out = set(), []
+    for candidate in candidates:
+        if candidate["implicitPrefs"]:
+            continue
+        key = tuple(candidate[k] for k in TUNABLE if k != "alpha")
+        if key not in seen:
+            seen.add(key)
+            out.append(candidate)
+    return out
+
+
 def candidate_grid(grid: dict[str, list], defaults: dict, max_models: int | None, seed: int) -> list[dict]:
     """Every combination of the grid's values (a parameter not in the grid keeps ``defaults``), or a seeded random
     sample of ``max_models`` of them."""
@@ -90,11 +137,15 @@ def candidate_grid(grid: dict[str, list], defaults: dict, max_models: int | None
 
 
 def tune(train: DataFrame, candidates: list[dict], objective: str, validation_fraction: float, seed: int,
-         k: int, threshold: float, base: dict) -> dict:
-    """Scores every candidate on a validation split of ``train``; returns ``{best, candidates: [{params, score}]}``."""
+         k: int, threshold: float, base: dict, split: str = "random") -> dict:
+    """Scores every candidate on a validation split of ``train``; returns ``{best, candidates: [{params, score}]}``
+    and, under ``model``, the best candidate's ALSModel fitted on all of ``train`` (TrainValidationSplit's own
+    refit)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    if objective in ("rmse", "mae"):
+    if split not in SPLITS:
+        raise ValueError(f"split: must be one of {', '.join(SPLITS)}, got {split!r}")
+    if objective in ERROR_OBJECTIVES:
         estimator = _PlainALS(base=base)
         evaluator = RegressionEvaluator(labelCol=RATING, predictionCol="prediction", metricName=objective)
     else:
@@ -103,12 +154,15 @@ def tune(train: DataFrame, candidates: list[dict], objective: str, validation_fr
                                      metricName=RANKING_METRIC_NAMES[objective])
     # one ParamMap per candidate (a sampled budget is not a full cross product, so no ParamGridBuilder)
     maps = [{getattr(estimator, name): candidate[name] for name in TUNABLE} for candidate in candidates]
-    split = TrainValidationSplit(estimator=estimator, estimatorParamMaps=maps, evaluator=evaluator,
-                                 trainRatio=1.0 - validation_fraction, seed=seed, parallelism=1)
-    fitted = split.fit(train)
+    kind = TimeValidationSplit if split == "time" else TrainValidationSplit
+    searcher = kind(estimator=estimator, estimatorParamMaps=maps, evaluator=evaluator,
+                    trainRatio=1.0 - validation_fraction, seed=seed, parallelism=1)
+    fitted = searcher.fit(train)
     scored = [{"params": {p.name: v for p, v in m.items()}, "score": float(s)}
               for m, s in zip(maps, fitted.validationMetrics)]
     larger_better = evaluator.isLargerBetter()
     best = max(scored, key=lambda c: c["score"] if larger_better else -c["score"])
-    return {"objective": objective, "validationFraction": validation_fraction, "seed": seed,
-            "largerIsBetter": larger_better, "best": best, "candidates": scored}
+    best_model = fitted.bestModel
+    return {"objective": objective, "validationFraction": validation_fraction, "split": split, "seed": seed,
+            "largerIsBetter": larger_better, "best": best, "candidates": scored,
+            "model": getattr(best_model, "als_model", best_model)}

@@ -390,3 +390,54 @@ def test_drift_bad_arguments(lake, capsys):
                       "--weights", "1,2", "--result-uri", str(lake / "x.json")]) == 2
     assert "--weights" in capsys.readouterr().err
     assert drift.run(["explode", "--result-uri", str(lake / "x.json")]) == 2
+
+
+def test_a_ranking_objective_trains_a_ranking_model_and_an_explicit_rating_model(spark, lake):
+    out = lake / "tune-roles.json"
+    assert train.run(["--train", str(lake / "train"), "--model-root", str(lake / "roles"), "--rank", "3",
+                      "--max-iter", "5", "--grid-implicit-prefs", "false,true", "--grid-reg-param", "0.05",
+                      "--grid-alpha", "20", "--tune-objective", "ndcgAtK", "--result-uri", str(out)]) == 0
+    result = _result(out)
+    version = result["outputs"]["model"]
+    meta = _result(os.path.join(version, "metadata.json"))
+    ranking, rating = meta["models"]["ranking"], meta["models"]["rating"]
+    scores = {c["params"]["implicitPrefs"]: c["score"] for c in meta["tuning"]["candidates"]}
+    assert ranking["params"]["implicitPrefs"] is (scores[True] > scores[False])
+    # the rating model is searched on RMSE among the explicit candidates only
+    assert rating["params"]["implicitPrefs"] is False
+    assert meta["ratingTuning"]["objective"] == "rmse" and len(meta["ratingTuning"]["candidates"]) == 1
+    assert result["tuning"]["rating"]["objective"] == "rmse" and result["tuning"]["ranking"]["objective"] == "ndcgAtK"
+    if ranking["params"] == rating["params"]:
+        assert ranking["dir"] == rating["dir"] == "model"
+    else:
+        assert (ranking["dir"], rating["dir"]) == ("ranking", "rating")
+        assert os.path.isdir(os.path.join(version, "ranking")) and os.path.isdir(os.path.join(version, "rating"))
+    # evaluate takes RMSE from the rating model and the ranking metrics from the ranking model
+    assert evaluate.run(["--model", version, "--train", str(lake / "train"), "--test", str(lake / "test"),
+                         "--result-uri", str(lake / "eval-roles.json")]) == 0
+    both = _result(lake / "eval-roles.json")["metrics"]
+    for role, metric in (("rating", "rmse"), ("ranking", "ndcgAtK")):
+        alone = os.path.join(version, meta["models"][role]["dir"])
+        assert evaluate.run(["--model", alone, "--train", str(lake / "train"), "--test", str(lake / "test"),
+                             "--result-uri", str(lake / f"eval-{role}.json")]) == 0
+        assert both[metric] == pytest.approx(_result(lake / f"eval-{role}.json")["metrics"][metric], rel=1e-9)
+
+
+def test_time_split_validates_on_the_latest_ratings_only(spark, lake):
+    from pyspark.sql import functions as F
+
+    from jobs.recommender import tuning
+
+    ratings = datasets.read_dataset(spark, str(lake / "train"))
+    fitting, validation = tuning.split_by_time(ratings, 0.8)
+    last_fit = fitting.agg(F.max("date")).first()[0]
+    first_validation = validation.agg(F.min("date")).first()[0]
+    assert last_fit < first_validation
+    assert fitting.count() + validation.count() == ratings.count()
+    assert validation.count() / ratings.count() == pytest.approx(0.2, abs=0.02)
+    out = lake / "tune-time.json"
+    assert train.run(["--train", str(lake / "train"), "--model-root", str(lake / "timed"), "--rank", "3",
+                      "--max-iter", "5", "--grid-reg-param", "50,0.05", "--tune-objective", "rmse",
+                      "--validation-split", "time", "--result-uri", str(out)]) == 0
+    meta = _result(os.path.join(_result(out)["outputs"]["model"], "metadata.json"))
+    assert meta["tuning"]["split"] == "time" and meta["params"]["regParam"] == 0.05

@@ -1,10 +1,10 @@
 import * as z from 'zod';
-import { getJobDefinition, JobArgumentsError, JobNameSchema, parseJobArgs } from '../jobs/catalog';
+import { embeddingPrecisionSchema, getJobDefinition, JobArgumentsError, JobNameSchema, parseJobArgs } from '../jobs/catalog';
 import { JobRunOverridesSchema } from '../jobs/job-request-builder';
 import { findRelease, pythonVersionsOf, unknownReleaseMessage } from './emr-releases';
 import { RELEASE_LABEL_PATTERN } from './release-label';
 import { AZ_ID_PATTERN, supportedZoneIds, unsupportedZoneReason } from './emr-serverless-zones';
-import { DEFAULT_GATE_OBJECTIVE, DEFAULT_MIN_POPULARITY_LIFT, gateObjectiveSchema } from '../pipelines/common';
+import { DEFAULT_GATE_OBJECTIVE, DEFAULT_MIN_POPULARITY_LIFT, DEFAULT_TUNING, gateObjectiveSchema, tuningChoiceSchema } from '../pipelines/common';
 
 /**
  * Typed stage configuration, read from `cdk.json` context (`stages.<name>`), one object per stage.
@@ -219,6 +219,8 @@ export const StageConfigSchema = z
           })
           .strict()
           .default({ objective: DEFAULT_GATE_OBJECTIVE, minPopularityLift: DEFAULT_MIN_POPULARITY_LIFT }),
+        /** The train step's hyper-parameter search (`false`: none); an execution input `tuning` overrides it. @default DEFAULT_TUNING */
+        tuning: tuningChoiceSchema.default(DEFAULT_TUNING),
         rank: z.number().int().min(1).max(1000).default(64),
         regParam: z.number().min(0).default(0.1),
         maxIter: z.number().int().min(1).max(1000).default(15),
@@ -227,7 +229,7 @@ export const StageConfigSchema = z
         threshold: z.number().min(1).max(5).default(4.0),
       })
       .strict()
-      .default({ gate: { objective: DEFAULT_GATE_OBJECTIVE, minPopularityLift: DEFAULT_MIN_POPULARITY_LIFT }, rank: 64, regParam: 0.1, maxIter: 15, k: 10, threshold: 4.0 }),
+      .default({ gate: { objective: DEFAULT_GATE_OBJECTIVE, minPopularityLift: DEFAULT_MIN_POPULARITY_LIFT }, tuning: DEFAULT_TUNING, rank: 64, regParam: 0.1, maxIter: 15, k: 10, threshold: 4.0 }),
     /** Drift detection defaults (the job's weighted score; retrain when score > scoreThreshold). */
     drift: z
       .object({
@@ -267,9 +269,11 @@ export const StageConfigSchema = z
       .object({
         maxAttempts: z.number().int().min(1).max(10).default(3),
         batchSize: z.number().int().min(1).max(100000).default(1000),
+        /** Embedding model precision of ml_processing (assets/models/README.md): int8 (~1.8–2× faster inference) or fp32. */
+        embeddingPrecision: embeddingPrecisionSchema.default('int8'),
       })
       .strict()
-      .default({ maxAttempts: 3, batchSize: 1000 }),
+      .default({ maxAttempts: 3, batchSize: 1000, embeddingPrecision: 'int8' }),
     /** CI/CD pipeline (issue: CI/CD deploys). */
     pipeline: z
       .object({

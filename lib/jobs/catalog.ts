@@ -66,6 +66,7 @@ const TuningArgs = {
   tuneObjective: z.enum(TUNING_OBJECTIVES).optional(),
   tuneMaxModels: positiveInt.max(1000).optional(),
   validationFraction: z.number().gt(0).lt(1).optional(),
+  validationSplit: z.enum(['random', 'time']).optional(),
   tuneK: positiveInt.max(1000).optional(),
   tuneThreshold: z.number().optional(),
 };
@@ -168,8 +169,17 @@ export const GenerateArgs = z
     seed: z.number().int().optional(),
     malformedFraction: z.number().min(0).max(1).optional(),
     shift: z.number().optional(),
+    popularitySkew: z.number().min(0).optional(),
+    tasteClusters: z.number().int().min(0).optional(),
+    selection: z.number().min(0).optional(),
+    activitySigma: z.number().min(0).optional(),
   })
   .strict();
+
+/** Precisions of the news jobs' embedding model (assets/models/README.md): int8 (the jobs' default) or fp32. */
+export const EMBEDDING_PRECISIONS = ['int8', 'fp32'] as const;
+export type EmbeddingPrecision = (typeof EMBEDDING_PRECISIONS)[number];
+export const embeddingPrecisionSchema = z.enum(EMBEDDING_PRECISIONS, { message: 'must be "int8" or "fp32"' });
 
 export const MlProcessingArgs = z
   .object({
@@ -181,6 +191,8 @@ export const MlProcessingArgs = z
     table: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier').optional(),
     maxAttempts: positiveInt.max(20).optional(),
     modelsDir: z.string().min(1).regex(/^\S+$/, 'must not contain spaces').optional(),
+    /** `--embedding-precision`: model_int8.onnx (job default int8) or model.onnx (fp32). */
+    embeddingPrecision: embeddingPrecisionSchema.optional(),
     topicPointer: uriSchema.optional(),
     batchSize: positiveInt.optional(),
   })
@@ -192,6 +204,8 @@ export const TrainTopicModelArgs = z
     input: uriSchema,
     modelRoot: uriSchema,
     modelsDir: z.string().min(1).regex(/^\S+$/, 'must not contain spaces').optional(),
+    /** The embedding precision the classifier is trained on (job default int8; train on the one ml_processing runs). */
+    embeddingPrecision: embeddingPrecisionSchema.optional(),
   })
   .strict();
 

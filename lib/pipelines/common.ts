@@ -253,6 +253,75 @@ export function resolveGate(input: GateSettings | undefined, stage: GateSettings
   };
 }
 
+/**
+ * Hyper-parameter search of the recommender pipelines' train step (stage config `recommender.tuning`, execution
+ * input `tuning`): the train step searches these ALS values (Spark ML's TrainValidationSplit on
+ * `validationFraction` of the training ratings — `split: 'time'`: the latest by date; jobs/recommender/tuning.py),
+ * scored on `objective` with the evaluation's `k`/`threshold`, at most `maxModels` candidates (a seeded sample).
+ * A ranking objective picks the ranking model over the whole grid and a rating model (RMSE) among its explicit
+ * candidates; `false` turns the search off.
+ */
+export const tuningSchema = z
+  .object({
+    grid: z
+      .object({
+        rank: z.array(z.number().int().min(1).max(1000)).min(1).optional(),
+        regParam: z.array(z.number().min(0)).min(1).optional(),
+        maxIter: z.array(z.number().int().min(1).max(1000)).min(1).optional(),
+        implicitPrefs: z.array(z.boolean()).min(1).optional(),
+        alpha: z.array(z.number().min(0)).min(1).optional(),
+      })
+      .strict()
+      .refine((grid) => Object.values(grid).some((v) => v !== undefined), 'must name at least one parameter to search'),
+    /** @default the gate's objective */
+    objective: gateObjectiveSchema.optional(),
+    maxModels: z.number().int().min(1).max(1000).optional(),
+    /** @default 0.2 */
+    validationFraction: z.number().gt(0).lt(1).optional(),
+    /** @default 'random' */
+    split: z.enum(['random', 'time']).optional(),
+  })
+  .strict();
+export type TuningSettings = z.infer<typeof tuningSchema>;
+/** A search, or `false` for none. */
+export const tuningChoiceSchema = z.union([z.literal(false), tuningSchema]);
+export type TuningChoice = z.infer<typeof tuningChoiceSchema>;
+
+/**
+ * The default search: explicit and implicit feedback at two regularisations (4 candidates at the stage's rank and
+ * iterations), the rating model chosen among the two explicit ones — about 8 ALS fits in all.
+ */
+export const DEFAULT_TUNING: TuningSettings = {
+  grid: { regParam: [0.1, 1.0], implicitPrefs: [false, true], alpha: [20] },
+  maxModels: 4,
+};
+
+/** Execution input `tuning` over the stage's: `false` turns it off; an object's fields replace the stage's (the grid as a whole). */
+export function resolveTuning(input: TuningChoice | undefined, stage: TuningChoice): TuningChoice {
+  if (input === undefined) return stage;
+  if (input === false) return false;
+  return { ...(stage || {}), ...input };
+}
+
+/** The train job's search arguments for `tuning` (none when `false`). */
+export function tuningArgs(tuning: TuningChoice, objective: string, k: number, threshold: number): Record<string, unknown> {
+  if (!tuning) return {};
+  const { grid } = tuning;
+  return {
+    gridRank: grid.rank,
+    gridRegParam: grid.regParam,
+    gridMaxIter: grid.maxIter,
+    gridImplicitPrefs: grid.implicitPrefs,
+    gridAlpha: grid.alpha,
+    tuneObjective: tuning.objective ?? objective,
+    tuneMaxModels: tuning.maxModels,
+    validationFraction: tuning.validationFraction,
+    validationSplit: tuning.split,
+    tuneK: k,
+    tuneThreshold: threshold,
+  };
+}
+
 /** Validate the Lambda's `PLAN_ENVIRONMENT`. */
 export const planEnvironmentSchema = z.object({
   stage: z.string().min(1),
@@ -262,6 +331,7 @@ export const planEnvironmentSchema = z.object({
   defaults: z.object({
     recommender: z.object({
       gate: z.object({ objective: gateObjectiveSchema, margin: z.number().min(0).optional(), minPopularityLift: z.number().min(0) }),
+      tuning: tuningChoiceSchema,
       rank: z.number(),
       regParam: z.number(),
       maxIter: z.number(),
@@ -278,7 +348,7 @@ export const planEnvironmentSchema = z.object({
       seed: z.number(),
     }),
     taxi: z.object({ sourceUrlTemplate: z.string(), publishLagMonths: z.number().int().min(0) }),
-    news: z.object({ maxAttempts: z.number(), batchSize: z.number() }),
+    news: z.object({ maxAttempts: z.number(), batchSize: z.number(), embeddingPrecision: z.enum(['int8', 'fp32']) }),
   }),
 });
 
@@ -293,50 +363,5 @@ export function planEnvironmentFor(
     modelsBucket: buckets.modelsBucket,
     databaseMode: config.database.mode,
     defaults: { recommender: config.recommender, drift: config.drift, taxi: config.taxi, news: config.news },
-  };
-}
-
-/**
- * Execution input `tuning` of the recommender pipelines: the train step searches these ALS values (Spark ML's
- * TrainValidationSplit on `validationFraction` of the training ratings; jobs/recommender/tuning.py), scored on
- * `objective` with the evaluation's `k`/`threshold`, at most `maxModels` candidates (a seeded sample). Off when
- * absent.
- */
-export const tuningSchema = z
-  .object({
-    grid: z
-      .object({
-        rank: z.array(z.number().int().min(1).max(1000)).min(1).optional(),
-        regParam: z.array(z.number().min(0)).min(1).optional(),
-        maxIter: z.array(z.number().int().min(1).max(1000)).min(1).optional(),
-        implicitPrefs: z.array(z.boolean()).min(1).optional(),
-        alpha: z.array(z.number().min(0)).min(1).optional(),
-      })
-      .strict()
-      .refine((grid) => Object.values(grid).some((v) => v !== undefined), 'must name at least one parameter to search'),
-    /** @default the gate's objective */
-    objective: z.enum(['rmse', 'mae', 'ndcgAtK', 'precisionAtK', 'recallAtK', 'map', 'mapAtK']).optional(),
-    maxModels: z.number().int().min(1).max(1000).optional(),
-    /** @default 0.2 */
-    validationFraction: z.number().gt(0).lt(1).optional(),
-  })
-  .strict();
-export type TuningSettings = z.infer<typeof tuningSchema>;
-
-/** The train job's search arguments for `tuning` (none when absent). */
-export function tuningArgs(tuning: TuningSettings | undefined, objective: string, k: number, threshold: number): Record<string, unknown> {
-  if (!tuning) return {};
-  const { grid } = tuning;
-  return {
-    gridRank: grid.rank,
-    gridRegParam: grid.regParam,
-    gridMaxIter: grid.maxIter,
-    gridImplicitPrefs: grid.implicitPrefs,
-    gridAlpha: grid.alpha,
-    tuneObjective: tuning.objective ?? objective,
-    tuneMaxModels: tuning.maxModels,
-    validationFraction: tuning.validationFraction,
-    tuneK: k,
-    tuneThreshold: threshold,
   };
 }

@@ -9,7 +9,8 @@ import {
   alsCheckpointArgs,
   gateSettingsSchema,
   tuningArgs,
-  tuningSchema,
+  tuningChoiceSchema,
+  resolveTuning,
   jobStep,
   lakeUri,
   parseOrThrow,
@@ -54,8 +55,11 @@ export const inputSchema = z
      * minPopularityLift 1.1; 0 disables the popularity check).
      */
     gate: gateSettingsSchema.optional(),
-    /** Hyper-parameter search of the train step (common.ts `tuningSchema`); off when absent. */
-    tuning: tuningSchema.optional(),
+    /**
+     * Hyper-parameter search of the train step (common.ts `tuningSchema`): fields replace the stage's
+     * `recommender.tuning` (default: explicit and implicit ALS at two regularisations); `false` turns it off.
+     */
+    tuning: tuningChoiceSchema.optional(),
   })
   .strict();
 
@@ -124,7 +128,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         regParam: input.regParam ?? r.regParam,
         maxIter,
         seed: input.seed,
-        ...tuningArgs(input.tuning, gate.objective, input.k ?? r.k, input.threshold ?? r.threshold),
+        ...tuningArgs(resolveTuning(input.tuning, r.tuning), gate.objective, input.k ?? r.k, input.threshold ?? r.threshold),
         ...alsCheckpointArgs(env, execution, maxIter),
       }),
       evaluate: step('evaluate', 'evaluate', {

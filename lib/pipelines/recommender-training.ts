@@ -9,7 +9,8 @@ import {
   alsCheckpointArgs,
   gateSettingsSchema,
   tuningArgs,
-  tuningSchema,
+  tuningChoiceSchema,
+  resolveTuning,
   inNamespace,
   jobStep,
   lakeUri,
@@ -60,8 +61,11 @@ export const inputSchema = z
      * minPopularityLift 1.1; 0 disables the popularity check).
      */
     gate: gateSettingsSchema.optional(),
-    /** Hyper-parameter search of the train step (common.ts `tuningSchema`); off when absent. */
-    tuning: tuningSchema.optional(),
+    /**
+     * Hyper-parameter search of the train step (common.ts `tuningSchema`): fields replace the stage's
+     * `recommender.tuning` (default: explicit and implicit ALS at two regularisations); `false` turns it off.
+     */
+    tuning: tuningChoiceSchema.optional(),
     /** Where the promoted-model pointer lives (default `s3://<models>/recommender/current.json`). */
     pointerUri: s3Uri.optional(),
   })
@@ -162,7 +166,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         nonnegative: input.nonnegative,
         coldStartStrategy: input.coldStartStrategy,
         seed: input.seed,
-        ...tuningArgs(input.tuning, gate.objective, input.k ?? d.k, input.threshold ?? d.threshold),
+        ...tuningArgs(resolveTuning(input.tuning, d.tuning), gate.objective, input.k ?? d.k, input.threshold ?? d.threshold),
         ...alsCheckpointArgs(env, execution, maxIter, input.namespace),
       }),
       evaluate: step('evaluate', 'evaluate', {
