@@ -1,6 +1,7 @@
-"""Set-based write-back (the job's: Spark JDBC batch insert into a staging table + one UPDATE … FROM in one
-transaction) against row-by-row UPDATEs (one statement and commit per article, as the seed's ORM loop), on the
-same rows of a real PostgreSQL. Goal: set-based ≥ 20× faster for 50 000 rows.
+"""Set-based write-back (the job's: a binary COPY per Spark partition from the executors into a staging table,
+then one UPDATE … FROM in one transaction) against row-by-row UPDATEs (one statement and commit per article, as
+the seed's ORM loop), on the same rows of a real PostgreSQL with its durable defaults. Goal: set-based ≥ 20×
+faster for 50 000 rows.
 
     flock /tmp/spark.lock .venv/bin/python bench/news_writeback.py [--quick] [--rows N]
 """
@@ -10,14 +11,14 @@ import argparse
 import json
 import os
 import sys
-import uuid
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from news_common import Timer, spark_session, start_database  # noqa: E402
 
-from jobs.ml_processing import DriverSql, connection_from_url, staging_ddl, write_back_sql  # noqa: E402
+from jobs.ml_processing import DriverSql, connection_from_url, staging_ddl, staging_names, write_back_sql  # noqa: E402
+from jobs.news.pg_copy import copy_to_staging, ledger_ddl  # noqa: E402
 
 LABELS = ["World", "Politics", "Business", "Technology", "Science", "Health", "Sports", "Entertainment"]
 
@@ -70,19 +71,24 @@ def main() -> int:
                                                       "sentiment_score float, embedding array<float>, "
                                                       "ml_model_version string, ml_error string").cache()
         results.count()
+        # In the job the write-back runs in the stage that enriched the rows, whose Python workers are running
+        # already; start this session's workers once (a pass over the same rows) so the timing below does not
+        # include forking them and importing pyarrow.
+        results.mapInArrow(lambda batches: (b.slice(0, 0).select(["id"]) for b in batches), "id long").collect()
 
         reset(server, rows)
         sql = DriverSql(spark, conn_info)
         with Timer() as set_based:
-            staging = f"articles_ml_staging_{uuid.uuid4().hex[:12]}"
+            staging, ledger = staging_names("articles")
             sql.execute(staging_ddl(staging))
-            with Timer() as staging_insert:
-                (results.write.format("jdbc").options(**conn_info.jdbc_options()).option("dbtable", staging)
-                 .option("batchsize", "5000").option("numPartitions", "2").mode("append").save())
+            sql.execute(ledger_ddl(ledger))
+            with Timer() as staging_copy:
+                copied = copy_to_staging(results, conn_info.libpq_params(), staging, ledger)
             with Timer() as update:
-                updated = sql.transaction([write_back_sql("articles", staging), f"DROP TABLE {staging}"])[0]
+                updated = sql.transaction([write_back_sql("articles", staging), f"DROP TABLE {staging}",
+                                           f"DROP TABLE {ledger}"])[0]
         sql.close()
-        assert updated == rows and check(server, rows) == rows
+        assert updated == rows and check(server, rows) == rows and sum(p["rows"] for p in copied) == rows
 
         reset(server, rows)
         records = list(zip(frame["topic"], frame["topic_score"].astype(float), frame["sentiment"],
@@ -100,7 +106,7 @@ def main() -> int:
             "benchmark": "news_writeback", "rows": rows,
             "setBasedSeconds": round(set_based.seconds, 2), "rowByRowSeconds": round(row_by_row.seconds, 2),
             "setBasedRowsPerSecond": round(rows / set_based.seconds), "rowByRowRowsPerSecond": round(rows / row_by_row.seconds),
-            "setBasedStagingInsertSeconds": round(staging_insert.seconds, 2),
+            "setBasedStagingCopySeconds": round(staging_copy.seconds, 2), "copyPartitions": len(copied),
             "setBasedUpdateSeconds": round(update.seconds, 2),
             "speedup": round(speedup, 1), "goal": ">= 20", "pass": speedup >= 20,
         }))

@@ -6,10 +6,13 @@ PostgreSQL mode
   extract   Spark JDBC read, partitioned on `id` (numPartitions ranges between the pending min/max ids), of only
             the rows needing work: any of topic / sentiment / embedding NULL and `ml_attempts < --max-attempts`.
   transform `jobs.news.enrich.enrich` (mapInPandas; models built once per Python worker).
-  load      set-based: Spark JDBC batch insert into a per-run UNLOGGED staging table, then ONE
-            `UPDATE articles … FROM staging` + `DROP staging` in one transaction. Only NULL fields are filled;
-            a failed row keeps its NULLs, gets `ml_error` and `ml_attempts + 1`. A session advisory lock keeps
-            overlapping runs from processing the same table twice.
+  load      set-based: every partition streams its rows from its executor into a per-run UNLOGGED staging
+            table with one binary COPY on its own connection (`jobs.news.pg_copy`: float4[] sent natively, a
+            ledger row per partition so a retried task never stages its rows twice), then the driver runs ONE
+            `UPDATE articles … FROM staging` + `DROP staging` in one transaction — a failed run leaves articles
+            untouched. Only NULL fields are filled; a failed row keeps its NULLs, gets `ml_error` and
+            `ml_attempts + 1`. A session advisory lock keeps overlapping runs from processing the same table
+            twice.
 Lake mode
   Rows of the source dataset not yet enriched in the sink (or failed with attempts left) are enriched; the
   sink gets a new complete version (previous rows + new results); `<sink>/_ml_state.json` (beside the sink's
@@ -19,7 +22,8 @@ Lake mode
 
 Credentials: `--db-secret-arn` (Secrets Manager, fetched here with boto3) or `--db-url-env NAME` (a libpq URL
 `postgresql://user:password@host:port/db` in that environment variable; default DATABASE_URL). They never
-appear in arguments, logs, results or Spark plans (the password is a JDBC property, redacted by Spark).
+appear in arguments, logs, results or Spark plans (the password is a JDBC property, redacted by Spark; the
+executors' COPY connections get it inside the serialized task, as Spark's JDBC reader gets its options).
 """
 from __future__ import annotations
 
@@ -40,7 +44,9 @@ if __package__ in (None, ""):  # spark-submit jobs/ml_processing.py
 from jobs.common import datasets, uris  # noqa: E402
 from jobs.common.cli import ArgumentError, JobContext, new_parser, positive_int, run_job  # noqa: E402
 from jobs.common.log import get_logger  # noqa: E402
+from jobs.news.embedding import DEFAULT_PRECISION, PRECISIONS  # noqa: E402
 from jobs.news.enrich import ModelConfig, enrich  # noqa: E402
+from jobs.news.pg_copy import copy_to_staging, ledger_ddl  # noqa: E402
 from jobs.news.topic import DEFAULT_LABELS  # noqa: E402
 
 JOB = "ml_processing"
@@ -68,13 +74,23 @@ class DbConnection:
 
     @property
     def jdbc_url(self) -> str:
-        params = "reWriteBatchedInserts=true&ApplicationName=jobs.ml_processing"
+        params = "ApplicationName=jobs.ml_processing"
         if self.sslmode:
             params += f"&sslmode={self.sslmode}"
         return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}?{params}"
 
     def jdbc_options(self) -> dict[str, str]:
         return {"url": self.jdbc_url, "user": self.user, "password": self.password, "driver": "org.postgresql.Driver"}
+
+    def libpq_params(self) -> dict:
+        """psycopg/libpq keywords for the executors' COPY connections, with the JDBC URL's TLS mode (`sslmode`
+        means the same in both drivers, and both take the root certificate from ~/.postgresql/root.crt) and
+        pgjdbc's default 10 s connect timeout (libpq's default is to wait forever)."""
+        params = {"host": self.host, "port": self.port, "dbname": self.database, "user": self.user,
+                  "password": self.password, "application_name": "jobs.ml_processing", "connect_timeout": 10}
+        if self.sslmode:
+            params["sslmode"] = self.sslmode
+        return params
 
     def __repr__(self) -> str:  # never print the password
         return f"DbConnection({self.user}@{self.host}:{self.port}/{self.database})"
@@ -172,6 +188,15 @@ class DriverSql:
         self._conn.close()
 
 
+def staging_names(table: str) -> tuple[str, str]:
+    """(staging table, its COPY ledger) of one run: `<table>_ml_staging_<hex>` and `<table>_ml_staging_p<hex>`.
+
+    Both match the stale-table sweep's `<table>_ml_staging_%`, and they differ within PostgreSQL's 63-byte
+    identifiers even for a 48-character table name (hex digits are never `p`)."""
+    run = uuid.uuid4().hex[:12]
+    return f"{table}_ml_staging_{run}", f"{table}_ml_staging_p{run}"
+
+
 def staging_ddl(staging: str) -> str:
     return (f"CREATE UNLOGGED TABLE {staging} (id bigint PRIMARY KEY, topic text, topic_score real, "
             "sentiment text, sentiment_score real, embedding real[], ml_model_version text, ml_error text)")
@@ -229,23 +254,26 @@ def run_postgres(spark, args, config: ModelConfig, ctx: JobContext, conn: DbConn
         # Id ranges of the pending rows can be uneven: spread the rows over every core before the models run
         # (a shuffle of ids and texts only, negligible next to inference).
         enriched = enrich(articles.repartition(max(partitions, cores * 2)), config)
-        staging = f"{table}_ml_staging_{uuid.uuid4().hex[:12]}"
+        staging, ledger = staging_names(table)
         sql.execute(staging_ddl(staging))
+        sql.execute(ledger_ddl(ledger))
         try:
-            (enriched.write.format("jdbc").options(**conn.jdbc_options()).option("dbtable", staging)
-             .option("batchsize", "5000").option("numPartitions", str(partitions)).mode("append").save())
+            copied = copy_to_staging(enriched, conn.libpq_params(), staging, ledger)
             processed, failed, versions = sql.query(
                 f"SELECT count(*) FILTER (WHERE ml_error IS NULL), count(*) FILTER (WHERE ml_error IS NOT NULL), "
                 f"max(ml_model_version) FROM {staging}")[0]
-            updated = sql.transaction([write_back_sql(table, staging), f"DROP TABLE {staging}"])[0]
+            updated = sql.transaction([write_back_sql(table, staging), f"DROP TABLE {staging}",
+                                       f"DROP TABLE {ledger}"])[0]
         except Exception:
             sql.execute(f"DROP TABLE IF EXISTS {staging}")
+            sql.execute(f"DROP TABLE IF EXISTS {ledger}")
             raise
         elapsed = time.time() - started
         ctx.counts.update(processed=int(processed), failed=int(failed), skipped=exhausted, pending=pending,
                           updated=int(updated))
         ctx.metrics.update(articlesPerSecond=round((int(processed) + int(failed)) / elapsed, 2),
                            secondsEnrichAndWrite=round(elapsed, 3), readPartitions=partitions,
+                           copyPartitions=len(copied),
                            modelVersions=json.loads(versions) if versions else None)
     finally:
         sql.close()
@@ -334,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-attempts", type=positive_int, default=3, help="skip rows that failed this often")
     parser.add_argument("--models-dir", help="directory with the embedding model files (default: ./models "
                                              "from the models archive, else assets/models)")
+    parser.add_argument("--embedding-precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                        help="embedding model: int8 (model_int8.onnx, ~1.8-2x faster inference) or fp32 (model.onnx)")
     parser.add_argument("--topic-pointer", help="URI of topic/current.json (trained model); zero-shot when absent")
     parser.add_argument("--labels", default=",".join(DEFAULT_LABELS), help="zero-shot topic labels")
     parser.add_argument("--batch-size", type=positive_int, default=256, help="rows per Arrow batch")
@@ -369,7 +399,7 @@ def main(args, ctx: JobContext, model_config: ModelConfig | None = None) -> None
     conn = resolve_connection(args) if args.source == "postgres" else None
     config = model_config or ModelConfig(models_dir=resolve_models_dir(args.models_dir), labels=labels,
                                          topic_model_json=load_topic_model(args.topic_pointer),
-                                         batch_size=min(args.batch_size, 128))
+                                         batch_size=min(args.batch_size, 128), precision=args.embedding_precision)
     spark = ctx.spark
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size))
     if conn is not None:

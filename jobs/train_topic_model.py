@@ -21,7 +21,7 @@ if __package__ in (None, ""):
 from jobs.common import datasets, uris  # noqa: E402
 from jobs.common.cli import ArgumentError, JobContext, fraction, new_parser, non_negative_float, positive_int, run_job  # noqa: E402
 from jobs.common.log import get_logger  # noqa: E402
-from jobs.news.embedding import DIMENSION  # noqa: E402
+from jobs.news.embedding import DEFAULT_PRECISION, DIMENSION, PRECISIONS  # noqa: E402
 from jobs.news.enrich import ModelConfig, embed_articles, models_for  # noqa: E402
 
 JOB = "train_topic_model"
@@ -77,6 +77,8 @@ def build_parser():
     parser.add_argument("--input", required=True, help="labelled articles: dataset URI or *.jsonl")
     parser.add_argument("--model-root", required=True, help="topic model root (versions/<version>/ is written)")
     parser.add_argument("--models-dir", help="embedding model directory (default ./models, else assets/models)")
+    parser.add_argument("--embedding-precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                        help="embedding model the classifier is trained on (use the one ml_processing runs)")
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--test-fraction", type=fraction, default=0.2)
     parser.add_argument("--seed", type=int, default=42)
@@ -88,7 +90,7 @@ def build_parser():
 def main(args, ctx: JobContext) -> None:
     spark = ctx.spark
     models_dir = args.models_dir or ("models" if os.path.isdir("models") else None)
-    config = ModelConfig(models_dir=models_dir)
+    config = ModelConfig(models_dir=models_dir, precision=args.embedding_precision)
     df = read_labelled(spark, args.input, args.label_column)
     labels = [r["label"] for r in df.select("label").distinct().collect()]
     if len(labels) < 2:

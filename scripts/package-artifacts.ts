@@ -214,6 +214,30 @@ export function writeConstraints(file: string, requirements: string, resolved: R
   fs.writeFileSync(file, `${header}${pins.join('\n')}\n`);
 }
 
+/**
+ * Every model directory under `modelsDir` with a `manifest.json` (scripts/build-models.py) must hold each file it
+ * lists with its sha256 — the int8 export `model_int8.onnx` the news jobs load by default, the fp32 `model.onnx`,
+ * the tokenizer — so a stale or half-built model directory never ships. @throws naming the directory and file.
+ */
+export function checkModelFiles(modelsDir: string): void {
+  if (!fs.existsSync(modelsDir)) return;
+  for (const entry of fs.readdirSync(modelsDir, { withFileTypes: true })) {
+    const manifestFile = path.join(modelsDir, entry.name, 'manifest.json');
+    if (!entry.isDirectory() || !fs.existsSync(manifestFile)) continue;
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf-8')) as { files?: Record<string, string>; precisions?: Record<string, { file: string }> };
+    const listed = { ...(manifest.files ?? {}) };
+    for (const precision of Object.values(manifest.precisions ?? {})) {
+      if (!(precision.file in listed)) throw new Error(`${manifestFile}: precision file ${precision.file} is not in files (rebuild: .venv/bin/python scripts/build-models.py --force)`);
+    }
+    for (const [file, sha256] of Object.entries(listed)) {
+      const full = path.join(modelsDir, entry.name, file);
+      if (!fs.existsSync(full) || sha256File(full) !== sha256) {
+        throw new Error(`${path.join(entry.name, file)}: missing or not the file manifest.json lists (rebuild: .venv/bin/python scripts/build-models.py --force)`);
+      }
+    }
+  }
+}
+
 export function packageArtifacts(opts: PackageOptions): Manifest {
   fs.mkdirSync(opts.outDir, { recursive: true });
   const buildDir = path.join(opts.outDir, '.build');
@@ -246,6 +270,7 @@ export function packageArtifacts(opts: PackageOptions): Manifest {
 
   const modelFiles = fs.existsSync(opts.modelsDir) ? fs.readdirSync(opts.modelsDir).filter((f) => f !== 'README.md' && !f.startsWith('.')) : [];
   if (modelFiles.length) {
+    checkModelFiles(opts.modelsDir);
     log(`packing ${modelFiles.join(', ')} into models.tar.gz`);
     pack('tar', 'models.tar.gz', modelFiles.sort().map((f) => `${path.join(opts.modelsDir, f)}:${f}`), ['__pycache__', '*.pyc', '.*']);
     artifacts.push(artifact(opts.outDir, 'models', 'models.tar.gz', 'models'));

@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from jobs.news.embedding import DEFAULT_PRECISION
 from jobs.news.topic import DEFAULT_LABELS, LogisticTopicClassifier, ZeroShotTopicClassifier
 
 OUTPUT_SCHEMA = (
@@ -34,12 +35,13 @@ class ModelConfig:
     embedder_factory: str = "jobs.news.embedding:SentenceEmbedder"
     batch_size: int = 64
     threads: int = 1
+    precision: str = DEFAULT_PRECISION  # embedding model: "int8" (model_int8.onnx) or "fp32" (model.onnx)
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def key(self) -> str:
         return json.dumps([self.models_dir, self.labels, self.topic_model_json, self.embedder_factory,
-                           self.batch_size, self.threads, sorted(self.extra.items())])
+                           self.batch_size, self.threads, self.precision, sorted(self.extra.items())])
 
 
 class Models:
@@ -49,7 +51,7 @@ class Models:
         module, _, name = config.embedder_factory.partition(":")
         factory = getattr(importlib.import_module(module), name)
         self.embedder = factory(config.models_dir, threads=config.threads, batch_size=config.batch_size,
-                                **config.extra)
+                                precision=config.precision, **config.extra)
         self.sentiment = SentimentScorer()
         if config.topic_model_json:
             self.topic = LogisticTopicClassifier.from_json(config.topic_model_json)

@@ -16,7 +16,8 @@ from jobs.news.topic import LogisticTopicClassifier
 
 @pytest.fixture(scope="module")
 def embedder():
-    return SentenceEmbedder()
+    # the fp32 graph: these tests hold it to the reference implementation (±0.001); int8: test_news_int8.py
+    return SentenceEmbedder(precision="fp32")
 
 
 def test_embeddings_are_384d_unit_vectors_and_rank_paraphrases_above_unrelated(embedder):

@@ -69,7 +69,7 @@ def test_processes_only_rows_needing_work_and_writes_back_real_predictions(spark
     assert result["counts"]["failed"] == 0
     assert result["counts"]["skipped"] == 1
     assert result["metrics"]["articlesPerSecond"] > 0
-    assert result["metrics"]["modelVersions"]["embedding"].startswith("all-MiniLM-L6-v2@")
+    assert result["metrics"]["modelVersions"]["embedding"].startswith("all-MiniLM-L6-v2:int8@")  # the jobs embed with the int8 export by default
     assert result["metrics"]["modelVersions"]["sentiment"] == "vader-3.3.2"
 
     untouched = fetch(pg, "SELECT topic, ml_model_version, ml_processed_at::date::text FROM articles WHERE id=1")[0]

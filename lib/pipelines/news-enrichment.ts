@@ -13,6 +13,7 @@ import {
   s3Uri,
   ValidationError,
 } from './common';
+import { embeddingPrecisionSchema } from '../jobs/catalog';
 import type { PipelineKit } from './kit';
 
 /**
@@ -31,6 +32,8 @@ export const inputSchema = z
     sink: s3Uri.optional(),
     maxAttempts: z.number().int().min(1).max(10).optional(),
     batchSize: z.number().int().min(1).max(100000).optional(),
+    /** Embedding model precision (default: the stage's `news.embeddingPrecision`, int8); fp32 = the reference graph. */
+    embeddingPrecision: embeddingPrecisionSchema.optional(),
   })
   .strict();
 
@@ -68,6 +71,7 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
         sink,
         maxAttempts: input.maxAttempts ?? d.maxAttempts,
         batchSize: input.batchSize ?? d.batchSize,
+        embeddingPrecision: input.embeddingPrecision ?? d.embeddingPrecision,
         topicPointer: modelsUri(env, 'topic/current.json'),
       }),
     },
