@@ -20,8 +20,7 @@ if __package__ in (None, ""):  # run as a script (spark-submit jobs/etl.py): mak
 import sys
 from datetime import datetime, timezone
 
-from pyspark import StorageLevel
-from pyspark.sql import DataFrame, functions as F
+from pyspark.sql import DataFrame, Observation, functions as F
 
 from jobs.common import cli, datasets
 from jobs.common.log import get_logger
@@ -60,46 +59,33 @@ def transform(lines: DataFrame) -> DataFrame:
     return netflix.parse(lines)
 
 
-def line_counts(classified: DataFrame) -> dict[str, int]:
-    row = classified.agg(
-        F.count(F.lit(1)).alias("non_blank"),
-        F.sum(F.when(F.col("kind") == "header", 1).otherwise(0)).alias("headers"),
-        F.sum(F.when(F.col("kind") == "rating", 1).otherwise(0)).alias("ratings"),
-        F.sum(F.when(F.col("kind") == "rejected", 1).otherwise(0)).alias("rejected"),
-    ).first()
-    headers, ratings, rejected = (int(row[k] or 0) for k in ("headers", "ratings", "rejected"))
-    return {"nonBlank": int(row["non_blank"]), "valid": headers + ratings, "rejected": rejected,
-            "headers": headers, "ratings": ratings}
-
-
 def main(args, ctx: cli.JobContext) -> None:
     spark = ctx.spark
     run_at = datetime.now(timezone.utc)
-    lines = netflix.read_lines(spark, args.input)
-    classified = transform(lines).persist(StorageLevel.MEMORY_AND_DISK)
+    source = netflix.NetflixInput(spark, args.input)  # the cheap pass: small cached per-chunk tables
     try:
-        ctx.counts.update(line_counts(classified))
-        log.info("lines: %s", ctx.counts)
-
-        rejects = netflix.rejects(classified).withColumn("ingested_at", F.lit(run_at))
-        rejects_uri = datasets.write_dataset(rejects.coalesce(1), args.rejects, keep_versions=args.keep_versions,
-                                             kind="netflix-rejects")
-
         existing = datasets.read_dataset(spark, args.output, required=False)
-        ctx.counts["existing"] = existing.count() if existing is not None else 0
-        merged = netflix.upsert(existing, netflix.valid_ratings(classified))
+        # The one parse of the data feeds the hash-aggregated upsert; counts come from the write's own stage.
+        upserted = Observation()
+        merged = netflix.upsert(existing, source.ratings(), observation=upserted)
         dataset_uri = datasets.write_dataset(merged, args.output, partition_by=["year", "month"],
                                              keep_versions=args.keep_versions, kind="netflix-ratings")
+        counts = upserted.get
+        # Rejects: the boundary lines' plus the chunks that parse saw rejects in (usually few or none).
+        written_rejects = Observation()
+        rejects = (source.rejects().withColumn("ingested_at", F.lit(run_at)).repartition(1)
+                   .observe(written_rejects, F.count(F.lit(1)).alias("rows")))
+        rejects_uri = datasets.write_dataset(rejects, args.rejects, keep_versions=args.keep_versions,
+                                             kind="netflix-rejects")
+        rejected = int(written_rejects.get["rows"])
     finally:
-        classified.unpersist()
-    ctx.counts["written"] = spark.read.parquet(_physical(dataset_uri)).count()
+        source.unpersist()
+    headers, ratings = source.counts["headers"], int(counts["incoming"])
+    ctx.counts.update({"nonBlank": headers + ratings + rejected, "valid": headers + ratings, "rejected": rejected,
+                       "headers": headers, "ratings": ratings, "existing": int(counts["existing"]),
+                       "written": int(counts["written"])})
+    log.info("counts: %s", ctx.counts)
     ctx.outputs.update({"dataset": dataset_uri, "rejects": rejects_uri})
-
-
-def _physical(uri: str) -> str:
-    from jobs.common.uris import to_physical
-
-    return to_physical(uri)
 
 
 def run(argv=None) -> int:

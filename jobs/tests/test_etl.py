@@ -4,7 +4,7 @@ import json
 import os
 
 import pytest
-from pyspark.sql import functions as F
+from pyspark.sql import Observation, functions as F
 
 from jobs import etl
 from jobs.common import datasets
@@ -161,8 +161,8 @@ def test_etl_failure_mid_write_leaves_previous_dataset(spark, tmp_path, monkeypa
 
     real_upsert = netflix.upsert
 
-    def failing_upsert(existing, incoming):
-        merged = real_upsert(existing, incoming).repartition(4, "month")
+    def failing_upsert(existing, incoming, **kwargs):
+        merged = real_upsert(existing, incoming, **kwargs).repartition(4, "month")
         # Tasks for other months write their files; the task holding customer 30 fails mid-write.
         return merged.withColumn("rating", F.when(F.col("customer_id") == 30, F.raise_error(F.lit("disk full")))
                                  .otherwise(F.col("rating")))
@@ -183,3 +183,63 @@ def test_etl_bad_arguments_exit_2(tmp_path, capsys):
     assert etl.run(["--input", "a", "--output", "x", "--rejects", "y", "--shuffle-partitions", "0",
                     "--result-uri", str(tmp_path / "r.json")]) == 2
     assert "--shuffle-partitions" in capsys.readouterr().err
+
+
+def _dupes_text(movies, offset):
+    """Movies repeated within a file: every (movie, customer) appears several times, some on the same date."""
+    blocks = []
+    for rep in range(3):
+        for m in range(1, movies + 1):
+            rows = "".join(f"{c},{1 + (m + c + rep + offset) % 5},2005-0{1 + (c + rep * (c % 2)) % 3}-01\n"
+                           for c in range(1, 13))
+            blocks.append(f"{m}:\n{rows}")
+    return "".join(blocks)
+
+
+@pytest.mark.parametrize("max_bytes", [None, 97])
+def test_hashed_dedup_picks_the_tie_rule_rows_across_splits_and_files(spark, tmp_path, max_bytes):
+    a = _write(tmp_path, "a.txt", _dupes_text(6, 0))
+    b = _write(tmp_path, "b.txt", _dupes_text(6, 2))
+    existing = spark.createDataFrame([(1, 1, 5, D(2005, 3, 1), 2005, 3), (2, 3, 4, D(2006, 1, 1), 2006, 1),
+                                      (9, 9, 1, D(2004, 1, 1), 2004, 1)], netflix.RATINGS_SCHEMA)
+    if max_bytes:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", str(max_bytes))
+    try:
+        source = netflix.NetflixInput(spark, [a, b])
+        try:
+            if max_bytes:
+                assert source.chunks.rdd.getNumPartitions() > 10
+            observed = Observation()
+            hashed = sorted(tuple(r) for r in netflix.upsert(existing, source.ratings(), observation=observed).collect())
+            counts = observed.get
+        finally:
+            source.unpersist()
+        reference = sorted(tuple(r) for r in netflix.upsert(
+            existing, netflix.valid_ratings(netflix.parse(netflix.read_chunks(spark, [a, b])))).collect())
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert hashed == reference
+    assert counts == {"written": len(reference), "incoming": 2 * 3 * 6 * 12, "existing": 3}
+    # the planted ties are decided by the later file (b) and, within it, by the last repetition
+    assert (1, 2, 1 + (1 + 2 + 2 + 2) % 5, D(2005, 1 + (2 + 2 * 0) % 3, 1), 2005, 1 + (2 + 2 * 0) % 3) in hashed
+
+
+def test_etl_counts_are_the_rows_written(spark, tmp_path):
+    text = SAMPLE + _dupes_text(3, 1)
+    src = _write(tmp_path, "train.txt", text)
+    code, result = _run(tmp_path, [src], max_bytes=64)
+    assert code == 0, result
+    counts = result["counts"]
+    assert counts["written"] == spark.read.parquet(result["outputs"]["dataset"]).count()
+    assert counts["rejected"] == spark.read.parquet(result["outputs"]["rejects"]).count() == len(EXPECTED_REJECTS)
+    assert counts["nonBlank"] == sum(1 for line in text.splitlines() if line.strip())
+    assert counts["ratings"] == 5 + 3 * 3 * 12 and counts["headers"] == 3 + 9
+
+
+def test_parse_rejects_dates_beyond_four_digit_years(spark, tmp_path):
+    src = _write(tmp_path, "t.txt", "1:\n5,3,123456-1-1\n6,3,9999-12-31\n")
+    code, result = _run(tmp_path, [src])
+    assert code == 0, result
+    assert _rows(spark, result["outputs"]["dataset"]) == [(1, 6, 3, D(9999, 12, 31), 9999, 12)]
+    rejects = spark.read.parquet(result["outputs"]["rejects"]).collect()
+    assert [(r.line_number, r.reason) for r in rejects] == [(2, netflix.BAD_DATE)]

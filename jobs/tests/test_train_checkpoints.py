@@ -71,8 +71,8 @@ def test_many_iterations_overflow_the_default_stack_without_checkpoints_and_trai
 def test_checkpoint_interval_reaches_als_and_needs_a_positive_number(capsys):
     args = train.build_parser().parse_args(["--train", "t", "--model-root", "m", "--result-uri", "r",
                                             "--checkpoint-dir", "s3://lake/tmp/checkpoints/x/", "--checkpoint-interval", "4"])
-    assert train.build_als(args).getCheckpointInterval() == 4
+    assert train.build_als(train.als_params(args), args).getCheckpointInterval() == 4
     defaults = train.build_parser().parse_args(["--train", "t", "--model-root", "m", "--result-uri", "r"])
-    assert defaults.checkpoint_dir is None and train.build_als(defaults).getCheckpointInterval() == 10
+    assert defaults.checkpoint_dir is None and train.build_als(train.als_params(defaults), defaults).getCheckpointInterval() == 10
     assert train.run(["--train", "t", "--model-root", "m", "--result-uri", "r", "--checkpoint-interval", "0"]) == 2
     assert "--checkpoint-interval" in capsys.readouterr().err
