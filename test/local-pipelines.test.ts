@@ -17,7 +17,9 @@ const root = path.join(projectRoot, '.local', 'test-pipelines');
 const python = path.join(projectRoot, '.venv', 'bin', 'python');
 const MODEL = { rank: 4, maxIter: 5, seed: 7 };
 // A cold first run synthesizes the app, builds the job artifacts and Spark's class-data archive.
-jest.setTimeout(300_000);
+// a guard against a hung execution, not a speed goal: each train step runs the default search (about 8 ALS fits),
+// 4-6 minutes on a loaded 2-core machine
+jest.setTimeout(900_000);
 
 let runtime: LocalRuntime;
 let lake: string;
