@@ -60,7 +60,7 @@ export function modelQualityOf(output: unknown): ModelQuality | undefined {
       role,
       objective: String(found.objective),
       split: String(found.split ?? 'random'),
-      largerIsBetter: found.largerIsBetter ?? found.objective !== 'rmse',
+      largerIsBetter: found.largerIsBetter ?? !(ERROR_METRICS as readonly string[]).includes(String(found.objective)),
       best: found.best,
       candidates: Array.isArray(found.scores) ? found.scores : [],
     });
