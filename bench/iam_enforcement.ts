@@ -32,7 +32,7 @@ export async function measureEnforcement(repo: string, calls: number): Promise<E
   try {
     const jobRole = aws.authorizer.store.bindings.jobRoles[0]?.roleArn ?? '';
     const lake = deployment.buckets.find((b) => /lake/.test(b.name))!.name;
-    const request = (i: number) => ({ principalArn: jobRole, operation: 'S3.GetObject', params: { Bucket: lake, Key: `silver/netflix/ratings/train/_versions/v${i}/part-${i}.parquet` } });
+    const request = (i: number) => ({ principalArn: jobRole, operation: 'S3.GetObject', params: { Bucket: lake, Key: `silver/netflix/ratings/train/year=2005/month=${(i % 12) + 1}/part-${String(i).padStart(5, '0')}-c000.snappy.parquet` } });
     let t = process.hrtime.bigint();
     for (let i = 0; i < calls; i += 1) await aws.authorizer.authorize({ ...request(i), params: { Bucket: lake, Key: `gold/x${i}/y${i % 7}/part-${i}` } });
     const cold = Number(process.hrtime.bigint() - t) / 1e3 / calls;

@@ -15,7 +15,11 @@
    ``local-cluster[1,2,2048]`` master (executors in their own JVM, as on a cluster; driver heap 1 GiB): Python
    driver peak RSS, driver JVM peak RSS (VmHWM) and the peak JVM old generation after GC — flat when nothing is
    collected to the driver.
-``--quick``: 200 000 ratings and scale 10 (for CI smoke runs). ``--skip-process`` / ``--skip-memory`` skip 2 / 4.
+5. Upsert: the ``--scale``x file ETL'd into a table first, then two processes on the 1x file as the batch: its ETL into
+   an empty table, and its upsert (MERGE) into the big table. Ratio upsert / batch alone: the cost follows the batch
+   when the MERGE touches only the files of changed keys (``filesRewritten``, ``inserted``/``updated`` reported).
+``--quick``: 200 000 ratings and scale 10 (for CI smoke runs). ``--skip-process`` / ``--skip-memory`` /
+``--skip-upsert`` skip 2 / 4 / 5. Every Spark process loads Delta Lake as a job run does (the lake's table format).
 """
 from __future__ import annotations
 
@@ -97,11 +101,23 @@ def seed_style_etl(spark, path: str, out: str) -> int:
     return spark.read.parquet(out).count()
 
 
-def child_timing(path: str) -> dict:
-    from jobs import etl
+def delta_conf() -> tuple[list[str], dict[str, str]]:
+    from jobs.tests.s3store import delta_conf as conf
+
+    return conf()
+
+
+def _delta_spark(app: str):
     from jobs.common.spark import get_spark
 
-    spark = get_spark("bench-netflix-etl")
+    jars, props = delta_conf()
+    return get_spark(app, {"spark.jars": ",".join(jars), **props})
+
+
+def child_timing(path: str) -> dict:
+    from jobs import etl
+
+    spark = _delta_spark("bench-netflix-etl")
     size = os.path.getsize(path)
     spark.read.text(path).count()  # warm-up (JIT, page cache)
     tmp = tempfile.mkdtemp(prefix="bench-etl-")
@@ -145,8 +161,10 @@ def _submit(script_args: list[str]) -> dict:
     home = os.path.dirname(os.path.abspath(pyspark.__file__))
     env = dict(os.environ, SPARK_HOME=home, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     env.pop("PYSPARK_GATEWAY_PORT", None)
+    jars, props = delta_conf()
     command = [os.path.join(home, "bin", "spark-submit"), "--master", "local[2]", "--conf", "spark.ui.enabled=false",
-               "--conf", "spark.ui.showConsoleProgress=false", *script_args]
+               "--conf", "spark.ui.showConsoleProgress=false", "--jars", ",".join(jars),
+               *[a for k, v in props.items() for a in ("--conf", f"{k}={v}")], *script_args]
     seconds, proc = _timed(lambda: subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env))
     out = {"wallSeconds": round(seconds, 2), "exitCode": proc.returncode}
     if proc.returncode != 0:
@@ -164,14 +182,8 @@ def process_walls(path: str) -> dict:
     try:
         floor = _submit([os.path.abspath(__file__), "--child", "floor", "--path", path,
                          "--out", os.path.join(tmp, "floor")])
-        result_uri = os.path.join(tmp, "result.json")
-        etl = _submit([os.path.join(REPO, "jobs", "etl.py"), "--input", path, "--output", os.path.join(tmp, "ratings"),
-                       "--rejects", os.path.join(tmp, "rejects"), "--result-uri", result_uri])
-        if os.path.exists(result_uri):
-            result = json.load(open(result_uri))
-            etl["counts"] = result.get("counts")
-            if result.get("status") == "FAILED" and "cause" not in etl:
-                etl["cause"] = (result.get("error") or "")[:200]
+        etl = _etl_process(path, os.path.join(tmp, "ratings"), os.path.join(tmp, "rejects"),
+                           os.path.join(tmp, "result.json"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ok = floor["exitCode"] == 0 and etl["exitCode"] == 0
@@ -193,9 +205,8 @@ def _vm_hwm_mb(pid: int) -> float | None:
 
 def child_memory(path: str) -> dict:
     from jobs import etl
-    from jobs.common.spark import get_spark
 
-    spark = get_spark("bench-netflix-etl-memory")
+    spark = _delta_spark("bench-netflix-etl-memory")
     jvm = spark.sparkContext._jvm
     jvm_pid = int(jvm.java.lang.ProcessHandle.current().pid())
     pools = [p for p in jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
@@ -233,6 +244,35 @@ def child_memory(path: str) -> dict:
             "driverMemory": spark.conf.get("spark.driver.memory", None)}
 
 
+def _etl_process(path: str, table: str, rejects: str, result_uri: str) -> dict:
+    out = _submit([os.path.join(REPO, "jobs", "etl.py"), "--input", path, "--output", table, "--rejects", rejects,
+                   "--result-uri", result_uri])
+    if os.path.exists(result_uri):
+        result = json.load(open(result_uri))
+        out["counts"] = result.get("counts")
+        if result.get("status") == "FAILED" and "cause" not in out:
+            out["cause"] = (result.get("error") or "")[:200]
+    return out
+
+
+def upsert_walls(batch: str, table_file: str) -> dict:
+    """The batch's ETL into an empty table vs its upsert into the table of ``table_file`` (ETL'd first)."""
+    tmp = tempfile.mkdtemp(prefix="bench-etl-upsert-")
+    try:
+        table = os.path.join(tmp, "table")
+        setup = _etl_process(table_file, table, os.path.join(tmp, "rejects-setup"), os.path.join(tmp, "setup.json"))
+        alone = _etl_process(batch, os.path.join(tmp, "empty"), os.path.join(tmp, "rejects-alone"),
+                             os.path.join(tmp, "alone.json"))
+        upsert = _etl_process(batch, table, os.path.join(tmp, "rejects-upsert"), os.path.join(tmp, "upsert.json"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ok = all(p["exitCode"] == 0 for p in (setup, alone, upsert))
+    return {"tableRows": (setup.get("counts") or {}).get("written"), "batchRatings": (alone.get("counts") or {}).get(
+            "ratings"), "setup": setup, "batchAlone": alone, "upsert": upsert,
+            "ratioUpsertToBatchAlone": round(upsert["wallSeconds"] / alone["wallSeconds"], 2) if ok else None,
+            "loadAverage": os.getloadavg()[0]}
+
+
 def _cluster_env(workdir: str) -> dict:
     """Environment for a ``local-cluster`` master: the executors run in their own JVM, so the driver JVM's memory
     is the driver's alone. Needs a SPARK_HOME laid out like a distribution: a throwaway one linking pyspark's files."""
@@ -266,6 +306,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="200 000 ratings (smoke run)")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-process", action="store_true")
+    parser.add_argument("--skip-upsert", action="store_true")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "emrpipe-bench"))
     parser.add_argument("--output", default=None, help="also write the JSON here")
     parser.add_argument("--child", choices=["timing", "memory", "floor"], help=argparse.SUPPRESS)
@@ -282,15 +323,19 @@ def main(argv=None) -> int:
     ratings = 200_000 if args.quick else args.ratings
     os.makedirs(args.workdir, exist_ok=True)
     gen_s, path = _timed(lambda: ensure_data(args.workdir, ratings))
-    big = ensure_data(args.workdir, ratings * args.scale) if not (args.skip_memory and args.skip_process) else None
+    big = (ensure_data(args.workdir, ratings * args.scale)
+           if not (args.skip_memory and args.skip_process and args.skip_upsert) else None)
     report = {"benchmark": "netflix_etl", "ratings": ratings, "cores": os.cpu_count(), "generateSeconds":
               round(gen_s, 1), "timing": _run_child("timing", path),
               "goals": {"ratioEtlToFloor": "<= 1.5 (and no OOM where the floor runs)", "speedupVsSeedStyle": ">= 2",
-                        "memory": "driver peak RSS 10x / 1x <= 1.2"}}
+                        "memory": "driver peak RSS 10x / 1x <= 1.2",
+                        "ratioUpsertToBatchAlone": "<= 1.5 (cost follows the batch, not the table)"}}
     if not args.skip_process:
         report["process"] = {}
         for key, file, n in (("1x", path, ratings), (f"{args.scale}x", big, ratings * args.scale)):
             report["process"][key] = {**process_walls(file), "ratings": n}
+    if not args.skip_upsert:
+        report["upsert"] = upsert_walls(path, big)
     if not args.skip_memory:
         env = _cluster_env(args.workdir)
         report["memory"] = {"1x": _run_child("memory", path, env), f"{args.scale}x": _run_child("memory", big, env)}

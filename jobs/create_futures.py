@@ -5,7 +5,8 @@
 
 Parsing is the ETL's lossless, split-aware parser; malformed lines are counted (``counts.rejected``) and skipped.
 Rows are ordered by date, then customer, then movie (a total, reproducible order), written as a single CSV file
-with a header in a new version of ``--output`` (``outputs.dataset`` = version dir, ``outputs.file`` = the CSV).
+with a header, ``<output>/futures-<id>.csv`` (``outputs.file``): Spark writes it under ``<output>/_staging/<id>/``
+and it is moved into place in one step, so the file is complete or absent. The newest ``KEEP_FILES`` stay.
 """
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ from jobs.common import cli, datasets, uris
 from jobs.recommender import netflix
 
 JOB = "create_futures"
+PREFIX, STAGING, KEEP_FILES = "futures-", "_staging", 3
 
 
 def build_parser():
     parser = cli.new_parser(JOB, __doc__.split("\n\n")[0])
     parser.add_argument("--input", required=True, type=cli.uri_list, metavar="URI[,URI…]",
                         help="Netflix-format future file(s)")
-    parser.add_argument("--output", required=True, metavar="URI", help="futures dataset root (versioned)")
+    parser.add_argument("--output", required=True, metavar="URI", help="directory of the futures CSV files")
     return parser
 
 
@@ -47,22 +49,24 @@ def main(args, ctx: cli.JobContext) -> None:
     classified = netflix.parse(netflix.read_lines(spark, args.input)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         kinds = {r["kind"]: r["count"] for r in classified.groupBy("kind").count().collect()}
-        version, version_uri = datasets.new_version_uri(args.output)
-        # A global sort, then one partition: coalesce keeps the range partitions in order.
+        version = datasets.new_version_id()
+        staging = uris.join_uri(args.output, STAGING, version)
+        target = uris.join_uri(args.output, f"{PREFIX}{version}.csv")
         try:
+            # A global sort, then one partition: coalesce keeps the range partitions in order.
             (transform(classified).coalesce(1).write.mode("errorifexists").option("header", True)
-             .csv(uris.to_physical(version_uri)))
-        except BaseException:
-            uris.delete(version_uri)  # the pointer still names the previous version
-            raise
+             .csv(uris.to_physical(staging)))
+            uris.rename(next(f for f in uris.list_files(staging) if f.endswith(".csv")), target)
+        finally:
+            uris.delete(staging)
     finally:
         classified.unpersist()
-    datasets.commit_version(args.output, version_uri, version, kind="netflix-futures", format="csv")
-    datasets.prune_versions(args.output, datasets.DEFAULT_KEEP_VERSIONS)
-    files = [f for f in uris.list_files(version_uri) if f.endswith(".csv")]
+    older = sorted(n for n in uris.list_names(args.output) if n.startswith(PREFIX) and n.endswith(".csv"))
+    for name in older[:-KEEP_FILES]:
+        uris.delete(uris.join_uri(args.output, name))
     ctx.counts.update({"valid": kinds.get("header", 0) + kinds.get("rating", 0), "rejected": kinds.get("rejected", 0),
                        "written": kinds.get("rating", 0)})
-    ctx.outputs.update({"dataset": version_uri, "file": files[0] if files else None})
+    ctx.outputs.update({"dataset": target, "file": target})
 
 
 def run(argv=None) -> int:

@@ -69,7 +69,7 @@ def build_parser():
 
     process = sub.add_parser("process", help="new ratings CSV → seeded train/test split in staging",
                              formatter_class=fmt)
-    cli.add_result_uri(process)
+    cli.add_common_args(process)
     process.add_argument("--input", required=True, metavar="URI", help="CSV batch file(s): file, directory or glob")
     process.add_argument("--staging", required=True, metavar="URI", help="staging root (train/, test/)")
     process.add_argument("--test-fraction", type=cli.fraction, default=0.2)
@@ -78,7 +78,7 @@ def build_parser():
                          help="take at most this many batch files, the newest; the others wait for a later run")
 
     detect = sub.add_parser("detect", help="data and model drift → retrain decision", formatter_class=fmt)
-    cli.add_result_uri(detect)
+    cli.add_common_args(detect)
     detect.add_argument("--baseline-test", required=True, metavar="URI")
     detect.add_argument("--new-test", required=True, metavar="URI")
     detect.add_argument("--current-pointer", required=True, metavar="URI",
@@ -94,7 +94,7 @@ def build_parser():
                         help="additive smoothing per histogram bin for KL")
 
     merge = sub.add_parser("merge", help="upsert staging into the processed datasets", formatter_class=fmt)
-    cli.add_result_uri(merge)
+    cli.add_common_args(merge)
     merge.add_argument("--staging", required=True, metavar="URI")
     merge.add_argument("--manifest", required=True, metavar="URI",
                        help="the process run's batch manifest; the staged data must belong to it")
@@ -103,7 +103,7 @@ def build_parser():
 
     consume = sub.add_parser("consume", help="delete a manifest's batch files (after the retrain was promoted)",
                              formatter_class=fmt)
-    cli.add_result_uri(consume)
+    cli.add_common_args(consume)
     consume.add_argument("--manifest", required=True, metavar="URI", help="batch manifest written by process")
     consume.add_argument("--incoming", required=True, metavar="URI",
                          help="where the batches live; only files under it are deleted")
@@ -217,8 +217,8 @@ def process(args, ctx: cli.JobContext) -> None:
         ratings.unpersist()
     finally:
         parsed.unpersist()
-    n_train = spark.read.parquet(uris.to_physical(train_uri)).count()
-    n_test = spark.read.parquet(uris.to_physical(test_uri)).count()
+    n_train = datasets.read_dataset(spark, train_uri).count()  # the committed versions' file statistics
+    n_test = datasets.read_dataset(spark, test_uri).count()
     ctx.counts.update({"valid": valid_n, "rejected": rejected_n, "train": n_train, "test": n_test,
                        "written": n_train + n_test})
     ctx.outputs.update({"train": train_uri, "test": test_uri, "rejects": rejects_uri, "manifest": manifest_uri,
@@ -262,19 +262,17 @@ def merge(args, ctx: cli.JobContext) -> None:
     outputs = {}
     for name, target in (("train", args.train), ("test", args.test)):
         staged_root = uris.join_uri(args.staging, name)
-        pointer = datasets.read_pointer(staged_root) or {}
-        if pointer.get("manifest") != args.manifest:
+        commits = datasets.history(spark, staged_root)
+        staged_manifest = commits[0]["metadata"].get("manifest") if commits else None
+        if staged_manifest != args.manifest:
             raise ValueError(f"argument --manifest: staging {name} ({staged_root}) holds the batches of "
-                             f"{pointer.get('manifest')}, not of {args.manifest} (another process run replaced it)")
-        staged = datasets.read_dataset(spark, staged_root)
-        existing = datasets.read_dataset(spark, target, required=False)
-        incoming = staged.select(*netflix.RATING_COLUMNS, F.lit("staging").alias("source_file"),
-                                 F.lit(0).cast("long").alias("line_number"))
-        merged = netflix.upsert(existing, incoming)
-        outputs[name] = datasets.write_dataset(merged, target, ["year", "month"], kind="netflix-ratings",
-                                               manifest=args.manifest)
+                             f"{staged_manifest}, not of {args.manifest} (another process run replaced it)")
+        staged = datasets.read_dataset(spark, datasets.version_ref(staged_root, commits[0]["version"]))
+        # staging holds one row per key already (dedupe_batch): the batch wins every tie with the table
+        incoming = staged.select(*netflix.RATING_COLUMNS, F.lit(0).cast("long").alias("_ordinal"))
+        outputs[name], merged = netflix.merge_into(target, incoming, kind="netflix-ratings", manifest=args.manifest)
         ctx.counts[f"{name}Staged"] = staged.count()
-        ctx.counts[f"{name}Written"] = spark.read.parquet(uris.to_physical(outputs[name])).count()
+        ctx.counts[f"{name}Written"] = merged["existing"] + merged["inserted"]
     ctx.counts["written"] = ctx.counts["trainWritten"] + ctx.counts["testWritten"]
     ctx.counts["batches"] = manifest["count"]
     # The batches stay in incoming: `consume` deletes them once the retrained model is promoted.

@@ -1,13 +1,14 @@
-"""ETL: Netflix Prize text files → versioned Parquet ratings dataset (upsert) + rejects dataset.
+"""ETL: Netflix Prize text files → the ratings table (upsert by Delta MERGE) + the rejects table.
 
     spark-submit jobs/etl.py --input s3://lake/bronze/netflix/raw/train.txt --output s3://lake/silver/netflix/ratings/train \\
         --rejects s3://lake/silver/netflix/rejects --result-uri s3://lake/runs/…/etl-train.json
 
 Output: ``movie_id int, customer_id int, rating int, date date`` partitioned by ``year``/``month``, upserted on
-(movie_id, customer_id) — latest date wins, see :func:`jobs.recommender.netflix.upsert` for the tie rule — and
-committed as a new version of ``--output`` (the previous version stays readable until the pointer moves).
-Result counts: ``valid`` (valid lines: headers + ratings), ``rejected``, with valid + rejected = non-blank lines;
-``headers``, ``ratings``, ``existing`` (rows before the upsert), ``written`` (rows in the committed dataset).
+(movie_id, customer_id) — latest date wins, see :func:`jobs.recommender.netflix.upsert` for the tie rule — by one
+MERGE into the Delta table ``--output`` that rewrites only the files holding changed keys (nothing is committed
+when no rating changes). Result counts: ``valid`` (valid lines: headers + ratings), ``rejected``, with valid +
+rejected = non-blank lines; ``headers``, ``ratings``, ``existing`` (rows before the upsert), ``written`` (rows in
+the committed table), ``inserted``/``updated`` (rows the MERGE added/replaced), ``filesRewritten``.
 """
 from __future__ import annotations
 
@@ -34,14 +35,12 @@ def build_parser():
     parser = cli.new_parser(JOB, __doc__.split("\n\n")[0])
     parser.add_argument("--input", required=True, type=cli.uri_list, metavar="URI[,URI…]",
                         help="Netflix-format text files, directories or globs (.gz accepted)")
-    parser.add_argument("--output", required=True, metavar="URI", help="ratings dataset root (versioned)")
-    parser.add_argument("--rejects", required=True, metavar="URI", help="rejects dataset root (versioned)")
+    parser.add_argument("--output", required=True, metavar="URI", help="ratings table (Delta)")
+    parser.add_argument("--rejects", required=True, metavar="URI", help="rejects table (Delta)")
     parser.add_argument("--shuffle-partitions", type=cli.positive_int, default=None, metavar="N",
                         help="spark.sql.shuffle.partitions for this job (default: the session's)")
     parser.add_argument("--max-partition-bytes", type=cli.positive_int, default=None, metavar="BYTES",
                         help="spark.sql.files.maxPartitionBytes (input split size)")
-    parser.add_argument("--keep-versions", type=cli.positive_int, default=datasets.DEFAULT_KEEP_VERSIONS,
-                        help="dataset versions to keep")
     return parser
 
 
@@ -64,26 +63,27 @@ def main(args, ctx: cli.JobContext) -> None:
     run_at = datetime.now(timezone.utc)
     source = netflix.NetflixInput(spark, args.input)  # the cheap pass: small cached per-chunk tables
     try:
-        existing = datasets.read_dataset(spark, args.output, required=False)
-        # The one parse of the data feeds the hash-aggregated upsert; counts come from the write's own stage.
-        upserted = Observation()
-        merged = netflix.upsert(existing, source.ratings(), observation=upserted)
-        dataset_uri = datasets.write_dataset(merged, args.output, partition_by=["year", "month"],
-                                             keep_versions=args.keep_versions, kind="netflix-ratings")
-        counts = upserted.get
+        # The one parse of the data feeds the batch's hash-aggregated dedup and the MERGE; counts come from its
+        # observation and the MERGE's own metrics.
+        batch = Observation()
+        dataset_uri, merged = netflix.merge_into(args.output, source.ratings(), observation=batch,
+                                                 kind="netflix-ratings")
+        counts = batch.get
         # Rejects: the boundary lines' plus the chunks that parse saw rejects in (usually few or none).
         written_rejects = Observation()
         rejects = (source.rejects().withColumn("ingested_at", F.lit(run_at)).repartition(1)
                    .observe(written_rejects, F.count(F.lit(1)).alias("rows")))
-        rejects_uri = datasets.write_dataset(rejects, args.rejects, keep_versions=args.keep_versions,
-                                             kind="netflix-rejects")
+        rejects_uri = datasets.write_dataset(rejects, args.rejects, kind="netflix-rejects")
         rejected = int(written_rejects.get["rows"])
     finally:
         source.unpersist()
     headers, ratings = source.counts["headers"], int(counts["incoming"])
     ctx.counts.update({"nonBlank": headers + ratings + rejected, "valid": headers + ratings, "rejected": rejected,
-                       "headers": headers, "ratings": ratings, "existing": int(counts["existing"]),
-                       "written": int(counts["written"])})
+                       "headers": headers, "ratings": ratings, "existing": merged["existing"],
+                       "written": merged["existing"] + merged["inserted"], "inserted": merged["inserted"],
+                       "updated": merged["updated"],
+                       "filesRewritten": (merged["commit"] or {}).get("operationMetrics", {}).get(
+                           "numTargetFilesRemoved", 0)})
     log.info("counts: %s", ctx.counts)
     ctx.outputs.update({"dataset": dataset_uri, "rejects": rejects_uri})
 

@@ -15,10 +15,10 @@ PostgreSQL mode
             twice.
 Lake mode
   Rows of the source dataset not yet enriched in the sink (or failed with attempts left) are enriched; the
-  sink gets a new complete version (previous rows + new results); `<sink>/_ml_state.json` (beside the sink's
-  `_CURRENT`, written after it) records the source and source version that sink version was built from and its
-  retryable failures (read by the check-articles Lambda). It lives with the sink because it describes the sink:
-  the job writes only where it writes its output (the job role may not write the bronze source).
+  sink table gets a new complete version (previous rows + new results) whose commit metadata records the source
+  and the source version it was built from and its retryable failures (read by the check-articles Lambda from
+  the sink's Delta log): it is committed with the rows it describes, in the one commit, and the job writes only
+  where it writes its output (the job role may not write the bronze source).
 
 Credentials: `--db-secret-arn` (Secrets Manager, fetched here with boto3) or `--db-url-env NAME` (a libpq URL
 `postgresql://user:password@host:port/db` in that environment variable; default DATABASE_URL). They never
@@ -52,7 +52,6 @@ from jobs.news.topic import DEFAULT_LABELS  # noqa: E402
 JOB = "ml_processing"
 log = get_logger(f"jobs.{JOB}")
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
-STATE_FILE = "_ml_state.json"
 ARTICLE_COLUMNS = ["id", "title", "content", "source", "url", "published_at"]
 
 
@@ -282,9 +281,6 @@ def run_postgres(spark, args, config: ModelConfig, ctx: JobContext, conn: DbConn
 # --------------------------------------------------------------------------------------------------------------
 # Lake mode
 # --------------------------------------------------------------------------------------------------------------
-def state_uri(sink: str) -> str:
-    """`<sink>/_ml_state.json`: what the sink's current version was built from (CONTRACTS.md)."""
-    return uris.join_uri(sink, STATE_FILE)
 
 
 def lake_work(source_df, previous_sink, max_attempts: int):
@@ -309,8 +305,9 @@ def run_lake(spark, args, config: ModelConfig, ctx: JobContext) -> None:
     from pyspark.sql import functions as F
 
     source_root = args.source
-    source_pointer = datasets.read_pointer(source_root)
-    source_df = datasets.read_dataset(spark, source_root)
+    source_version = datasets.latest_version(spark, source_root)  # None: Parquet files, not a table
+    source_df = datasets.read_dataset(spark, source_root if source_version is None
+                                      else datasets.version_ref(source_root, source_version))
     previous_sink = datasets.read_dataset(spark, args.sink, required=False)
     work, carry, skipped = lake_work(source_df, previous_sink, args.max_attempts)
     # Spread the work over every core (a small source may be a single Parquet file = a single partition).
@@ -330,17 +327,15 @@ def run_lake(spark, args, config: ModelConfig, ctx: JobContext) -> None:
     counts = results.agg(F.count(F.when(F.col("ml_error").isNull(), 1)).alias("processed"),
                          F.count(F.col("ml_error")).alias("failed"),
                          F.max("ml_model_version").alias("versions")).first()
-    dataset = datasets.write_dataset(output, args.sink)
+    retryable = output.filter(f"(topic IS NULL OR sentiment IS NULL OR embedding IS NULL) "
+                              f"AND ml_attempts < {int(args.max_attempts)}").count()
+    state = {"source": source_root, "sourceVersion": source_version, "retryable": retryable,
+             "processedAt": datetime.now(timezone.utc).isoformat()}
+    dataset = datasets.write_dataset(output, args.sink, **state)
     elapsed = time.time() - started
-    written = spark.read.parquet(uris.to_physical(dataset))
-    retryable = written.filter(f"(topic IS NULL OR sentiment IS NULL OR embedding IS NULL) "
-                               f"AND ml_attempts < {int(args.max_attempts)}").count()
     results.unpersist()
     work.unpersist()
-    state = {"source": source_root, "sourceVersion": (source_pointer or {}).get("version"), "retryable": retryable,
-             "sink": args.sink, "sinkDataset": dataset, "processedAt": datetime.now(timezone.utc).isoformat()}
-    if source_pointer is not None:
-        uris.write_text(state_uri(args.sink), json.dumps(state))
+    state.update(sink=args.sink, sinkDataset=dataset)
     ctx.counts.update(processed=int(counts["processed"]), failed=int(counts["failed"]), skipped=int(skipped),
                       pending=int(pending), retryable=retryable)
     ctx.metrics.update(articlesPerSecond=round(pending / elapsed, 2) if pending else 0.0,

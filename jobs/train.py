@@ -162,15 +162,15 @@ def search(data: DataFrame, args, grid: dict[str, list]) -> dict:
 
 def main(args, ctx: cli.JobContext) -> None:
     spark = ctx.spark
-    resolved = datasets.resolve_dataset(args.train)
-    if resolved is None:
-        raise FileNotFoundError(f"no ratings dataset at {args.train}")
-    pointer = datasets.read_pointer(args.train)
+    root, version = datasets.split_ref(args.train)
+    if version is None:
+        version = datasets.latest_version(spark, root)  # None: Parquet files, not a table
+    resolved = root if version is None else datasets.version_ref(root, version)  # what this model is trained on
     if args.checkpoint_dir:
         # ALS then checkpoints its factors every --checkpoint-interval iterations, cutting the RDD lineage that
         # otherwise grows with maxIter until task serialization overflows the JVM's default thread stack.
         spark.sparkContext.setCheckpointDir(uris.to_physical(args.checkpoint_dir))
-    data = transform(spark.read.parquet(uris.to_physical(resolved)),
+    data = transform(datasets.read_dataset(spark, resolved),
                      with_date=args.validation_split == "time").persist(StorageLevel.MEMORY_AND_DISK)
     try:
         stats = data.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("customer_id").alias("users"),
@@ -214,7 +214,7 @@ def main(args, ctx: cli.JobContext) -> None:
         # the recommendations' model (= the only model when one serves both)
         "params": role_params["ranking"],
         "models": {role: {"dir": directories[role], "params": role_params[role]} for role in ("ranking", "rating")},
-        "input": {"uri": args.train, "resolved": resolved, "version": pointer["version"] if pointer else None},
+        "input": {"uri": args.train, "resolved": resolved, "version": version},
         "counts": {"rows": int(stats["rows"]), "users": int(stats["users"]), "items": int(stats["items"])},
         "trainSeconds": round(train_seconds, 3),
         "tuning": searches["ranking"] if searches else None,

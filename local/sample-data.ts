@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, Server } from 'node:https';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -35,19 +35,8 @@ export async function seedSampleData(runtime: LocalRuntime, sampleDir = path.joi
   await put(path.join(netflix, 'stream', 'batch-clean.csv'), 'bronze/netflix/stream/incoming/clean/batch-clean.csv');
   await put(path.join(netflix, 'stream', 'batch-drifted.csv'), 'bronze/netflix/stream/incoming/drifted/batch-drifted.csv');
 
-  // the news dataset is built in a scratch directory, then uploaded file by file (data files before the pointer)
-  const scratch = mkdtempSync(path.join(runtime.layout.root, 'seed-news-'));
-  try {
-    execFileSync(
-      path.join(runtime.projectRoot, '.venv', 'bin', 'python'),
-      [path.join(runtime.projectRoot, 'local', 'seed_news.py'), '--input', path.join(sampleDir, 'news', 'articles.jsonl'), '--root', scratch, '--uri', `s3://${lake}/bronze/news/articles`],
-      { stdio: 'pipe' },
-    );
-    const files = listFiles(scratch).sort((a, b) => Number(path.basename(a) === '_CURRENT') - Number(path.basename(b) === '_CURRENT'));
-    for (const file of files) await put(file, `bronze/news/articles/${path.relative(scratch, file).split(path.sep).join('/')}`);
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
+  // the news table is built in a scratch directory, then uploaded file by file: data files before the commits
+  await seedNewsTable(runtime, lake, 'bronze/news/articles', path.join(sampleDir, 'news', 'articles.jsonl'));
   return {
     cleanBatch: `s3://${lake}/bronze/netflix/stream/incoming/clean/`,
     driftedBatch: `s3://${lake}/bronze/netflix/stream/incoming/drifted/`,
@@ -59,6 +48,48 @@ export async function seedSampleData(runtime: LocalRuntime, sampleDir = path.joi
     },
   };
 }
+
+/**
+ * Commits `articles` (JSON lines) as a new version of the Delta table at `s3://<bucket>/<root>/` (local/seed_news.py,
+ * delta-rs), as the operator: the table's existing log is copied beside the scratch build first, so an existing
+ * table gets its next version rather than a second version 0; only the new files are uploaded, in
+ * {@link deltaTableUploadOrder}. Returns the committed version.
+ */
+export async function seedNewsTable(runtime: LocalRuntime, bucket: string, root: string, articles: string): Promise<number> {
+  if (!existsSync(articles)) throw new Error(`Sample file ${articles} is missing (data/sample is part of the repository)`);
+  const scratch = mkdtempSync(path.join(runtime.layout.root, 'seed-news-'));
+  try {
+    const existingLog = runtime.layout.objectPath(bucket, `${root}/_delta_log`);
+    if (existsSync(existingLog)) cpSync(existingLog, path.join(scratch, '_delta_log'), { recursive: true });
+    const before = new Set(listFiles(scratch).map((f) => relativeKey(scratch, f)));
+    const output = execFileSync(
+      path.join(runtime.projectRoot, '.venv', 'bin', 'python'),
+      [path.join(runtime.projectRoot, 'local', 'seed_news.py'), '--input', articles, '--root', scratch, '--uri', `s3://${bucket}/${root}`],
+      { stdio: 'pipe', encoding: 'utf8' },
+    );
+    const written = deltaTableUploadOrder(listFiles(scratch).map((f) => relativeKey(scratch, f)).filter((f) => !before.has(f)));
+    for (const file of written) await runtime.putObjectAsOperator(bucket, `${root}/${file}`, readFileSync(path.join(scratch, ...file.split('/'))));
+    return (JSON.parse(output.trim().split('\n').at(-1)!) as { version: number }).version;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The files of a Delta table directory (`/`-separated paths relative to its root) in the order to upload them so
+ * that a reader never sees a version before its files: data files, then the commits `_delta_log/<N>.json` by
+ * version, then the other log files (checkpoints, checksums), `_delta_log/_last_checkpoint` last.
+ */
+export function deltaTableUploadOrder(files: readonly string[]): string[] {
+  const rank = (file: string) => {
+    if (!file.startsWith('_delta_log/')) return 0;
+    if (/^_delta_log\/\d{20}\.json$/.test(file)) return 1;
+    return file === '_delta_log/_last_checkpoint' ? 3 : 2;
+  };
+  return [...files].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+const relativeKey = (root: string, file: string) => path.relative(root, file).split(path.sep).join('/');
 
 function listFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name)) : [path.join(dir, e.name)]));

@@ -1,22 +1,24 @@
-"""Loads bundled sample articles (JSON lines) into the local lake as a versioned Parquet dataset.
+"""Loads bundled sample articles (JSON lines) into the local lake as a Delta table (the bronze news source).
 
     python local/seed_news.py --input data/sample/news/articles.jsonl --root .local/s3/<lake>/bronze/news/articles \
         --uri s3://<lake>/bronze/news/articles
 
-This is the demo's "upload to the bronze tier": the layout is the one every job writes (docs/CONTRACTS.md,
-"Versioned datasets"): ``_versions/<id>/part-00000.parquet`` and the ``_CURRENT`` pointer (with ``rows``, which
-the check-articles Lambda reads), replaced atomically. Columns: the article fields ml_processing reads.
+This is the demo's "upload to the bronze tier": the layout every lake dataset has (docs/CONTRACTS.md, "Lake
+tables"), a path-based Delta table written with delta-rs (the ``deltalake`` package, no Spark): Parquet data files
+at the root and one commit ``_delta_log/<version>.json`` per call. Each call overwrites the table's content as a
+new version (version 0 on an empty root); its ``add`` actions carry ``numRecords``, the count the check-articles
+Lambda reads. Uploading the directory to S3: the data files first, the commit files last (local/sample-data.ts).
+Columns: the article fields ml_processing reads. Prints ``{"uri": "<uri>@v<N>", "version": N, "rows": n}``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 SCHEMA = pa.schema([
     ("id", pa.int64()), ("title", pa.string()), ("content", pa.string()), ("source", pa.string()),
@@ -27,25 +29,19 @@ SCHEMA = pa.schema([
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--input", required=True, help="JSON lines with id, title, content, source, url, published_at")
-    parser.add_argument("--root", required=True, help="local directory of the dataset root")
-    parser.add_argument("--uri", required=True, help="the dataset root's s3:// URI (written into the pointer)")
+    parser.add_argument("--root", required=True, help="local directory of the table root")
+    parser.add_argument("--uri", required=True, help="the table root's s3:// URI (what the output names)")
     args = parser.parse_args()
     rows = [json.loads(line) for line in open(args.input, encoding="utf-8") if line.strip()]
     columns = {name: [r.get(name) for r in rows] for name in SCHEMA.names}
     columns["published_at"] = [datetime.fromisoformat(v) if v else None for v in columns["published_at"]]
     table = pa.table(columns, schema=SCHEMA)
-    now = datetime.now(timezone.utc)
-    version = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
-    version_dir = os.path.join(args.root, "_versions", version)
-    os.makedirs(version_dir, exist_ok=True)
-    pq.write_table(table, os.path.join(version_dir, "part-00000.parquet"))
-    pointer = {"version": version, "path": f"{args.uri.rstrip('/')}/_versions/{version}",
-               "committedAt": now.isoformat(), "rows": table.num_rows}
-    tmp = os.path.join(args.root, f".tmp-_CURRENT-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(pointer, handle, sort_keys=True)
-    os.replace(tmp, os.path.join(args.root, "_CURRENT"))
-    print(json.dumps(pointer))
+    os.makedirs(args.root, exist_ok=True)
+    metadata = {"kind": "news-articles", "rows": table.num_rows, "writer": "local/seed_news.py"}
+    write_deltalake(args.root, table, mode="overwrite",
+                    commit_properties=CommitProperties(custom_metadata={"userMetadata": json.dumps(metadata, sort_keys=True)}))
+    version = DeltaTable(args.root).version()
+    print(json.dumps({"uri": f"{args.uri.rstrip('/')}@v{version}", "version": version, "rows": table.num_rows}))
     return 0
 
 

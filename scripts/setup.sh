@@ -38,8 +38,8 @@ if [ ! -f artifacts/java-deps.jar ] || [ java/pom.xml -nt artifacts/java-deps.ja
   mvn -q -B -f java/pom.xml package
 fi
 # Local runner only: Hadoop S3A (+ the AWS SDK v2 modules it needs) for the Spark jobs' s3:// and the S3Proxy
-# server behind the local endpoint (local/java/pom.xml → .cache/local-jars/{s3a,s3proxy}/).
-for profile in s3a s3proxy; do
+# server behind the local endpoint, Delta Lake as the EMR image holds it (local/java/pom.xml → .cache/local-jars/{s3a,s3proxy,delta}/).
+for profile in s3a s3proxy delta; do
   if [ ! -d ".cache/local-jars/$profile" ] || [ local/java/pom.xml -nt ".cache/local-jars/$profile" ]; then
     rm -rf ".cache/local-jars/$profile"
     mvn -q -B -f local/java/pom.xml -P "$profile" dependency:copy-dependencies

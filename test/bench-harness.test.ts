@@ -19,7 +19,7 @@ describe('benchmark harness (smoke profile)', () => {
     expect(results.mode).toBe('smoke');
     expect(results.machine.cpus).toBeGreaterThan(0);
     const ids = results.rows.map((r) => r.id);
-    for (const id of ['P1a', 'P1b', 'P2', 'P2b', 'P3', 'P4a', 'P4b', 'P6', 'P7', 'P8a', 'P8b', 'P8c', 'P9', 'R1', 'R2', 'R3']) expect(ids).toContain(id);
+    for (const id of ['P1a', 'P1b', 'P1c', 'P2', 'P2b', 'P3', 'P4a', 'P4b', 'P6', 'P7', 'P8a', 'P8b', 'P8c', 'P9', 'R1', 'R2', 'R3']) expect(ids).toContain(id);
     expect(ids.filter((id) => id.startsWith('P5:') && id.endsWith(':bytes')).length).toBeGreaterThanOrEqual(8);
     expect(ids.filter((id) => id.startsWith('P5:') && id.endsWith(':init')).length).toBeGreaterThanOrEqual(8);
     // Every measured row carries a verdict; only the demo (full profile) and the held-out real set may be unmeasured.

@@ -58,7 +58,7 @@ const MANIFEST = 's3://lake-bucket/silver/netflix/stream/staging/manifests/20261
 const processResult = (batches: number) =>
   batches === 0
     ? { batchStatus: 'NO_NEW_BATCH', counts: { batches: 0, pendingBatches: 0, valid: 0, rejected: 0, train: 0, test: 0, written: 0 }, outputs: { input: 's3://lake-bucket/bronze/netflix/stream/incoming/', manifest: null } }
-    : { batchStatus: 'NEW_BATCH', counts: { batches, pendingBatches: 0, valid: 10 * batches, rejected: 0 }, outputs: { manifest: MANIFEST, test: 's3://lake-bucket/silver/netflix/stream/staging/test/_versions/1' } };
+    : { batchStatus: 'NEW_BATCH', counts: { batches, pendingBatches: 0, valid: 10 * batches, rejected: 0 }, outputs: { manifest: MANIFEST, test: 's3://lake-bucket/silver/netflix/stream/staging/test@v1' } };
 
 /** `candidateNdcg`: the retrained model's ndcgAtK (the default gate objective); the current model's is 0.35, popularity's 0.2. */
 function runDrift(input: unknown, retrain: boolean, candidateNdcg = 0.4, failingCostSteps: string[] = [], batches = 3) {
@@ -79,7 +79,7 @@ function runDrift(input: unknown, retrain: boolean, candidateNdcg = 0.4, failing
     ...withArgs('drift-merge', spark('drift-merge', { counts: { batches }, outputs: { manifest: MANIFEST } })),
     ...withArgs('drift-consume', spark('drift-consume', { counts: { batches, deletedBatches: batches, missingBatches: 0 }, outputs: { manifest: MANIFEST } })),
     ...spark('train', { outputs: { model: 's3://models-bucket/recommender/versions/v2' } }),
-    ...spark('recommend', { outputs: { dataset: 's3://lake-bucket/gold/netflix/recommendations/_versions/1' } }),
+    ...spark('recommend', { outputs: { dataset: 's3://lake-bucket/gold/netflix/recommendations@v1' } }),
     ...spark('evaluate', { metrics: evaluateMetrics(candidateNdcg), currentModelMetrics: { rmse: 0.95, ndcgAtK: 0.35 } }),
     'Evaluation gate': record('Evaluation gate', (i) => decide(i.evaluation.metrics, i.evaluation.currentModelMetrics ?? null, i.gate)),
     'Promote model': record('Promote model', (i) => ({ version: 'v2', modelUri: i.modelUri })),
@@ -94,11 +94,11 @@ function runRecommender(input: unknown, failingCostSteps: string[] = []) {
   const { visited, record, spark } = harness(failingCostSteps);
   const handlers = {
     'Validate input': record('Validate input', (i) => planFor(i.pipeline, i.input, env, i.execution)),
-    ...spark('etl-train', { outputs: { dataset: 's3://lake-bucket/silver/netflix/ratings/train/_versions/1' } }),
-    ...spark('etl-test', { outputs: { dataset: 's3://lake-bucket/silver/netflix/ratings/test/_versions/1' } }),
+    ...spark('etl-train', { outputs: { dataset: 's3://lake-bucket/silver/netflix/ratings/train@v1' } }),
+    ...spark('etl-test', { outputs: { dataset: 's3://lake-bucket/silver/netflix/ratings/test@v1' } }),
     ...spark('create-futures', { outputs: {} }),
     ...spark('train', { outputs: { model: 's3://models-bucket/recommender/versions/v2' } }),
-    ...spark('recommend', { outputs: { dataset: 's3://lake-bucket/gold/netflix/recommendations/_versions/1' } }),
+    ...spark('recommend', { outputs: { dataset: 's3://lake-bucket/gold/netflix/recommendations@v1' } }),
     ...spark('evaluate', { metrics: evaluateMetrics(0.4), currentModelMetrics: null }),
     'Evaluation gate': record('Evaluation gate', (i) => decide(i.evaluation.metrics, i.evaluation.currentModelMetrics ?? null, i.gate)),
     'Promote model': record('Promote model', (i) => ({ version: 'v2', modelUri: i.modelUri })),
@@ -245,7 +245,7 @@ describe('recommender-training executes as synthesized', () => {
     expect(output.results.model.train.outputs.model).toBe('s3://models-bucket/recommender/versions/v2');
     // the promoted model's recommendations: the trained model, the training set's seen items, the lake's gold/
     expect(output.plan.steps.recommend.args).toMatchObject({ train: 's3://lake-bucket/silver/netflix/ratings/train/', output: 's3://lake-bucket/gold/netflix/recommendations/', k: 10 });
-    expect(output.results.recommend.outputs.dataset).toBe('s3://lake-bucket/gold/netflix/recommendations/_versions/1');
+    expect(output.results.recommend.outputs.dataset).toBe('s3://lake-bucket/gold/netflix/recommendations@v1');
     expect(output.costs).toEqual(
       costs('recommender-training', [['etl-train', 'etlTrain'], ['etl-test', 'etlTest'], ['create-futures', 'createFutures'], ['train', 'train'], ['evaluate', 'evaluate'], ['recommend', 'recommend']]),
     );

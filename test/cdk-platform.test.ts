@@ -222,20 +222,35 @@ describe('what the plans read and write is what the deployed roles may do (D3, D
   const canWrite = (principalArn: string, uri: string) => allowed(principalArn, 'S3.PutObject', uri);
   const join = (root: string, name: string) => `${root.replace(/\/+$/, '')}/${name}`; // jobs/common/uris.py join_uri
 
-  test('news lake mode: ml_processing writes <sink>/_ml_state.json where its role may (never the bronze source); check-articles reads it', async () => {
+  /** `<root>/_delta_log/<version, 20 digits>.json`: a Delta table's commit file (jobs/common/datasets.py). */
+  const commit = (root: string, version = 0) => join(root, `_delta_log/${String(version).padStart(20, '0')}.json`);
+  const mayList = async (principalArn: string, uri: string) => {
+    const { bucket, key } = parseS3Uri(uri);
+    return (await authz.authorize({ principalArn, operation: 'S3.ListObjectsV2', params: { Bucket: bucket, Prefix: key } })).allowed;
+  };
+
+  test('news lake mode: ml_processing commits the sink table (its state in the commit) where its role may, never the bronze source; check-articles reads both logs', async () => {
     const plan = newsPlan({}, env, { name: 'news-1', stateMachine: 'emr-ml-dev-news-enrichment' });
     const { source, sink } = plan.checkArticles as { source: string; sink: string };
     expect(plan.steps.mlProcessing.args).toMatchObject({ source, sink });
-    const state = join(sink, '_ml_state.json');
-    expect(state).toBe(`s3://${lake}/gold/news/articles/_ml_state.json`);
-    expect(await canWrite(jobRole, state)).toBe(true);
-    expect(await canWrite(jobRole, join(source, '_ml_state.json'))).toBe(false); // where it used to go (D3)
-    expect(await canRead(jobRole, join(source, '_CURRENT'))).toBe(true);
-    expect(await canWrite(jobRole, join(sink, '_versions/v1/part-00000.parquet'))).toBe(true);
+    expect(commit(sink, 3)).toBe(`s3://${lake}/gold/news/articles/_delta_log/00000000000000000003.json`);
+    expect(await canWrite(jobRole, commit(sink))).toBe(true);
+    expect(await canWrite(jobRole, join(sink, 'part-00000-0b8e3c1a-c000.snappy.parquet'))).toBe(true);
+    expect(await canRead(jobRole, commit(sink))).toBe(true);
+    expect(await canWrite(jobRole, commit(source, 7))).toBe(false); // never into the source (D3: its state went there)
+    expect(await canRead(jobRole, commit(source))).toBe(true);
+    expect(await canRead(jobRole, join(source, '_delta_log/_last_checkpoint'))).toBe(true);
+    expect(await canRead(jobRole, join(source, 'part-00000-0b8e3c1a-c000.snappy.parquet'))).toBe(true);
     const checkArticles = functionRole(authz.store, 'CheckArticles');
-    expect(await canRead(checkArticles, state)).toBe(true);
-    expect(await canRead(checkArticles, join(source, '_CURRENT'))).toBe(true);
-    expect(await canWrite(checkArticles, state)).toBe(false);
+    for (const root of [source, sink]) {
+      // the latest commit and _last_checkpoint (404 when absent: ListBucket for the key), the listing of the log
+      expect([root, await canRead(checkArticles, commit(root, 12)), await canRead(checkArticles, join(root, '_delta_log/_last_checkpoint'))]).toEqual([root, true, true]);
+      expect([root, await mayList(checkArticles, join(root, '_delta_log/'))]).toEqual([root, true]);
+      expect([root, await canRead(checkArticles, join(root, 'part-00000-0b8e3c1a-c000.snappy.parquet'))]).toEqual([root, false]); // the log, never the data
+      expect([root, await canWrite(checkArticles, commit(root, 13))]).toEqual([root, false]);
+    }
+    expect(await mayList(checkArticles, join(source, ''))).toBe(false);
+    expect(await canRead(checkArticles, commit(`s3://${lake}/silver/netflix/ratings/train`))).toBe(false);
     expect(JSON.stringify(identityStatements(authz.store, checkArticles))).not.toMatch(/s3:PutObject/); // check-articles only reads
   });
 
@@ -278,8 +293,18 @@ describe('what the plans read and write is what the deployed roles may do (D3, D
     }
     expect(recommend.args.output).toBe(`${inLake}gold/netflix/recommendations/`);
     for (const root of [etlTrain.args.output, etlTrain.args.rejects, etlTest.args.output, etlTest.args.rejects, createFutures.args.output, recommend.args.output] as string[]) {
-      const access = [await canWrite(jobRole, join(root, '_versions/v1/part-00000.parquet')), await canWrite(jobRole, join(root, '_CURRENT')), await canRead(jobRole, join(root, '_CURRENT'))];
-      expect([root, ...access]).toEqual([root, true, true, true]);
+      const access = [
+        await canWrite(jobRole, join(root, 'part-00000-0b8e3c1a-c000.snappy.parquet')),
+        await canWrite(jobRole, join(root, 'year=2005/month=1/part-00000-0b8e3c1a.c000.snappy.parquet')),
+        await canWrite(jobRole, commit(root)),
+        await canRead(jobRole, commit(root)),
+        await canRead(jobRole, join(root, '_delta_log/_last_checkpoint')),
+        await mayList(jobRole, join(root, '_delta_log/')),
+        // VACUUM deletes data files only old versions need; log cleanup deletes expired commits
+        await allowed(jobRole, 'S3.DeleteObject', join(root, 'part-00000-0b8e3c1a-c000.snappy.parquet')),
+        await allowed(jobRole, 'S3.DeleteObject', commit(root, 1)),
+      ];
+      expect([root, ...access]).toEqual([root, true, true, true, true, true, true, true, true]);
     }
     expect(await canWrite(jobRole, join(train.args.modelRoot as string, 'versions/v1/metadata.json'))).toBe(true);
     expect(train.args.checkpointDir).toBe(`${inLake}tmp/checkpoints/emr-ml-dev-recommender-training/smoke-b1/train/`);

@@ -13,7 +13,12 @@ import { fixtureEnv, fixtureExecution, fixtureManifest } from './fixtures/job-ma
 const A = 's3://dev-artifacts-bucket/artifacts';
 const DEPS = `${A}/${'a'.repeat(64)}/python-deps.tar.gz#environment`;
 const MODELS = `${A}/${'d'.repeat(64)}/models.tar.gz#models`;
-const FILES = `--py-files ${A}/${'b'.repeat(64)}/pyfiles.zip --jars ${A}/${'c'.repeat(64)}/uber.jar`;
+// the image's Delta Lake jars (lib/config/emr-releases.json), then the job's uber-JAR
+const DELTA_JARS = '/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar';
+const FILES = `--py-files ${A}/${'b'.repeat(64)}/pyfiles.zip --jars ${DELTA_JARS},${A}/${'c'.repeat(64)}/uber.jar`;
+const DELTA =
+  ' --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension' +
+  ' --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog';
 const PY =
   '--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python ' +
   '--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python ' +
@@ -21,19 +26,19 @@ const PY =
 const SMALL =
   '--conf spark.driver.cores=1 --conf spark.driver.memory=4g --conf spark.executor.cores=2 --conf spark.executor.memory=8g ' +
   '--conf spark.executor.instances=1 --conf spark.dynamicAllocation.maxExecutors=2 ' +
-  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=20g';
+  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=20g' + DELTA;
 const MEDIUM =
   '--conf spark.driver.cores=2 --conf spark.driver.memory=8g --conf spark.executor.cores=2 --conf spark.executor.memory=7g ' +
   '--conf spark.executor.instances=2 --conf spark.dynamicAllocation.maxExecutors=3 ' +
-  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=50g';
+  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=50g' + DELTA;
 const LARGE =
   '--conf spark.driver.cores=2 --conf spark.driver.memory=12g --conf spark.executor.cores=4 --conf spark.executor.memory=14g ' +
   '--conf spark.executor.instances=2 --conf spark.dynamicAllocation.maxExecutors=2 ' +
-  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=100g';
+  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=100g' + DELTA;
 const ML =
   '--conf spark.driver.cores=2 --conf spark.driver.memory=8g --conf spark.executor.cores=2 --conf spark.executor.memory=7g ' +
   '--conf spark.executor.instances=2 --conf spark.dynamicAllocation.maxExecutors=6 ' +
-  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=50g';
+  '--conf spark.emr-serverless.driver.disk=20g --conf spark.emr-serverless.executor.disk=50g' + DELTA;
 const R = 's3://dev-lake-bucket/runs/dev-recommender/run-2026-11-21';
 
 const entry = (i: number, name: string) => `${A}/${i.toString(16).padStart(2, '0').repeat(32)}/${name}.py`;
@@ -274,6 +279,8 @@ describe('overrides and spark-submit parts', () => {
       ['spark.dynamicAllocation.maxExecutors', '40'],
       ['spark.emr-serverless.driver.disk', '20g'],
       ['spark.emr-serverless.executor.disk', '50g'],
+      ['spark.sql.extensions', 'io.delta.sql.DeltaSparkSessionExtension'],
+      ['spark.sql.catalog.spark_catalog', 'org.apache.spark.sql.delta.catalog.DeltaCatalog'],
       ['spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON', './environment/bin/python'],
       ['spark.emr-serverless.driverEnv.PYSPARK_PYTHON', './environment/bin/python'],
       ['spark.executorEnv.PYSPARK_PYTHON', './environment/bin/python'],
@@ -294,7 +301,7 @@ describe('overrides and spark-submit parts', () => {
       manifest,
       env: fixtureEnv,
     });
-    expect(request.JobDriver.SparkSubmit.SparkSubmitParameters).not.toContain('--jars');
+    expect(parseSparkSubmitParameters(request.JobDriver.SparkSubmit.SparkSubmitParameters).jars).toEqual(DELTA_JARS.split(','));
     const sdk = toSdkStartJobRunInput(request);
     expect(sdk).toMatchObject({
       applicationId: '00fabc123def4567',

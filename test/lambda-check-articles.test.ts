@@ -1,15 +1,13 @@
-import { Readable } from 'node:stream';
-import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { sdkStreamMixin } from '@smithy/core/serde';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { ClientConfig } from 'pg';
-import { CONNECT_RETRY, countDbPending, DatabaseUnavailableError, handler, isResumingError, tlsOptions, type PgConnection } from '../lambda/check-articles/index';
+import { CONNECT_RETRY, countDbPending, DatabaseUnavailableError, handler, isResumingError, STATE_LOOKBACK, tlsOptions, type PgConnection } from '../lambda/check-articles/index';
 import { migrationSql, startPgServer, type PgServer } from './support/pg-server';
+import { addAction, commitName, commitText, metaDataAction, protocolAction, removeAction, serveBucket, sparkCommitInfo } from './support/s3-bucket-fake';
 
 const s3 = mockClient(S3Client);
 const secrets = mockClient(SecretsManagerClient);
-const body = (value: unknown) => sdkStreamMixin(Readable.from([Buffer.from(JSON.stringify(value))]));
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:news-db-AbCdEf';
 
 describe('check-articles: db mode against a real PostgreSQL', () => {
@@ -161,49 +159,107 @@ describe('check-articles: lake mode', () => {
   beforeEach(() => s3.reset());
   const source = 's3://lake-bucket/bronze/news/articles';
   const sink = 's3://lake-bucket/gold/news/articles';
-  const STATE = 'gold/news/articles/_ml_state.json'; // beside the sink: ml_processing writes it where it writes gold
-  // as S3 answers a role that may list the prefix (check-articles may list bronze/news/ and gold/news/): 404
-  const missing = () => new NoSuchKey({ message: 'missing', $metadata: { httpStatusCode: 404 } });
+  const SOURCE_LOG = 'bronze/news/articles/_delta_log/';
+  const SINK_LOG = 'gold/news/articles/_delta_log/'; // ml_processing commits its state with the sink (gold), never to bronze
+  /** Source commits 0…n: each an overwrite of the articles (rows: the last one's add stats; null: no stats). */
+  const sourceTable = (latest: number, rows: number | null = 400): Record<string, string> =>
+    Object.fromEntries(
+      Array.from({ length: latest + 1 }, (_, v) => [
+        `${SOURCE_LOG}${commitName(v)}`,
+        commitText([sparkCommitInfo(), ...(v === 0 ? [protocolAction, metaDataAction] : [removeAction(`part-${v - 1}.parquet`)]), addAction(`part-${v}.parquet`, v === latest ? (rows ?? undefined) : 5)]),
+      ]),
+    );
+  /** Sink commits, oldest first: a state (ml_processing's userMetadata), `vacuum`/`properties` (no data change) or `write` (another writer). */
+  const sinkTable = (...commits: Array<Record<string, unknown> | 'vacuum' | 'properties' | 'write'>): Record<string, string> =>
+    Object.fromEntries(
+      commits.map((c, v) => [
+        `${SINK_LOG}${commitName(v)}`,
+        commitText(
+          c === 'vacuum'
+            ? [{ commitInfo: { timestamp: 1, operation: v % 2 ? 'VACUUM START' : 'VACUUM END', operationParameters: {} } }]
+            : c === 'properties'
+              ? [{ commitInfo: { timestamp: 1, operation: 'SET TBLPROPERTIES', operationParameters: { properties: '{"delta.logRetentionDuration":"interval 7 days"}' } } }, metaDataAction]
+              : c === 'write'
+                ? [sparkCommitInfo({ kind: 'manual fix' }), addAction(`fix-${v}.parquet`, 3)]
+                : [sparkCommitInfo({ ...c, commitId: `c${v}` }, { operation: 'MERGE' }), addAction(`gold-${v}.parquet`, 10)],
+        ),
+      ]),
+    );
+  const accessDenied = () => new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' });
 
-  test('never processed: the pointer row count is pending', async () => {
-    s3.on(GetObjectCommand, { Bucket: 'lake-bucket', Key: 'bronze/news/articles/_CURRENT' })
-      .callsFake(() => ({ Body: body({ version: 'v1', path: `${source}/_versions/v1`, rows: 400 }) }) as never);
-    s3.on(GetObjectCommand, { Bucket: 'lake-bucket', Key: STATE }).rejects(missing());
-    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 400, mode: 'lake', sourceVersion: 'v1', reason: 'source never processed' });
-    expect(s3.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key)).toEqual(['bronze/news/articles/_CURRENT', STATE]);
+  test('never processed: the rows the source commit added are pending', async () => {
+    serveBucket(s3, 'lake-bucket', sourceTable(0));
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 400, mode: 'lake', sourceVersion: 0, reason: 'source never processed' });
+    // the missing _last_checkpoint objects read as 404 (check-articles may list both logs); no data file is read
+    expect(s3.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key)).toEqual([`${SOURCE_LOG}_last_checkpoint`, `${SOURCE_LOG}${commitName(0)}`, `${SINK_LOG}_last_checkpoint`]);
+    expect(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input.Prefix)).toEqual([SOURCE_LOG, SINK_LOG]);
   });
 
   test('same version already processed: only retryable failures are pending', async () => {
-    s3.on(GetObjectCommand, { Key: 'bronze/news/articles/_CURRENT' }).callsFake(() => ({ Body: body({ version: 'v2' }) }) as never);
-    s3.on(GetObjectCommand, { Key: STATE }).callsFake(() => ({ Body: body({ source: `${source}/`, sourceVersion: 'v2', retryable: 2 }) }) as never);
-    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 2, sourceVersion: 'v2' });
-    s3.on(GetObjectCommand, { Key: STATE }).callsFake(() => ({ Body: body({ source, sourceVersion: 'v2', retryable: 0 }) }) as never);
-    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 0 });
+    serveBucket(s3, 'lake-bucket', { ...sourceTable(2), ...sinkTable({ source: `${source}/`, sourceVersion: 1, retryable: 0 }, { source: `${source}/`, sourceVersion: 2, retryable: 2 }) });
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 2, sourceVersion: 2, reason: 'failed rows below the attempt limit' });
+    s3.reset();
+    serveBucket(s3, 'lake-bucket', { ...sourceTable(2), ...sinkTable({ source, sourceVersion: 2, retryable: 0 }) });
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 0, sourceVersion: 2, reason: 'source version already processed' });
   });
 
   test('new version without a row count: at least one pending', async () => {
-    s3.on(GetObjectCommand, { Key: 'bronze/news/articles/_CURRENT' }).callsFake(() => ({ Body: body({ version: 'v3' }) }) as never);
-    s3.on(GetObjectCommand, { Key: STATE }).callsFake(() => ({ Body: body({ sourceVersion: 'v2', retryable: 0 }) }) as never);
-    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 1, reason: 'new source version since the last run' });
+    serveBucket(s3, 'lake-bucket', { ...sourceTable(3, null), ...sinkTable({ sourceVersion: 2, retryable: 0 }) });
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 1, sourceVersion: 3, reason: 'new source version since the last run' });
+  });
+
+  test('a new source version that adds no file (a delete, a properties change): at least one pending', async () => {
+    const objects = { ...sourceTable(2), ...sinkTable({ source, sourceVersion: 2, retryable: 0 }) };
+    objects[`${SOURCE_LOG}${commitName(3)}`] = commitText([sparkCommitInfo(undefined, { operation: 'DELETE' }), removeAction('part-2.parquet')]);
+    serveBucket(s3, 'lake-bucket', objects);
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 1, sourceVersion: 3, reason: 'new source version since the last run' });
   });
 
   test('a state the sink got from another source says nothing about this one', async () => {
-    s3.on(GetObjectCommand, { Key: 'bronze/news/articles/_CURRENT' }).callsFake(() => ({ Body: body({ version: 'v2', rows: 7 }) }) as never);
-    s3.on(GetObjectCommand, { Key: STATE })
-      .callsFake(() => ({ Body: body({ source: 's3://lake-bucket/bronze/news/other', sourceVersion: 'v2', retryable: 0 }) }) as never);
+    serveBucket(s3, 'lake-bucket', { ...sourceTable(2, 7), ...sinkTable({ source: 's3://lake-bucket/bronze/news/other', sourceVersion: 2, retryable: 0 }) });
     await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 7, reason: 'sink was last built from another source' });
   });
 
-  test('no committed source: nothing pending', async () => {
-    s3.on(GetObjectCommand).rejects(missing());
-    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 0 });
+  test('the state is found behind sink commits that change no data (VACUUM, table properties)', async () => {
+    serveBucket(s3, 'lake-bucket', { ...sourceTable(2), ...sinkTable({ source, sourceVersion: 2, retryable: 1 }, 'properties', 'vacuum', 'vacuum') });
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 1, sourceVersion: 2, reason: 'failed rows below the attempt limit' });
+    expect(s3.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key).filter((k) => k!.startsWith(SINK_LOG))).toEqual(
+      [`${SINK_LOG}_last_checkpoint`, ...[3, 2, 1, 0].map((v) => `${SINK_LOG}${commitName(v)}`)],
+    );
   });
 
-  test('a 403 on the state is an error, never "not processed yet" (which would re-run the job every hour)', async () => {
-    s3.on(GetObjectCommand, { Key: 'bronze/news/articles/_CURRENT' }).callsFake(() => ({ Body: body({ version: 'v2' }) }) as never);
-    s3.on(GetObjectCommand, { Key: STATE }).rejects(
-      new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' }),
-    );
+  test('a sink last written by another writer (a data commit without a state), or only maintenance past the lookback: not processed', async () => {
+    serveBucket(s3, 'lake-bucket', { ...sourceTable(2), ...sinkTable({ source, sourceVersion: 2, retryable: 0 }, 'write', 'vacuum') });
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 400, reason: 'sink was last written without a processing state' });
+    s3.reset();
+    const maintenance = Array.from({ length: STATE_LOOKBACK + 1 }, () => 'vacuum' as const);
+    serveBucket(s3, 'lake-bucket', { ...sourceTable(2), ...sinkTable({ source, sourceVersion: 2, retryable: 0 }, ...maintenance) });
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 400, reason: 'sink was last written without a processing state' });
+    s3.reset();
+    serveBucket(s3, 'lake-bucket', { ...sourceTable(2), ...sinkTable({ source, sourceVersion: 2, retryable: 0 }, ...maintenance.slice(1)) });
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 0, reason: 'source version already processed' });
+  });
+
+  test('a processing state of the wrong shape is an error naming the sink version', async () => {
+    serveBucket(s3, 'lake-bucket', { ...sourceTable(2), ...sinkTable({ source, sourceVersion: 'v2', retryable: 0 }) });
+    await expect(handler({ source, sink })).rejects.toThrow(`${sink} version 0: commitInfo.userMetadata is not a valid processing state: sourceVersion:`);
+  });
+
+  test('no committed source: nothing pending', async () => {
+    serveBucket(s3, 'lake-bucket', sinkTable({ source, sourceVersion: 2, retryable: 3 }));
+    await expect(handler({ source, sink })).resolves.toMatchObject({ pending: 0, sourceVersion: null, reason: 'source dataset has no committed version' });
+  });
+
+  test('a 403 on the sink log is an error, never "not processed yet" (which would re-run the job every hour)', async () => {
+    serveBucket(s3, 'lake-bucket', sourceTable(2));
+    s3.on(GetObjectCommand, { Key: `${SINK_LOG}_last_checkpoint` }).rejects(accessDenied());
+    await expect(handler({ source, sink })).rejects.toMatchObject({ name: 'AccessDenied' });
+    s3.reset();
+    serveBucket(s3, 'lake-bucket', sourceTable(2));
+    s3.on(ListObjectsV2Command, { Prefix: SINK_LOG }).rejects(accessDenied());
+    await expect(handler({ source, sink })).rejects.toMatchObject({ name: 'AccessDenied' });
+    s3.reset();
+    serveBucket(s3, 'lake-bucket', sourceTable(2), { canList: false }); // without s3:ListBucket a missing key is 403
     await expect(handler({ source, sink })).rejects.toMatchObject({ name: 'AccessDenied' });
   });
 

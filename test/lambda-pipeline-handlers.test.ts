@@ -108,7 +108,7 @@ describe('validate-input', () => {
   });
   test('news runs in lake mode without a database', async () => {
     const plan: any = await validateInput({ pipeline: 'news-enrichment', input: {}, execution });
-    // check-articles gets the sink too: the processing state is <sink>/_ml_state.json
+    // check-articles gets the sink too: the processing state is in the sink table's commits (commitInfo.userMetadata)
     expect(plan.checkArticles).toEqual({ source: 's3://lake-bucket/bronze/news/articles/', sink: 's3://lake-bucket/gold/news/articles/' });
     expect(plan.steps.mlProcessing.args).toMatchObject({ source: 's3://lake-bucket/bronze/news/articles/', sink: 's3://lake-bucket/gold/news/articles/' });
   });

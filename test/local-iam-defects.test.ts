@@ -5,14 +5,14 @@
  * action, while the template as synthesized passes (the fixed template's runs are in local-pipelines.test.ts and
  * the smoke run below).
  */
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { smokeInput } from '../cli/commands/smoke';
 import { recommenderKeys } from '../lib/pipelines/recommender-training';
 import { packageArtifacts } from '../local/artifacts';
 import { failureMessage } from '../local/index';
 import { LocalRuntime } from '../local/runtime';
+import { seedNewsTable } from '../local/sample-data';
 import { synthesize } from '../local/synth';
 
 const projectRoot = path.resolve(__dirname, '..');
@@ -108,30 +108,28 @@ describe('D2: StartJobRun with Tags without emr-serverless:TagResource', () => {
 });
 
 describe('D3: news-enrichment state write denied', () => {
-  it('fails the job at its state write, after gold was committed, with AccessDenied naming s3:PutObject', async () => {
-    // the review's defect: the job may write gold but not its state file
+  it('fails the job at its sink commit (which carries the processing state) with AccessDenied naming s3:PutObject; nothing is committed', async () => {
+    // the review's defect: the job may write gold's data but not where its state goes — now the sink's commit files
     const dir = mutatedAssembly('d3', (t) => {
       const policy = Object.values(t.Resources).find((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles ?? []).some((x: { Ref?: string }) => /^JobRole/.test(x.Ref ?? '')))!;
-      policy.Properties.PolicyDocument.Statement.push({ Effect: 'Deny', Action: 's3:PutObject', Resource: 'arn:aws:s3:::storage-lake/gold/news/articles/_ml_state.json' });
+      policy.Properties.PolicyDocument.Statement.push({ Effect: 'Deny', Action: 's3:PutObject', Resource: 'arn:aws:s3:::storage-lake/gold/news/articles/_delta_log/*' });
       return 1;
     });
     const runtime = await deployed(dir, 'd3');
     const lake = runtime.bucketFromEnv('LAKE_BUCKET');
     const articles = readFileSync(path.join(projectRoot, 'data', 'sample', 'news', 'articles.jsonl'), 'utf8').split('\n').slice(0, 6).join('\n');
     writeFileSync(path.join(work, 'd3', 'articles.jsonl'), articles);
-    const scratch = path.join(work, 'd3', 'news');
-    execFileSync(path.join(projectRoot, '.venv', 'bin', 'python'), [path.join(projectRoot, 'local', 'seed_news.py'), '--input', path.join(work, 'd3', 'articles.jsonl'), '--root', scratch, '--uri', `s3://${lake}/bronze/news/articles`], { stdio: 'pipe' });
-    const files = readdirRecursive(scratch).filter((f) => f !== '_CURRENT');
-    for (const file of [...files, '_CURRENT']) {
-      await runtime.putObjectAsOperator(lake, `bronze/news/articles/${file}`, readFileSync(path.join(scratch, file)));
-    }
+    // the source as a Delta table, uploaded as the operator: data files first, the commit last
+    await expect(seedNewsTable(runtime, lake, 'bronze/news/articles', path.join(work, 'd3', 'articles.jsonl'))).resolves.toBe(0);
+    expect(existsSync(runtime.layout.objectPath(lake, 'bronze/news/articles/_delta_log/00000000000000000000.json'))).toBe(true);
     const execution = await runtime.run('news-enrichment', {}, { executionName: 'd3' });
     expect(execution.status).toBe('FAILED');
     expect(failureMessage(execution)).toMatch(/States.TaskFailed: Job failed/);
     // StateDetails keeps the last exception lines (as on EMR); the driver log has the denial itself
     const job = execution.steps.find((s) => s.name === 'Run ml-processing')!;
-    expect(readFileSync(job.logFile!, 'utf8')).toMatch(/AccessDenied.*not authorized to perform: s3:PutObject on resource: "arn:aws:s3:::storage-lake\/gold\/news\/articles\/_ml_state\.json"/);
-    expect(existsSync(runtime.layout.objectPath(lake, 'gold/news/articles/_CURRENT'))).toBe(true); // gold was committed first
+    expect(readFileSync(job.logFile!, 'utf8')).toMatch(/AccessDenied.*not authorized to perform: s3:PutObject on resource: "arn:aws:s3:::storage-lake\/gold\/news\/articles\/_delta_log\/[^"]*"/);
+    // no version of gold without its state: the sink has no commit, so the next check still finds the articles pending
+    expect(existsSync(runtime.layout.objectPath(lake, 'gold/news/articles/_delta_log/00000000000000000000.json'))).toBe(false);
   });
 });
 
@@ -170,6 +168,3 @@ describe('D4: the smoke test', () => {
   });
 });
 
-function readdirRecursive(dir: string, prefix = ''): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? readdirRecursive(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
-}

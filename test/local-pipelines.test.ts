@@ -53,7 +53,7 @@ beforeAll(async () => {
   const badHeader = path.join(root, 'bad-header.csv');
   writeFileSync(badHeader, 'CUST_ID,DATE,MOVIE_ID,RATING\n1,2005-01-01,1,5\n');
   put(badHeader, 'bronze/netflix/stream/incoming/bad-header/batch.csv');
-  // 12 sample articles as the lake-mode news source (a committed dataset version).
+  // 12 sample articles as the lake-mode news source (a Delta table, version 0, written with delta-rs).
   const articles = path.join(root, 'articles.jsonl');
   writeFileSync(articles, readFileSync(path.join(projectRoot, 'data', 'sample', 'news', 'articles.jsonl'), 'utf8').split('\n').slice(0, 12).join('\n'));
   execFileSync(python, [path.join(projectRoot, 'local', 'seed_news.py'), '--input', articles, '--root', runtime.layout.objectPath(lake, 'bronze/news/articles'),
@@ -101,7 +101,8 @@ describe('recommender-training and drift-retrain', () => {
     expect(recs.outputs.model).toBe(pointer.modelUri);
     expect(recs.counts.users).toBeGreaterThan(0);
     expect(recs.counts.rows).toBeLessThanOrEqual(recs.counts.users * 10);
-    expect(readJson(lake, 'gold/netflix/recommendations/_CURRENT').version).toBeDefined();
+    expect(existsSync(runtime.layout.objectPath(lake, 'gold/netflix/recommendations/_delta_log/00000000000000000000.json'))).toBe(true); // a Delta table
+    expect(recs.outputs.dataset).toMatch(new RegExp(`^s3://${lake}/gold/netflix/recommendations@v\\d+$`));
   });
 
   it('takes the no-drift branch for a batch from the same distribution', async () => {
@@ -188,6 +189,8 @@ describe('news-enrichment (lake mode)', () => {
     const first = await runtime.run('news-enrichment', {}, { executionName: 'news-1' });
     expect(failureMessage(first)).toBeUndefined();
     expect(lastState(first)).toBe('Articles enriched');
+    // check-articles read the seeded Delta table's log: version 0, its add stats counting the 12 rows
+    expect((first.output as any).check).toMatchObject({ pending: 12, mode: 'lake', sourceVersion: 0, reason: 'source never processed' });
     expect((first.output as any).results.mlProcessing.counts.processed).toBe(12);
     const second = await runtime.run('news-enrichment', {}, { executionName: 'news-2' });
     expect(second.status).toBe('SUCCEEDED');

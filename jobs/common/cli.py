@@ -60,15 +60,20 @@ class JobContext(JobResult):
                     self._spark.conf.set(key, value)
 
 
-def add_result_uri(parser: argparse.ArgumentParser) -> None:
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments every job takes: where its result goes, how long the tables it writes keep older versions."""
+    from jobs.common.datasets import DEFAULT_RETENTION_DAYS
+
     parser.add_argument("--result-uri", required=True, metavar="URI",
                         help="where to write the job result JSON (s3://… or a local path)")
+    parser.add_argument("--retention-days", type=positive_int, default=DEFAULT_RETENTION_DAYS, metavar="DAYS",
+                        help="older versions of the tables this job writes stay readable (time travel) this long")
 
 
 def new_parser(job: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"jobs.{job}", description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_result_uri(parser)
+    add_common_args(parser)
     return parser
 
 
@@ -131,6 +136,10 @@ def run_job(job: str, build_parser: Callable[[], argparse.ArgumentParser],
     ctx = JobContext(job, getattr(args, "result_uri", None), spark_conf(args) if spark_conf else None)
     try:
         check_runtime()
+        if getattr(args, "retention_days", None):
+            from jobs.common import datasets
+
+            datasets.set_retention_days(args.retention_days)
         main(args, ctx)
     except ArgumentError as exc:
         ctx.close()

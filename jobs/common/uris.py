@@ -112,6 +112,17 @@ def write_text(uri: str, text: str) -> None:
         stream.close()
 
 
+def rename(source: str, target: str) -> None:
+    """Moves one file (``os.replace`` locally; on S3 one server-side copy, which is atomic, then a delete)."""
+    if is_local(source):
+        os.makedirs(os.path.dirname(local_path(target)) or ".", exist_ok=True)
+        os.replace(local_path(source), local_path(target))
+        return
+    jvm, fs, path = _jvm_fs(source)
+    if not fs.rename(path, jvm.org.apache.hadoop.fs.Path(to_physical(target))):
+        raise OSError(f"could not move {source} to {target}")
+
+
 def delete(uri: str, recursive: bool = True) -> bool:
     if is_local(uri):
         import shutil

@@ -6,8 +6,9 @@ negative framing sentence (so its sentiment is knowable). Deterministic for a gi
     python -m jobs.news.sample --count 400 --output data/sample/news/articles.jsonl
     python -m jobs.news.sample --input data/sample/news/articles.jsonl --dataset /tmp/news/articles
 
-`--dataset` writes a new version of a versioned Parquet dataset (the lake-mode source of ml_processing) with the
-row count in its `_CURRENT` pointer, in a local directory (upload it to the lake as it is).
+`--dataset` writes a new version of a Delta table (the lake-mode source of ml_processing; delta-rs, no Spark) in a
+local directory; its commit's `add` actions carry the row counts. To put it in a lake, upload the data files first
+and `_delta_log/` last (a reader sees a version only through its commit file).
 """
 from __future__ import annotations
 
@@ -119,22 +120,28 @@ def generate(count: int, seed: int = 7, start_id: int = 1) -> list[dict]:
 
 
 def write_dataset(articles: list[dict], root: str) -> str:
-    """Writes `articles` (without labels) as a new committed version of the Parquet dataset at `root`."""
+    """Writes `articles` (without labels) as a new version of the Delta table at `root` (created when absent; the
+    whole content replaced otherwise) with delta-rs, no Spark; returns `<root>@v<N>`, the version it committed.
+    `root`: a local directory (or a URI delta-rs opens with credentials from the environment)."""
     import os
 
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-    from jobs.common import datasets, uris
+    from jobs.common import uris
 
-    version, version_uri = datasets.new_version_uri(root)
-    target = uris.local_path(version_uri)
-    os.makedirs(target, exist_ok=True)
+    schema = pa.schema([("id", pa.int64()), ("title", pa.string()), ("content", pa.string()), ("source", pa.string()),
+                        ("url", pa.string()), ("published_at", pa.timestamp("us", tz="UTC"))])
     table = pa.Table.from_pylist([{k: a[k] for k in ("id", "title", "content", "source", "url")}
-                                  | {"published_at": datetime.fromisoformat(a["published_at"])} for a in articles])
-    pq.write_table(table, os.path.join(target, "part-00000.parquet"))
-    datasets.commit_version(root, version_uri, version, rows=len(articles))
-    return version_uri
+                                  | {"published_at": datetime.fromisoformat(a["published_at"])} for a in articles],
+                                 schema=schema)
+    target = uris.local_path(root) if uris.is_local(root) else root
+    if uris.is_local(root):
+        os.makedirs(target, exist_ok=True)
+    metadata = {"kind": "news-articles", "rows": table.num_rows, "writer": "jobs.news.sample"}
+    write_deltalake(target, table, mode="overwrite",
+                    commit_properties=CommitProperties(custom_metadata={"userMetadata": json.dumps(metadata, sort_keys=True)}))
+    return f"{root.rstrip('/')}@v{DeltaTable(target).version()}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, help="JSON lines to publish instead of generating (with --dataset)")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--output", type=Path, help="JSON lines file to write")
-    target.add_argument("--dataset", help="versioned Parquet dataset root to publish a new version to")
+    target.add_argument("--dataset", help="Delta table root (local directory) to commit a new version to")
     args = parser.parse_args(argv)
     if args.dataset:
         articles = ([json.loads(line) for line in args.input.read_text().splitlines() if line.strip()]

@@ -31,7 +31,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.common import uris
+from jobs.common import datasets, uris
 
 RATINGS_SCHEMA = "movie_id int, customer_id int, rating int, date date, year int, month int"
 RATING_COLUMNS = ["movie_id", "customer_id", "rating", "date", "year", "month"]
@@ -389,6 +389,30 @@ def upsert(existing: DataFrame | None, incoming: DataFrame, observation: Observa
     return (new.withColumn("_rank", F.row_number().over(rank))
             .where(F.col("_rank") == 1)
             .select(*RATING_COLUMNS))
+
+
+# The upsert as a MERGE condition: an incoming row (s) replaces the stored one (t) of its key when it is later, or
+# of the same date (the batch wins the tie) with another rating; anything else would rewrite a file for nothing.
+CHANGED = "s.date > t.date OR (s.date = t.date AND s.rating <> t.rating)"
+KEYS = ("movie_id", "customer_id")
+
+
+def latest_per_key(incoming: DataFrame, observation: Observation | None = None) -> DataFrame:
+    """The batch's own winner per key (the tie rule of :func:`upsert` inside one batch), by hash aggregation when
+    ``incoming`` carries ``_ordinal``; ``observation`` receives ``incoming`` (rows) and ``written`` (keys)."""
+    return upsert(None, incoming, observation=observation)
+
+
+def merge_into(table: str, incoming: DataFrame, observation: Observation | None = None, **metadata):
+    """:func:`upsert` of ``incoming`` into the ratings table at ``table`` as a Delta MERGE that rewrites only the
+    files holding changed keys. Returns (version reference, {existing, inserted, updated, commit})."""
+
+    spark = incoming.sparkSession
+    before = datasets.read_dataset(spark, table, required=False)
+    existing = before.count() if before is not None else 0  # from the table's file statistics, no scan
+    ref, merged = datasets.merge_dataset(latest_per_key(incoming, observation).select(*RATING_COLUMNS), table,
+                                         KEYS, CHANGED, partition_by=["year", "month"], **metadata)
+    return ref, {**merged, "existing": existing}
 
 
 def _upsert_hashed(existing: DataFrame | None, incoming: DataFrame, observation: Observation | None) -> DataFrame:

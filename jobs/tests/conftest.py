@@ -27,12 +27,13 @@ def spark(s3_store):
     os.environ.setdefault("SPARK_SHUFFLE_PARTITIONS", "2")
     os.environ.setdefault("SPARK_DRIVER_MEMORY", "1g")
     from jobs.common.spark import JAVA_DEPS_JAR, get_spark
-    from jobs.tests.s3store import s3a_jars
+    from jobs.tests.s3store import delta_conf, s3a_jars
 
-    jars = [j for j in [JAVA_DEPS_JAR] if os.path.isfile(j)] + s3a_jars()
+    delta_jars, delta_properties = delta_conf()
+    jars = [j for j in [JAVA_DEPS_JAR] if os.path.isfile(j)] + s3a_jars() + delta_jars
     session = get_spark("jobs-tests", {"spark.sql.adaptive.coalescePartitions.initialPartitionNum": "2",
                                         "spark.rdd.compress": "false",
-                                        "spark.jars": ",".join(jars),
+                                        "spark.jars": ",".join(jars), **delta_properties,
                                         "spark.sql.autoBroadcastJoinThreshold": str(10 * 1024 * 1024),
                                         **{f"spark.hadoop.{k}": v for k, v in s3_store.hadoop_conf().items()}})
     yield session

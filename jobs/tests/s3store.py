@@ -21,6 +21,18 @@ def s3a_jars() -> list[str]:
     return jars
 
 
+def delta_conf() -> tuple[list[str], dict[str, str]]:
+    """The Delta Lake jars (as the EMR image holds them, scripts/setup.sh) and the Spark properties every job run
+    gets (lib/config/emr-releases.json "delta"): the tests' session reads and writes the lake's tables as jobs do."""
+    import json
+
+    jars = sorted(glob.glob(os.path.join(JARS, "delta", "*.jar")))
+    if not jars:
+        raise RuntimeError(f"Delta jars missing in {JARS}/delta: run bash scripts/setup.sh")
+    with open(os.path.join(REPO_ROOT, "lib", "config", "emr-releases.json")) as handle:
+        return jars, dict(json.load(handle)["delta"]["sparkConf"])
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -7,12 +7,12 @@ from jobs.common import cli, datasets, uris
 
 
 def test_s3_uris_go_through_the_jvm_filesystem(local_s3):
-    uris.write_text("s3://lake/silver/x/_CURRENT", '{"v": 1}')
-    assert (local_s3 / "lake/silver/x/_CURRENT").read_text() == '{"v": 1}'
-    assert uris.read_text("s3://lake/silver/x/_CURRENT") == '{"v": 1}'
-    assert uris.exists("s3://lake/silver/x/_CURRENT") and not uris.exists("s3://lake/silver/x/nope")
-    assert uris.list_names("s3://lake/silver/x") == ["_CURRENT"]
-    assert uris.delete("s3://lake/silver/x/_CURRENT") and not (local_s3 / "lake/silver/x/_CURRENT").exists()
+    uris.write_text("s3://lake/silver/x/state.json", '{"v": 1}')
+    assert (local_s3 / "lake/silver/x/state.json").read_text() == '{"v": 1}'
+    assert uris.read_text("s3://lake/silver/x/state.json") == '{"v": 1}'
+    assert uris.exists("s3://lake/silver/x/state.json") and not uris.exists("s3://lake/silver/x/nope")
+    assert uris.list_names("s3://lake/silver/x") == ["state.json"]
+    assert uris.delete("s3://lake/silver/x/state.json") and not (local_s3 / "lake/silver/x/state.json").exists()
 
 
 def test_to_physical_keeps_s3_and_makes_paths_absolute():
@@ -28,27 +28,6 @@ def test_write_text_replaces_atomically_and_reads_back(tmp_path):
     uris.write_text(target, "two")
     assert uris.read_text(target) == "two"
     assert sorted(os.listdir(tmp_path / "a")) == ["b.json"]
-
-
-def test_versioned_write_commit_and_resolve(spark, tmp_path):
-    root = str(tmp_path / "ds")
-    assert datasets.resolve_dataset(root) is None
-    first = datasets.write_dataset(spark.createDataFrame([(1,), (2,)], "x int"), root)
-    second = datasets.write_dataset(spark.createDataFrame([(3,)], "x int"), root)
-    assert first != second and second.startswith(root + "/_versions/")
-    assert datasets.resolve_dataset(root) == second
-    pointer = json.loads(open(os.path.join(root, "_CURRENT")).read())
-    assert pointer["path"] == second
-    assert sorted(r.x for r in datasets.read_dataset(spark, root).collect()) == [3]
-    assert sorted(r.x for r in spark.read.parquet(first).collect()) == [1, 2]
-
-
-def test_prune_keeps_newest_and_current(spark, tmp_path):
-    root = str(tmp_path / "ds")
-    written = [datasets.write_dataset(spark.createDataFrame([(i,)], "x int"), root, keep_versions=2)
-               for i in range(3)]
-    remaining = uris.list_names(root + "/_versions")
-    assert remaining == sorted(w.rsplit("/", 1)[1] for w in written[1:])
 
 
 def _parser():

@@ -53,7 +53,7 @@ def _run(tmp_path, inputs, out="ratings", max_bytes=None, extra=()):
 
 
 def _rows(spark, uri):
-    return sorted(tuple(r) for r in spark.read.parquet(uri)
+    return sorted(tuple(r) for r in datasets.read_dataset(spark, uri)
                   .select("movie_id", "customer_id", "rating", "date", "year", "month").collect())
 
 
@@ -81,7 +81,7 @@ def test_etl_exact_rows_and_rejects_for_any_split_size(spark, tmp_path, max_byte
     code, result = _run(tmp_path, [src], max_bytes=max_bytes)
     assert code == 0, result
     assert _rows(spark, result["outputs"]["dataset"]) == EXPECTED
-    rejects = spark.read.parquet(result["outputs"]["rejects"])
+    rejects = datasets.read_dataset(spark, result["outputs"]["rejects"])
     assert sorted((r.line_number, r.raw_line, r.reason) for r in rejects.collect()) == EXPECTED_REJECTS
     assert {r.source_file for r in rejects.collect()} == {"file://" + src}
     non_blank = sum(1 for line in SAMPLE.splitlines() if line.strip())
@@ -116,7 +116,7 @@ def test_etl_reads_gzip_and_several_files(spark, tmp_path):
     assert code == 0
     assert _rows(spark, result["outputs"]["dataset"]) == [(1, 101, 3, D(2005, 9, 6), 2005, 9),
                                                           (2, 101, 4, D(2004, 3, 1), 2004, 3)]
-    rejects = spark.read.parquet(result["outputs"]["rejects"]).collect()
+    rejects = datasets.read_dataset(spark, result["outputs"]["rejects"]).collect()
     assert [(r.source_file, r.line_number, r.reason) for r in rejects] == [("file://" + b, 1, netflix.NO_HEADER)]
 
 
@@ -146,35 +146,34 @@ def test_etl_upsert_and_idempotency(spark, tmp_path):
                 (2, 103, 2, D(2005, 3, 3), 2005, 3)]
     assert _rows(spark, once["outputs"]["dataset"]) == expected
     assert once["counts"]["existing"] == 2 and once["counts"]["written"] == 3
+    assert once["counts"]["inserted"] == 1 and once["counts"]["updated"] == 1
     code, twice = _run(tmp_path, [update])
-    assert code == 0 and twice["outputs"]["dataset"] != once["outputs"]["dataset"]
-    assert _rows(spark, twice["outputs"]["dataset"]) == expected
-    assert _rows(spark, datasets.resolve_dataset(str(tmp_path / "ratings"))) == expected
+    # the same batch again: nothing changes, nothing is committed, the result names the same version
+    assert code == 0 and twice["outputs"]["dataset"] == once["outputs"]["dataset"]
+    assert (twice["counts"]["inserted"], twice["counts"]["updated"], twice["counts"]["written"]) == (0, 0, 3)
+    assert _rows(spark, str(tmp_path / "ratings")) == expected
 
 
-def test_etl_failure_mid_write_leaves_previous_dataset(spark, tmp_path, monkeypatch):
+def test_etl_failure_mid_merge_leaves_previous_dataset(spark, tmp_path, monkeypatch):
     first = _write(tmp_path, "first.txt", "1:\n" + "".join(f"{c},3,2005-0{1 + c % 9}-01\n" for c in range(1, 60)))
     code, before = _run(tmp_path, [first])
     assert code == 0
-    pointer = (tmp_path / "ratings" / "_CURRENT").read_text()
     before_rows = _rows(spark, before["outputs"]["dataset"])
+    real_merge = datasets.merge_dataset
 
-    real_upsert = netflix.upsert
+    def failing_merge(source, root, *args, **kwargs):
+        # the MERGE's tasks write their files; the task holding customer 30 fails mid-write
+        failing = source.repartition(4, "month").withColumn(
+            "rating", F.when(F.col("customer_id") == 30, F.raise_error(F.lit("disk full"))).otherwise(F.col("rating")))
+        return real_merge(failing, root, *args, **kwargs)
 
-    def failing_upsert(existing, incoming, **kwargs):
-        merged = real_upsert(existing, incoming, **kwargs).repartition(4, "month")
-        # Tasks for other months write their files; the task holding customer 30 fails mid-write.
-        return merged.withColumn("rating", F.when(F.col("customer_id") == 30, F.raise_error(F.lit("disk full")))
-                                 .otherwise(F.col("rating")))
-
-    monkeypatch.setattr(netflix, "upsert", failing_upsert)
+    monkeypatch.setattr(datasets, "merge_dataset", failing_merge)
     update = _write(tmp_path, "update.txt", "1:\n" + "".join(f"{c},5,2006-01-01\n" for c in range(1, 60)))
     code, failed = _run(tmp_path, [update])
     assert code == 1 and failed["status"] == "FAILED" and "disk full" in failed["error"]
-    assert (tmp_path / "ratings" / "_CURRENT").read_text() == pointer
-    assert _rows(spark, datasets.resolve_dataset(str(tmp_path / "ratings"))) == before_rows
-    versions = os.listdir(tmp_path / "ratings" / "_versions")
-    assert versions == [before["outputs"]["dataset"].rsplit("/", 1)[1]]
+    assert datasets.latest_version(spark, str(tmp_path / "ratings")) == 0
+    assert before["outputs"]["dataset"] == str(tmp_path / "ratings") + "@v0"
+    assert _rows(spark, str(tmp_path / "ratings")) == before_rows
 
 
 def test_etl_bad_arguments_exit_2(tmp_path, capsys):
@@ -230,8 +229,8 @@ def test_etl_counts_are_the_rows_written(spark, tmp_path):
     code, result = _run(tmp_path, [src], max_bytes=64)
     assert code == 0, result
     counts = result["counts"]
-    assert counts["written"] == spark.read.parquet(result["outputs"]["dataset"]).count()
-    assert counts["rejected"] == spark.read.parquet(result["outputs"]["rejects"]).count() == len(EXPECTED_REJECTS)
+    assert counts["written"] == datasets.read_dataset(spark, result["outputs"]["dataset"]).count()
+    assert counts["rejected"] == datasets.read_dataset(spark, result["outputs"]["rejects"]).count() == len(EXPECTED_REJECTS)
     assert counts["nonBlank"] == sum(1 for line in text.splitlines() if line.strip())
     assert counts["ratings"] == 5 + 3 * 3 * 12 and counts["headers"] == 3 + 9
 
@@ -241,5 +240,5 @@ def test_parse_rejects_dates_beyond_four_digit_years(spark, tmp_path):
     code, result = _run(tmp_path, [src])
     assert code == 0, result
     assert _rows(spark, result["outputs"]["dataset"]) == [(1, 6, 3, D(9999, 12, 31), 9999, 12)]
-    rejects = spark.read.parquet(result["outputs"]["rejects"]).collect()
+    rejects = datasets.read_dataset(spark, result["outputs"]["rejects"]).collect()
     assert [(r.line_number, r.reason) for r in rejects] == [(2, netflix.BAD_DATE)]

@@ -182,12 +182,13 @@ def test_lake_mode_enriches_new_rows_once_and_records_state(spark, local_s3, tmp
     code, first = run("first", FAULTY)
     assert code == 0, first
     assert first["counts"] == {"processed": 22, "failed": 2, "skipped": 0, "pending": 24, "retryable": 2}
-    # the state lives with the sink (gold/, which the job role may write), never in the bronze source
-    state = json.loads((local_s3 / "lake/gold/news/articles/_ml_state.json").read_text())
-    assert state["retryable"] == 2 and state["sourceVersion"] == datasets.read_pointer(source)["version"]
-    assert state["source"] == source and state["sink"] == sink
-    assert not (local_s3 / "lake/bronze/news/articles/_ml_state.json").exists()
-    assert first["outputs"]["state"] == state
+    # the state is the sink's commit metadata (gold/, which the job role may write), never in the bronze source
+    state = datasets.history(spark, sink)[0]["metadata"]
+    assert state["retryable"] == 2 and state["sourceVersion"] == datasets.latest_version(spark, source) == 1
+    assert state["source"] == source
+    assert first["outputs"]["state"] == {**{k: v for k, v in state.items() if k != "commitId"}, "sink": sink,
+                                         "sinkDataset": f"{sink}@v0"}
+    assert datasets.latest_version(spark, source) == 1  # the source is untouched
     out = datasets.read_dataset(spark, sink).toPandas().set_index("id")
     assert len(out) == 24
     assert out.loc[sorted(articles_poisoned), "embedding"].isna().all()

@@ -139,7 +139,8 @@ def test_recommend_writes_top_k_unseen_items_per_user_ordered_by_score(spark, la
                           "--k", "5", "--result-uri", str(lake / "recs.json")]) == 0
     result = _result(lake / "recs.json")
     rows = datasets.read_dataset(spark, str(lake / "recs")).collect()
-    assert result["outputs"]["dataset"] == datasets.resolve_dataset(str(lake / "recs"))
+    assert result["outputs"]["dataset"] == datasets.version_ref(str(lake / "recs"),
+                                                                datasets.latest_version(spark, str(lake / "recs")))
     assert result["counts"] == {"rows": len(rows), "users": 300}
     model = ALSModel.load(os.path.join(model_dir, "model"))
     users = {r.id: r.features for r in model.userFactors.collect()}
@@ -251,7 +252,7 @@ def test_process_split_is_deterministic_and_complete(spark, lake):
     again = _result(lake / "process-again.json")
 
     def rows(uri):
-        return sorted(tuple(r) for r in spark.read.parquet(uri).collect())
+        return sorted(tuple(r) for r in datasets.read_dataset(spark, uri).collect())
 
     assert rows(again["outputs"]["test"]) == rows(result["outputs"]["test"])
 
@@ -275,7 +276,7 @@ def test_merge_upserts_keeps_the_batches_and_consume_deletes_only_the_manifest_f
     again = _result(lake / "merge2.json")
 
     def rows(uri):
-        return sorted(tuple(r) for r in spark.read.parquet(uri).select(
+        return sorted(tuple(r) for r in datasets.read_dataset(spark, uri).select(
             "movie_id", "customer_id", "rating", "date").collect())
 
     assert rows(again["outputs"]["train"]) == rows(merged["outputs"]["train"])
@@ -382,7 +383,7 @@ def test_process_rejects_batch_with_wrong_header(lake):
                       "--result-uri", str(lake / "bad.json")]) == 1
     result = _result(lake / "bad.json")
     assert result["status"] == "FAILED" and "DATE,CUST_ID,MOVIE_ID,RATING" in result["error"]
-    assert not (lake / "staging-bad" / "train" / "_CURRENT").exists()
+    assert not (lake / "staging-bad" / "train" / "_delta_log").exists()
 
 
 def test_drift_bad_arguments(lake, capsys):

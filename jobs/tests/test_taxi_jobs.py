@@ -164,7 +164,7 @@ def test_missing_month_fails_naming_it_and_bad_months_are_rejected(spark, local_
     code, result = run(taxi_preprocess, tmp_path, "missing", ["--bronze", bronze, "--silver", "s3://lake/s",
                                                               "--rejects", "s3://lake/r", "--months", "2024-03,2024-04"])
     assert code == 1 and result["status"] == "FAILED" and "2024-04" in result["error"]
-    assert datasets.read_pointer("s3://lake/s/year=2024/month=03") is None  # nothing written for 2024-03 either
+    assert datasets.latest_version(spark, "s3://lake/s/year=2024/month=03") is None  # nothing written for 2024-03 either
     code, result = run(taxi_preprocess, tmp_path, "bad", ["--bronze", bronze, "--silver", "s3://lake/s",
                                                           "--rejects", "s3://lake/r", "--months", "2024-13"])
     assert code == 2 and "--months" in result["error"]

@@ -6,16 +6,20 @@
  *   (an RDS-style JSON secret: host, port, username, password, dbname, optional sslmode). TLS unless the secret
  *   says `sslmode: disable`; a paused Aurora Serverless v2 cluster is given time to resume and the connection is
  *   retried ({@link connectWithRetry}). The secret never reaches the logs.
- * - lake mode (`{"source": "s3://…", "sink": "s3://…"}`): compares the source dataset's `_CURRENT` pointer with
- *   the state file `<sink>/_ml_state.json` that ml_processing writes beside the sink after a lake-mode run. Two
- *   small GETs, no listing, no Parquet reading. State of this source at an unchanged version → the retryable
- *   failures recorded in it; a new version (or a state of another source) → the rows the pointer declares when it
- *   carries a count, else 1 (a lower bound: "at least one"). Missing objects must read as 404, so the role may
- *   list the prefixes it reads; a 403 is an error, never "not processed yet".
+ * - lake mode (`{"source": "s3://…", "sink": "s3://…"}`): both are Delta tables (docs/CONTRACTS.md "Lake tables");
+ *   their commit logs are read with a few small requests, no Parquet ({@link latestCommit}, lambda/shared/delta-log.ts).
+ *   The source's latest Delta version is compared with the processing state ml_processing puts in its sink commit
+ *   (`commitInfo.userMetadata` = `{"source", "sourceVersion", "retryable"}`): the newest sink commit carrying one,
+ *   walking back over at most {@link STATE_LOOKBACK} commits that change no data (VACUUM, OPTIMIZE, table
+ *   properties). State of this source at its latest version → the retryable failures recorded in it; a newer
+ *   source version, a state of another source, or a sink last written without a state → the rows the source's
+ *   latest commit added when every added file counts them (`add.stats.numRecords`), else 1 (a lower bound: "at
+ *   least one"). Missing objects must read as 404, so the role may list `<root>/_delta_log/`; a 403 is an error,
+ *   never "not processed yet".
  *
  * Output: `{"pending": n, "mode": "db" | "lake", ...}`; the state machine skips the job when `pending` is 0.
  */
-import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
@@ -23,6 +27,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Client, type ClientConfig } from 'pg';
 import * as z from 'zod';
+import { deltaTableLocation, latestCommit, readCommit, type DeltaCommit } from '../shared/delta-log';
 
 const logger = new Logger({ serviceName: 'check-articles' });
 
@@ -30,7 +35,7 @@ const s3Uri = z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$
 
 export const CheckArticlesInput = z.strictObject({
   source: s3Uri.optional(),
-  /** Lake mode: the sink dataset ml_processing writes; its `_ml_state.json` says what it was built from. */
+  /** Lake mode: the sink table ml_processing writes; its commits' `userMetadata` says what it was built from. */
   sink: s3Uri.optional(),
   table: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case SQL identifier').default('articles'),
   maxAttempts: z.number().int().min(1).max(100).default(3),
@@ -40,7 +45,8 @@ export type CheckArticlesInput = z.infer<typeof CheckArticlesInput>;
 export interface CheckArticlesOutput {
   readonly pending: number;
   readonly mode: 'db' | 'lake';
-  readonly sourceVersion?: string | null;
+  /** Lake mode: the source table's latest Delta version (null: no committed version). */
+  readonly sourceVersion?: number | null;
   readonly reason?: string;
 }
 
@@ -54,15 +60,16 @@ const DbSecret = z.object({
 });
 export type DbSecret = z.infer<typeof DbSecret>;
 
-const CurrentPointer = z.looseObject({ version: z.string().min(1), rows: z.number().int().nonnegative().optional() });
+/** ml_processing's processing state in its sink commit's `userMetadata` (jobs/ml_processing.py). */
 const MlState = z.looseObject({
   source: z.string().optional(),
-  sourceVersion: z.string().nullable(),
+  sourceVersion: z.number().int().nonnegative().nullable(),
   retryable: z.number().int().nonnegative(),
 });
+type MlState = z.infer<typeof MlState>;
 
-/** File beside the sink's `_CURRENT` (jobs/ml_processing.py `state_uri`). */
-export const ML_STATE_FILE = '_ml_state.json';
+/** Sink commits without a state and without data change (VACUUM START/END, OPTIMIZE, properties) looked past. */
+export const STATE_LOOKBACK = 10;
 
 export class ValidationError extends Error {
   constructor(message: string) {
@@ -79,59 +86,71 @@ function parseInput(event: unknown): CheckArticlesInput {
     throw new ValidationError(`${field}: ${issue.message}`);
   }
   if (parsed.data.source && !parsed.data.sink) {
-    throw new ValidationError('sink: required in lake mode (the processing state lives beside the sink dataset)');
+    throw new ValidationError('sink: required in lake mode (the processing state is in the sink table commits)');
   }
   return parsed.data;
 }
 
-export function splitS3Uri(uri: string): { bucket: string; key: string } {
-  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
-  if (!match) throw new ValidationError(`source: not an s3 URI: ${uri}`);
-  return { bucket: match[1], key: match[2].replace(/\/+$/, '') };
-}
-
-async function readJson(s3: S3Client, bucket: string, key: string): Promise<unknown | undefined> {
-  try {
-    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    const text = await response.Body!.transformToString('utf-8');
-    return JSON.parse(text);
-  } catch (error) {
-    if (error instanceof NoSuchKey || (error as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw error;
-  }
-}
-
-const objectIn = (root: string, name: string) => {
-  const { bucket, key } = splitS3Uri(root);
-  return { bucket, key: key ? `${key}/${name}` : name };
-};
 const sameRoot = (a: string, b: string) => a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
 
+/** The commit's processing state; undefined when its metadata is none (another writer's or maintenance commit). */
+function stateOf(sink: string, commit: DeltaCommit): MlState | undefined {
+  const metadata = commit.commitInfo?.userMetadata;
+  if (metadata === null || typeof metadata !== 'object' || !('sourceVersion' in metadata || 'retryable' in metadata)) return undefined;
+  const parsed = MlState.safeParse(metadata);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`${sink} version ${commit.version}: commitInfo.userMetadata is not a valid processing state: ${issues}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * What the sink was last built from: the state of its newest commit that carries one, looking past up to
+ * {@link STATE_LOOKBACK} newer commits that change no data. `no-sink` when the sink has no commit; `no-state`
+ * when its newest data commit has no state, or the lookback ends (or the log was cleaned up) first.
+ */
+export async function sinkState(s3: S3Client, sink: string): Promise<MlState | 'no-sink' | 'no-state'> {
+  const table = deltaTableLocation(sink);
+  let commit = await latestCommit(s3, table);
+  if (!commit) return 'no-sink';
+  for (let looked = 0; commit && looked <= STATE_LOOKBACK; looked++) {
+    const state = stateOf(sink, commit);
+    if (state) return state;
+    if (commit.changesData || commit.version === 0) break;
+    commit = await readCommit(s3, table, commit.version - 1);
+  }
+  return 'no-state';
+}
+
 export async function countLakePending(s3: S3Client, source: string, sink: string): Promise<CheckArticlesOutput> {
-  const current = objectIn(source, '_CURRENT');
-  const pointerJson = await readJson(s3, current.bucket, current.key);
-  if (pointerJson === undefined) {
+  const latest = await latestCommit(s3, deltaTableLocation(source));
+  if (latest === undefined) {
     return { pending: 0, mode: 'lake', sourceVersion: null, reason: 'source dataset has no committed version' };
   }
-  const pointer = CurrentPointer.parse(pointerJson);
-  const stateFile = objectIn(sink, ML_STATE_FILE);
-  const stateJson = await readJson(s3, stateFile.bucket, stateFile.key);
-  const parsed = stateJson === undefined ? undefined : MlState.parse(stateJson);
+  const built = await sinkState(s3, sink);
   // a state written for another source (same sink, other source) says nothing about this one
-  const state = parsed && (parsed.source === undefined || sameRoot(parsed.source, source)) ? parsed : undefined;
-  if (state && state.sourceVersion === pointer.version) {
+  const state = typeof built === 'object' && (built.source === undefined || sameRoot(built.source, source)) ? built : undefined;
+  if (state && state.sourceVersion === latest.version) {
     return {
       pending: state.retryable,
       mode: 'lake',
-      sourceVersion: pointer.version,
+      sourceVersion: latest.version,
       reason: state.retryable > 0 ? 'failed rows below the attempt limit' : 'source version already processed',
     };
   }
   return {
-    pending: pointer.rows ?? 1,
+    // the rows the latest source commit added (a lower bound when several commits came since), else "at least one"
+    pending: latest.addedFiles > 0 && latest.addedRows !== undefined ? latest.addedRows : 1,
     mode: 'lake',
-    sourceVersion: pointer.version,
-    reason: state ? 'new source version since the last run' : parsed ? 'sink was last built from another source' : 'source never processed',
+    sourceVersion: latest.version,
+    reason: state
+      ? 'new source version since the last run'
+      : typeof built === 'object'
+        ? 'sink was last built from another source'
+        : built === 'no-state'
+          ? 'sink was last written without a processing state'
+          : 'source never processed',
   };
 }
 

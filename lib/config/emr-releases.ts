@@ -35,6 +35,17 @@ export const EmrReleaseSchema = z
     os: z.string(),
     /** Newest glibc of the image (`2.34`): the newest `manylinux_2_X` wheel tag it can load. */
     glibc: z.string().regex(/^2\.\d+$/),
+    /** The Delta Lake the image ships (Delta release history): the lake's table format. */
+    delta: z
+      .object({
+        /** Open-source Delta version the build is based on (`4.0.0`): the local runner's jars are this version. */
+        version: z.string().regex(/^\d+\.\d+\.\d+$/),
+        /** The EMR build, e.g. `3.3.2-amzn-2`. */
+        build: z.string(),
+        /** The image's Delta jars (absolute paths on the image), loaded with `spark.jars`. */
+        jars: z.array(z.string().regex(/^\/\S+\.jar$/, 'must be an absolute .jar path')).min(1),
+      })
+      .strict(),
     released: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
     sources: z.array(z.string().url()).min(1),
     /** When the facts were last checked against the sources (YYYY-MM-DD). */
@@ -47,18 +58,25 @@ export type EmrRelease = z.infer<typeof EmrReleaseSchema>;
 const CatalogueSchema = z
   .object({
     $comment: z.string().optional(),
+    /** Spark properties every job run sets to use Delta Lake (the same for every release). */
+    delta: z.object({ $comment: z.string().optional(), sparkConf: z.record(z.string().regex(/^spark\./), z.string()) }).strict(),
     releases: z.record(z.string().regex(RELEASE_LABEL_PATTERN, 'must be an EMR release label'), EmrReleaseSchema),
   })
   .strict();
 
-/** Release label → release, as listed in `emr-releases.json` (checked when this module loads). */
-export const EMR_RELEASES: Readonly<Record<string, EmrRelease>> = (() => {
+const CATALOGUE = (() => {
   const result = CatalogueSchema.safeParse(catalogue);
   if (!result.success) {
     throw new Error(`lib/config/emr-releases.json: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
-  return result.data.releases;
+  return result.data;
 })();
+
+/** Release label → release, as listed in `emr-releases.json` (checked when this module loads). */
+export const EMR_RELEASES: Readonly<Record<string, EmrRelease>> = CATALOGUE.releases;
+
+/** Spark properties that make a session use Delta Lake (its SQL extension and catalog). */
+export const DELTA_SPARK_CONF: Readonly<Record<string, string>> = CATALOGUE.delta.sparkConf;
 
 /** Every catalogued release label, in the catalogue's order. */
 export const KNOWN_RELEASE_LABELS: readonly string[] = Object.keys(EMR_RELEASES);

@@ -35,8 +35,8 @@ const secretArnSchema = z
   .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, 'must be a Secrets Manager secret ARN');
 const sourceOrSink = z.union([z.literal('postgres'), uriSchema], { message: 'must be "postgres" or a URI' });
 
-/** Every job needs the URI its result JSON is written to. */
-const withResult = { resultUri: uriSchema };
+/** Every job needs the URI its result JSON is written to; `retentionDays`: how long the tables it writes keep older versions (default 7). */
+const withResult = { resultUri: uriSchema, retentionDays: positiveInt.optional() };
 
 export const EtlArgs = z
   .object({

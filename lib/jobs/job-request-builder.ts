@@ -11,6 +11,7 @@ import {
   SparkSizingSchema,
   toEntryPointArguments,
 } from './catalog';
+import { DELTA_SPARK_CONF, getRelease } from '../config/emr-releases';
 import { Artifact, BUILT_FOR_ENV, findArtifact, Manifest } from './manifest';
 
 /**
@@ -56,6 +57,8 @@ const PROTECTED_CONF = [
   'spark.pyspark.driver.python',
   // what the artifacts were built for: the job entry checks its interpreter and Spark against these
   ...Object.values(BUILT_FOR_ENV).map((name) => `spark.emr-serverless.driverEnv.${name}`),
+  // the lake's table format
+  ...Object.keys(DELTA_SPARK_CONF),
 ];
 const SECRET_LIKE = /(password|passwd|secret|token|credential|access[._-]?key|private[._-]?key)/i;
 
@@ -257,6 +260,8 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
   const archives = [`${uri(deps)}#${deps.archiveAlias ?? 'environment'}`];
   if (models) archives.push(`${uri(models)}#${models.archiveAlias ?? 'models'}`);
 
+  // the lake's tables are Delta Lake: the image's jars and Delta's session extension and catalog
+  const release = getRelease(manifest.builtFor.releaseLabel);
   const conf: Array<[string, string]> = [
     ['spark.driver.cores', String(sizing.driverCores)],
     ['spark.driver.memory', sizing.driverMemory],
@@ -266,6 +271,7 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
     ['spark.dynamicAllocation.maxExecutors', String(sizing.maxExecutors)],
     ['spark.emr-serverless.driver.disk', sizing.driverDisk],
     ['spark.emr-serverless.executor.disk', sizing.executorDisk],
+    ...Object.entries(DELTA_SPARK_CONF),
     ...Object.entries(manifest.sparkConf).sort(([a], [b]) => a.localeCompare(b)),
     ...Object.entries(job.sparkConf ?? {}).sort(([a], [b]) => a.localeCompare(b)),
   ];
@@ -280,7 +286,7 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
     arguments: toEntryPointArguments(job, args),
     archives,
     pyFiles: [uri(pyfiles)],
-    jars: jar ? [uri(jar)] : [],
+    jars: [...release.delta.jars, ...(jar ? [uri(jar)] : [])],
     files: [],
     conf,
   };

@@ -19,8 +19,9 @@ import type { PipelineKit } from './kit';
 /**
  * news-enrichment: check-articles (Lambda) → Choice pending == 0 → succeed "nothing to do", else run the
  * ml_processing job. Database mode (a database is configured): articles are read from and written back to
- * PostgreSQL; lake mode: from `bronze/news/articles/` to `gold/news/articles/`, the job recording what it consumed
- * in `<sink>/_ml_state.json` (beside the sink, where the job role may write), which check-articles reads.
+ * PostgreSQL; lake mode: from the Delta table `bronze/news/articles/` to `gold/news/articles/`, the job recording
+ * what it consumed (source, source version, retryable failures) in its sink commit's `commitInfo.userMetadata`
+ * (the job role writes gold, never the source), which check-articles reads from the sink's `_delta_log/`.
  */
 export const name = 'news-enrichment' as const;
 
@@ -41,7 +42,7 @@ export type NewsEnrichmentInput = z.input<typeof inputSchema>;
 
 export interface NewsEnrichmentPlan extends PlanHeader {
   readonly mode: 'database' | 'lake';
-  /** Payload of check-articles: `{}` in database mode, `{ source, sink }` in lake mode (state: `<sink>/_ml_state.json`). */
+  /** Payload of check-articles: `{}` in database mode, `{ source, sink }` in lake mode (state: the sink's commits). */
   readonly checkArticles: { readonly source?: string; readonly sink?: string };
   readonly steps: { readonly mlProcessing: JobStep };
 }
@@ -53,8 +54,9 @@ export function plan(rawInput: unknown, env: PlanEnvironment, execution: Executi
   const source = database ? 'postgres' : (input.source ?? lakeUri(env, 'bronze/news/articles/'));
   const sink = database ? 'postgres' : (input.sink ?? lakeUri(env, 'gold/news/articles/'));
   if (!database) {
-    // The prefixes the deployed roles cover: the job reads bronze/ and writes gold/ (data + `_ml_state.json`),
-    // check-articles reads bronze/news/ and gold/news/ — a dataset elsewhere would fail later with AccessDenied.
+    // The prefixes the deployed roles cover: the job reads bronze/ and writes gold/ (data + `_delta_log/`),
+    // check-articles reads the `_delta_log/` of tables under bronze/news/ and gold/news/ — a table elsewhere would
+    // fail later with AccessDenied.
     for (const [field, uri, prefix] of [['source', source, 'bronze/news/'], ['sink', sink, 'gold/news/']] as const) {
       if (!uri.startsWith(lakeUri(env, prefix)) || uri.length === lakeUri(env, prefix).length) {
         throw new ValidationError(`Invalid input: input.${field}: lake mode reads and writes news datasets under ${lakeUri(env, prefix)}<name>/, got ${uri}`);

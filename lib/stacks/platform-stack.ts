@@ -213,7 +213,8 @@ export class PlatformStack extends Stack {
         ? { vpc: this.database.vpc, subnets: this.database.subnets, securityGroups: [this.database.clientSecurityGroup] }
         : undefined,
     });
-    grantObjects(checkArticles, storage.lakeBucket, { read: ['bronze/news/', 'gold/news/'] });
+    // lake mode reads only the Delta logs of the news tables (bronze/news/<name>/, gold/news/<name>/), never their data
+    grantObjects(checkArticles, storage.lakeBucket, { read: ['bronze/news/*/_delta_log/', 'gold/news/*/_delta_log/'] });
     this.database?.grantReadSecret(checkArticles);
 
     const ingestTaxiMonth = fn('IngestTaxiMonth', 'ingest-taxi-month', {
@@ -244,10 +245,10 @@ export class PlatformStack extends Stack {
         reason: 'promote-model may write the recommender pointer of a namespaced smoke run (smoke/<id>/recommender/current.json; ids are chosen per run) besides the stage pointers; nothing else under smoke/.',
       },
       {
-        finding: /^Resource::.+\/(runs|manifests|bronze\/news|gold\/news|bronze\/taxi)\/\*$/,
+        finding: /^Resource::.+\/(runs|manifests|bronze\/taxi|(bronze|gold)\/news\/\*\/_delta_log)\/\*$/,
         reason:
           'Handler object access is limited to one key prefix (read-result, record-job-cost: runs/, build-job-request, start-job-run: manifests/, ' +
-          'check-articles: bronze|gold/news/, ingest-taxi-month: bronze/taxi/) whose keys are generated per run/month.',
+          'check-articles: the Delta logs bronze|gold/news/<table>/_delta_log/, ingest-taxi-month: bronze/taxi/) whose keys are generated per run/month/commit.',
       },
     ]);
 

@@ -6,6 +6,7 @@ import { parseSparkSubmitParameters } from '../../lib/jobs/job-request-builder';
 import { LocalCredential } from '../endpoint/credentials';
 import { LoopbackCertificate } from '../endpoint/tls';
 import { LocalLayout } from '../layout';
+import { isImagePath, localImageFile } from './image-files';
 import { accountOf, JobRunFailedError, regionOf, StartJobRunRequest } from './job-run';
 
 /**
@@ -108,6 +109,7 @@ export class SparkSubmitCommand {
     const applicationArn = `arn:aws:emr-serverless:${regionOf(request.ExecutionRoleArn)}:${accountOf(request.ExecutionRoleArn)}:/applications/${request.ApplicationId}`;
     const credential = this.access.credential(request.ExecutionRoleArn, applicationArn);
     const localFile = (uri: string, what: string): string => {
+      if (isImagePath(uri)) return localImageFile(projectRoot, uri);
       const s3 = uri.startsWith('s3://') || uri.startsWith('s3a://');
       const file = s3 ? this.layout.uriToPath(uri) : uri.replace(/^file:\/\//, '');
       if (!existsSync(file)) {
