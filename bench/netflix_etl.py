@@ -17,7 +17,7 @@
    collected to the driver.
 5. Upsert: the ``--scale``x file ETL'd into a table first, then two processes on the 1x file as the batch: its ETL into
    an empty table, and its upsert (MERGE) into the big table. Ratio upsert / batch alone: the cost follows the batch
-   when the MERGE touches only the files of changed keys (``filesRewritten``, ``inserted``/``updated`` reported).
+   when the MERGE touches only the files of changed keys (file actions and ``inserted``/``updated`` reported).
 ``--quick``: 200 000 ratings and scale 10 (for CI smoke runs). ``--skip-process`` / ``--skip-memory`` /
 ``--skip-upsert`` skip 2 / 4 / 5. Every Spark process loads Delta Lake as a job run does (the lake's table format).
 """

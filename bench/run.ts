@@ -243,7 +243,7 @@ function upsertRow(u: any, goal: Goal): BenchRow {
     detail: u,
     note: failed.length
       ? failed.join('; ')
-      : `upsert ${u.upsert.wallSeconds} s vs alone ${u.batchAlone.wallSeconds} s; inserted ${c.inserted}, updated ${c.updated}, files rewritten ${c.filesRewritten}`,
+      : `upsert ${u.upsert.wallSeconds} s vs alone ${u.batchAlone.wallSeconds} s; inserted ${c.inserted}, updated ${c.updated}, files added ${c.filesAdded}, removed ${c.filesRemoved}, deletion vectors ${c.deletionVectorsAdded}`,
   });
 }
 

@@ -5,10 +5,11 @@
 
 Output: ``movie_id int, customer_id int, rating int, date date`` partitioned by ``year``/``month``, upserted on
 (movie_id, customer_id) — latest date wins, see :func:`jobs.recommender.netflix.upsert` for the tie rule — by one
-MERGE into the Delta table ``--output`` that rewrites only the files holding changed keys (nothing is committed
-when no rating changes). Result counts: ``valid`` (valid lines: headers + ratings), ``rejected``, with valid +
+MERGE into the Delta table ``--output`` that marks the replaced rows deleted in place (deletion vectors) and writes
+only the batch's changed rows (nothing is committed when no rating changes). Result counts: ``valid`` (valid lines: headers + ratings), ``rejected``, with valid +
 rejected = non-blank lines; ``headers``, ``ratings``, ``existing`` (rows before the upsert), ``written`` (rows in
-the committed table), ``inserted``/``updated`` (rows the MERGE added/replaced), ``filesRewritten``.
+the committed table), ``inserted``/``updated`` (rows the MERGE added/replaced), ``filesAdded``/``filesRemoved``/``deletionVectorsAdded``
+(the commit's file actions).
 """
 from __future__ import annotations
 
@@ -63,12 +64,9 @@ def main(args, ctx: cli.JobContext) -> None:
     run_at = datetime.now(timezone.utc)
     source = netflix.NetflixInput(spark, args.input)  # the cheap pass: small cached per-chunk tables
     try:
-        # The one parse of the data feeds the batch's hash-aggregated dedup and the MERGE; counts come from its
-        # observation and the MERGE's own metrics.
-        batch = Observation()
-        dataset_uri, merged = netflix.merge_into(args.output, source.ratings(), observation=batch,
-                                                 kind="netflix-ratings")
-        counts = batch.get
+        # The one parse of the data feeds the batch's hash-aggregated dedup and the MERGE; counts come from the
+        # MERGE's one pass over the batch and the commit's own metrics.
+        dataset_uri, merged = netflix.merge_into(args.output, source.ratings(), kind="netflix-ratings")
         # Rejects: the boundary lines' plus the chunks that parse saw rejects in (usually few or none).
         written_rejects = Observation()
         rejects = (source.rejects().withColumn("ingested_at", F.lit(run_at)).repartition(1)
@@ -77,15 +75,22 @@ def main(args, ctx: cli.JobContext) -> None:
         rejected = int(written_rejects.get["rows"])
     finally:
         source.unpersist()
-    headers, ratings = source.counts["headers"], int(counts["incoming"])
+    headers, ratings = source.counts["headers"], merged["incoming"]
     ctx.counts.update({"nonBlank": headers + ratings + rejected, "valid": headers + ratings, "rejected": rejected,
                        "headers": headers, "ratings": ratings, "existing": merged["existing"],
                        "written": merged["existing"] + merged["inserted"], "inserted": merged["inserted"],
-                       "updated": merged["updated"],
-                       "filesRewritten": (merged["commit"] or {}).get("operationMetrics", {}).get(
-                           "numTargetFilesRemoved", 0)})
+                       "updated": merged["updated"], **_file_counts(merged["commit"])})
     log.info("counts: %s", ctx.counts)
     ctx.outputs.update({"dataset": dataset_uri, "rejects": rejects_uri})
+
+
+def _file_counts(commit: dict | None) -> dict[str, int]:
+    """What the commit did to the table's files: data files added, removed (rewritten), and deletion vectors
+    added (files whose replaced rows are marked deleted in place); zeros when nothing was committed."""
+    metrics = (commit or {}).get("operationMetrics", {})
+    return {"filesAdded": metrics.get("numTargetFilesAdded", metrics.get("numFiles", 0)),
+            "filesRemoved": metrics.get("numTargetFilesRemoved", 0),
+            "deletionVectorsAdded": metrics.get("numTargetDeletionVectorsAdded", 0)}
 
 
 def run(argv=None) -> int:

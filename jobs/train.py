@@ -53,7 +53,7 @@ log = get_logger(f"jobs.{JOB}")
 
 def build_parser():
     parser = cli.new_parser(JOB, __doc__.split("\n\n")[0])
-    parser.add_argument("--train", required=True, metavar="URI", help="ratings dataset (root or version dir)")
+    parser.add_argument("--train", required=True, metavar="URI", help="ratings table (root, or <root>@v<N>)")
     parser.add_argument("--model-root", required=True, metavar="URI", help="model root; versions go under versions/")
     parser.add_argument("--rank", type=cli.positive_int, default=64)
     parser.add_argument("--reg-param", type=cli.non_negative_float, default=0.1)
@@ -162,10 +162,11 @@ def search(data: DataFrame, args, grid: dict[str, list]) -> dict:
 
 def main(args, ctx: cli.JobContext) -> None:
     spark = ctx.spark
-    root, version = datasets.split_ref(args.train)
-    if version is None:
-        version = datasets.latest_version(spark, root)  # None: Parquet files, not a table
-    resolved = root if version is None else datasets.version_ref(root, version)  # what this model is trained on
+    root, input_version = datasets.split_ref(args.train)
+    if input_version is None:
+        input_version = datasets.latest_version(spark, root)  # None: Parquet files, not a table
+    # what this model is trained on
+    resolved = root if input_version is None else datasets.version_ref(root, input_version)
     if args.checkpoint_dir:
         # ALS then checkpoints its factors every --checkpoint-interval iterations, cutting the RDD lineage that
         # otherwise grows with maxIter until task serialization overflows the JVM's default thread stack.
@@ -214,7 +215,7 @@ def main(args, ctx: cli.JobContext) -> None:
         # the recommendations' model (= the only model when one serves both)
         "params": role_params["ranking"],
         "models": {role: {"dir": directories[role], "params": role_params[role]} for role in ("ranking", "rating")},
-        "input": {"uri": args.train, "resolved": resolved, "version": version},
+        "input": {"uri": args.train, "resolved": resolved, "version": input_version},
         "counts": {"rows": int(stats["rows"]), "users": int(stats["users"]), "items": int(stats["items"])},
         "trainSeconds": round(train_seconds, 3),
         "tuning": searches["ranking"] if searches else None,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { getRelease } from '../lib/config/emr-releases';
+import { DELTA_JARS, getRelease } from '../lib/config/emr-releases';
 import { loadStageConfig } from '../lib/config/stage-config';
 import { isImagePath, localImageFile } from '../local/emr/image-files';
 
@@ -15,8 +15,8 @@ describe('the EMR image files a job run names, as the local runner has them', ()
     expect(/<delta\.version>([^<]+)<\/delta\.version>/.exec(pom)?.[1]).toBe(release.delta.version);
   });
 
-  it('maps every Delta jar of the release to its local copy of that version', () => {
-    for (const jar of release.delta.jars) {
+  it('maps every Delta jar of the image to its local copy of the version the release ships', () => {
+    for (const jar of DELTA_JARS) {
       expect(isImagePath(jar)).toBe(true);
       const local = localImageFile(ROOT, jar);
       expect(path.basename(local)).toContain(release.delta.version);

@@ -26,6 +26,7 @@ from jobs.common.log import get_logger
 LOG_DIR = "_delta_log"
 DEFAULT_RETENTION_DAYS = 7
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELETION_VECTORS = {"delta.enableDeletionVectors": "true"}
 _REF = re.compile(r"^(?P<root>.+?)@v(?P<version>\d+)$")
 # Delta refuses to vacuum below 7 days unless told the caller means it
 _DELTA_MIN_RETENTION_HOURS = 168
@@ -138,18 +139,25 @@ def _retention_properties(days: int) -> dict[str, str]:
             "delta.deletedFileRetentionDuration": f"interval {int(days)} days"}
 
 
-def _set_new_table_defaults(spark: SparkSession, days: int) -> None:
-    for key, value in _retention_properties(days).items():
-        spark.conf.set(f"spark.databricks.delta.properties.defaults.{key.removeprefix('delta.')}", value)
+def _new_table_defaults(properties: dict[str, str]) -> dict[str, str]:
+    return {f"spark.databricks.delta.properties.defaults.{key.removeprefix('delta.')}": value
+            for key, value in properties.items()}
+
+
+def _table_properties(spark: SparkSession, root: str) -> dict[str, str]:
+    return {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {_table(root)}").collect()}
+
+
+def _set_table_properties(spark: SparkSession, root: str, wanted: dict[str, str]) -> None:
+    current = _table_properties(spark, root)
+    if any(current.get(k) != v for k, v in wanted.items()):
+        spark.sql(f"ALTER TABLE {_table(root)} SET TBLPROPERTIES ("
+                  + ", ".join(f"'{k}' = '{v}'" for k, v in wanted.items()) + ")")
 
 
 def expire(spark: SparkSession, root: str, retention_days: int) -> None:
     """Makes the table keep ``retention_days`` of history and deletes the files only older versions need."""
-    wanted = _retention_properties(retention_days)
-    current = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {_table(root)}").collect()}
-    if any(current.get(k) != v for k, v in wanted.items()):
-        spark.sql(f"ALTER TABLE {_table(root)} SET TBLPROPERTIES ("
-                  + ", ".join(f"'{k}' = '{v}'" for k, v in wanted.items()) + ")")
+    _set_table_properties(spark, root, _retention_properties(retention_days))
     hours = int(retention_days) * 24
     check = "spark.databricks.delta.retentionDurationCheck.enabled"
     logging = "spark.databricks.delta.vacuum.logging.enabled"
@@ -169,21 +177,32 @@ def expire(spark: SparkSession, root: str, retention_days: int) -> None:
 
 
 def write_dataset(df: DataFrame, root: str, partition_by: Iterable[str] | None = None,
-                  retention_days: int | None = None, **metadata: Any) -> str:
-    """Commits ``df`` as the whole content of the table at ``root`` (created if absent; a new version otherwise)
-    and returns the committed version's reference ``<root>@v<N>``. ``metadata`` goes into the commit."""
+                  retention_days: int | None = None, table_properties: dict[str, str] | None = None,
+                  **metadata: Any) -> str:
+    """Commits ``df`` as the whole content of the table at ``root`` (created if absent, with ``table_properties``;
+    a new version otherwise) and returns the committed version's reference ``<root>@v<N>``. ``metadata`` goes
+    into the commit."""
     spark = df.sparkSession
     require_delta(spark)
     root = split_ref(root)[0]
     retention_days = _retention_days if retention_days is None else retention_days
     commit_id, user_metadata = _commit_metadata(metadata)
-    _set_new_table_defaults(spark, retention_days)
     writer = (df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
               .option("userMetadata", user_metadata))
     partition_by = list(partition_by or [])
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    writer.save(uris.to_physical(root))
+    defaults = _new_table_defaults({**_retention_properties(retention_days), **(table_properties or {})})
+    # an overwrite of an empty table with no rows is still a version (and carries the writer's metadata)
+    defaults["spark.databricks.delta.skipRecordingEmptyCommits"] = "false"
+    previous = {key: spark.conf.get(key, None) for key in defaults}
+    for key, value in defaults.items():
+        spark.conf.set(key, value)
+    try:
+        writer.save(uris.to_physical(root))
+    finally:
+        for key, value in previous.items():
+            spark.conf.unset(key) if value is None else spark.conf.set(key, value)
     commit = _own_commit(spark, root, commit_id)
     log.info("committed %s version %s (%s)", root, commit["version"], commit["operation"])
     expire(spark, root, retention_days)
@@ -192,26 +211,36 @@ def write_dataset(df: DataFrame, root: str, partition_by: Iterable[str] | None =
 
 def merge_dataset(source: DataFrame, root: str, keys: Iterable[str], changed: str | None = None,
                   partition_by: Iterable[str] | None = None, retention_days: int | None = None,
-                  **metadata: Any) -> tuple[str, dict[str, Any]]:
+                  sums: Iterable[str] = (), **metadata: Any) -> tuple[str, dict[str, Any]]:
     """Upserts ``source`` (one row per key) into the table at ``root`` by a Delta MERGE on ``keys``: a source row
     whose key the table lacks is inserted; one whose key it holds replaces that row when ``changed`` (SQL over
-    ``t.`` target and ``s.`` source columns; default: always) holds. Only the files holding replaced rows are
-    rewritten: the rows that would change nothing are left out of the MERGE (Delta rewrites every file with a
-    matched row, whatever its condition says), and nothing is committed when no row changes. Creates the table
-    when absent.
+    ``t.`` target and ``s.`` source columns; default: always) holds. The rows that would change nothing are left out
+    of the MERGE (Delta touches every file with a matched row, whatever its condition says), and nothing is
+    committed when no row changes. The table has deletion vectors: a replaced row is marked deleted in its file (a
+    small deletion-vector file) and written anew with the batch, so the MERGE writes what the batch changes, not the
+    files it touches. Creates the table when absent. ``sums``: columns of ``source`` that are counted, not stored.
 
-    Returns the reference of the version holding the result and its counts: ``inserted``, ``updated`` and, from
-    the commit (``None`` without one), ``operationMetrics`` (numTargetFilesAdded, numTargetFilesRemoved, …).
+    Returns the reference of the version holding the result and its counts: ``inserted``, ``updated``, ``sums``
+    (each ``sums`` column summed over all of ``source``) and the ``commit`` (``None`` without one; its
+    ``operationMetrics``: numTargetFilesAdded, numTargetDeletionVectorsAdded, …).
     """
     from pyspark import StorageLevel
+    from pyspark.sql import Observation, functions as F
 
     spark = source.sparkSession
     require_delta(spark)
     root = split_ref(root)[0]
+    sums = list(sums)
+    totals = [F.coalesce(F.sum(c), F.lit(0)).alias(c) for c in sums]
     if not is_table(root):
-        ref = write_dataset(source, root, partition_by, retention_days, **metadata)
-        rows = history(spark, root)[0]["operationMetrics"].get("numOutputRows", 0)
-        return ref, {"inserted": rows, "updated": 0, "commit": history(spark, root)[0]}
+        observation = Observation()
+        observed = source.observe(observation, F.count(F.lit(1)).alias("_rows"), *totals).drop(*sums)
+        ref = write_dataset(observed, root, partition_by, retention_days, DELETION_VECTORS, **metadata)
+        commit = next(c for c in history(spark, root, limit=20) if c["version"] == split_ref(ref)[1])
+        counted = observation.get
+        return ref, {"inserted": int(counted["_rows"]), "updated": 0, "sums": {c: int(counted[c]) for c in sums},
+                     "commit": commit}
+    _set_table_properties(spark, root, DELETION_VECTORS)
     keys = list(keys)
     retention_days = _retention_days if retention_days is None else retention_days
     commit_id, user_metadata = _commit_metadata(metadata)
@@ -219,20 +248,24 @@ def merge_dataset(source: DataFrame, root: str, keys: Iterable[str], changed: st
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     source.createOrReplaceTempView(view)
     try:
-        changes = spark.sql(
-            f"SELECT s.*, t.`{keys[0]}` IS NULL AS _is_new FROM {view} s LEFT JOIN {_table(root)} t ON {on}"
-            + (f" WHERE t.`{keys[0]}` IS NULL OR ({changed})" if changed else "")
+        # one pass over the batch joined to the table's keys, kept for the MERGE: counts, then the changed rows
+        joined = spark.sql(
+            f"SELECT s.*, t.`{keys[0]}` IS NULL AS _is_new, "
+            f"coalesce(t.`{keys[0]}` IS NULL OR ({changed or 'true'}), false) AS _changed "
+            f"FROM {view} s LEFT JOIN {_table(root)} t ON {on}"
         ).persist(StorageLevel.MEMORY_AND_DISK)
     finally:
         spark.catalog.dropTempView(view)
     try:
-        counted = changes.groupBy("_is_new").count().collect()
-        inserted = sum(r["count"] for r in counted if r["_is_new"])
-        updated = sum(r["count"] for r in counted if not r["_is_new"])
+        counted = joined.groupBy("_is_new", "_changed").agg(F.count(F.lit(1)).alias("_rows"), *totals).collect()
+        inserted = sum(r["_rows"] for r in counted if r["_is_new"])
+        updated = sum(r["_rows"] for r in counted if r["_changed"] and not r["_is_new"])
+        summed = {c: int(sum(r[c] for r in counted)) for c in sums}
         if inserted + updated == 0:
             log.info("merge into %s: no row changes, nothing committed", root)
-            return version_ref(root, latest_version(spark, root)), {"inserted": 0, "updated": 0, "commit": None}
-        changes.drop("_is_new").createOrReplaceTempView(view)
+            return version_ref(root, latest_version(spark, root)), {"inserted": 0, "updated": 0, "sums": summed,
+                                                                    "commit": None}
+        joined.where("_changed").drop("_is_new", "_changed", *sums).createOrReplaceTempView(view)
         key = "spark.databricks.delta.commitInfo.userMetadata"
         spark.conf.set(key, user_metadata)
         try:
@@ -242,8 +275,9 @@ def merge_dataset(source: DataFrame, root: str, keys: Iterable[str], changed: st
             spark.conf.unset(key)
             spark.catalog.dropTempView(view)
     finally:
-        changes.unpersist()
+        joined.unpersist()
     commit = _own_commit(spark, root, commit_id)
     log.info("merged into %s: version %s, %s", root, commit["version"], commit["operationMetrics"])
     expire(spark, root, retention_days)
-    return version_ref(root, commit["version"]), {"inserted": inserted, "updated": updated, "commit": commit}
+    return version_ref(root, commit["version"]), {"inserted": inserted, "updated": updated, "sums": summed,
+                                                  "commit": commit}

@@ -397,25 +397,23 @@ CHANGED = "s.date > t.date OR (s.date = t.date AND s.rating <> t.rating)"
 KEYS = ("movie_id", "customer_id")
 
 
-def latest_per_key(incoming: DataFrame, observation: Observation | None = None) -> DataFrame:
-    """The batch's own winner per key (the tie rule of :func:`upsert` inside one batch), by hash aggregation when
-    ``incoming`` carries ``_ordinal``; ``observation`` receives ``incoming`` (rows) and ``written`` (keys)."""
-    return upsert(None, incoming, observation=observation)
-
-
-def merge_into(table: str, incoming: DataFrame, observation: Observation | None = None, **metadata):
-    """:func:`upsert` of ``incoming`` into the ratings table at ``table`` as a Delta MERGE that rewrites only the
-    files holding changed keys. Returns (version reference, {existing, inserted, updated, commit})."""
-
+def merge_into(table: str, incoming: DataFrame, **metadata):
+    """:func:`upsert` of ``incoming`` (rows with ``_ordinal``) into the ratings table at ``table`` as a Delta MERGE
+    of the batch's own winner per key (hash aggregation, the tie rule of :func:`upsert`). Returns (version
+    reference, {existing, incoming (the batch's rows), inserted, updated, commit})."""
+    if "_ordinal" not in incoming.columns:
+        raise ValueError("merge_into: incoming rows need _ordinal (their position in the batch's order)")
     spark = incoming.sparkSession
     before = datasets.read_dataset(spark, table, required=False)
     existing = before.count() if before is not None else 0  # from the table's file statistics, no scan
-    ref, merged = datasets.merge_dataset(latest_per_key(incoming, observation).select(*RATING_COLUMNS), table,
-                                         KEYS, CHANGED, partition_by=["year", "month"], **metadata)
-    return ref, {**merged, "existing": existing}
+    batch = _upsert_hashed(None, incoming, None, keep_incoming=True)
+    ref, merged = datasets.merge_dataset(batch, table, KEYS, CHANGED, partition_by=["year", "month"],
+                                         sums=["_incoming"], **metadata)
+    return ref, {"existing": existing, "incoming": merged.pop("sums")["_incoming"], **merged}
 
 
-def _upsert_hashed(existing: DataFrame | None, incoming: DataFrame, observation: Observation | None) -> DataFrame:
+def _upsert_hashed(existing: DataFrame | None, incoming: DataFrame, observation: Observation | None,
+                   keep_incoming: bool = False) -> DataFrame:
     keys = [F.col("movie_id").cast("int").alias("movie_id"), F.col("customer_id").cast("int").alias("customer_id")]
     rows = incoming.select(*keys, _packed(F.col("date").cast("date"), 1, F.col("_ordinal"), F.col("rating"))
                            .alias("_packed"), F.lit(1).alias("_incoming"))
@@ -433,7 +431,7 @@ def _upsert_hashed(existing: DataFrame | None, incoming: DataFrame, observation:
         merged = merged.observe(observation, F.count(F.lit(1)).alias("written"),
                                 F.coalesce(F.sum("_incoming"), F.lit(0)).alias("incoming"),
                                 F.coalesce(F.sum(F.col("_rows") - F.col("_incoming")), F.lit(0)).alias("existing"))
-    return merged.select(*RATING_COLUMNS)
+    return merged.select(*RATING_COLUMNS, *(["_incoming"] if keep_incoming else []))
 
 
 def _schema_pairs() -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
 import datetime as dt
+import glob
 import gzip
 import json
 import os
@@ -86,8 +87,11 @@ def test_etl_exact_rows_and_rejects_for_any_split_size(spark, tmp_path, max_byte
     assert {r.source_file for r in rejects.collect()} == {"file://" + src}
     non_blank = sum(1 for line in SAMPLE.splitlines() if line.strip())
     assert result["counts"]["valid"] + result["counts"]["rejected"] == non_blank
+    data_files = glob.glob(os.path.join(result["outputs"]["dataset"].split("@")[0], "year=*", "month=*", "*.parquet"))
     assert result["counts"] == {"nonBlank": non_blank, "valid": 8, "rejected": 7, "headers": 3, "ratings": 5,
-                                "existing": 0, "written": 5}
+                                "existing": 0, "written": 5, "inserted": 5, "updated": 0,
+                                "filesAdded": len(data_files), "filesRemoved": 0, "deletionVectorsAdded": 0}
+    assert len(data_files) >= 4  # the five rows fall in four year/month partitions
 
 
 def test_parse_tiny_splits_keeps_every_row_of_a_large_file(spark, tmp_path):

@@ -34,7 +34,7 @@ def lake(spark, tmp_path_factory):
     return root
 
 
-def test_train_writes_new_version_with_metadata(lake):
+def test_train_writes_new_version_with_metadata(spark, lake):
     result = _result(lake / "train.json")
     model_dir = result["outputs"]["model"]
     assert model_dir.startswith(str(lake / "models" / "versions") + "/")
@@ -42,7 +42,9 @@ def test_train_writes_new_version_with_metadata(lake):
     assert meta["params"] == {"rank": 5, "regParam": 0.1, "maxIter": 15, "implicitPrefs": False,
                               "nonnegative": False, "coldStartStrategy": "drop", "seed": 42, "alpha": 1.0}
     assert meta["counts"]["rows"] == _result(lake / "etl-train.json")["counts"]["written"]
-    assert meta["input"]["version"] == datasets.read_pointer(str(lake / "train"))["version"]
+    trained_on = datasets.latest_version(spark, str(lake / "train"))
+    assert meta["input"]["version"] == trained_on and trained_on is not None
+    assert meta["input"]["resolved"] == f"{lake / 'train'}@v{trained_on}"
     assert result["counts"]["users"] == 300 and result["counts"]["items"] == 60
 
 
@@ -318,7 +320,7 @@ def _batch_files(directory, n, rows=1):
         os.utime(path, (1_700_000_000 + i, 1_700_000_000 + i))  # batch-00000 oldest
 
 
-def test_process_result_stays_small_with_2000_batch_files(tmp_path):
+def test_process_result_stays_small_with_2000_batch_files(spark, tmp_path):
     incoming, staging = tmp_path / "incoming", tmp_path / "staging"
     _batch_files(incoming, 2000)
     assert drift.run(["process", "--input", str(incoming), "--staging", str(staging), "--max-batches", "2000",
@@ -336,7 +338,7 @@ def test_process_result_stays_small_with_2000_batch_files(tmp_path):
     assert manifest["count"] == 2000 and len(manifest["files"]) == 2000
     assert manifest["files"][0] == str(incoming / "batch-00000.csv")
     for name in ("train", "test"):
-        assert datasets.read_pointer(str(staging / name))["manifest"] == result["outputs"]["manifest"]
+        assert datasets.history(spark, str(staging / name))[0]["metadata"]["manifest"] == result["outputs"]["manifest"]
 
 
 def test_process_takes_the_newest_max_batches_and_leaves_the_rest_pending(tmp_path):

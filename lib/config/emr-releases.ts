@@ -42,8 +42,6 @@ export const EmrReleaseSchema = z
         version: z.string().regex(/^\d+\.\d+\.\d+$/),
         /** The EMR build, e.g. `3.3.2-amzn-2`. */
         build: z.string(),
-        /** The image's Delta jars (absolute paths on the image), loaded with `spark.jars`. */
-        jars: z.array(z.string().regex(/^\/\S+\.jar$/, 'must be an absolute .jar path')).min(1),
       })
       .strict(),
     released: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
@@ -58,8 +56,15 @@ export type EmrRelease = z.infer<typeof EmrReleaseSchema>;
 const CatalogueSchema = z
   .object({
     $comment: z.string().optional(),
-    /** Spark properties every job run sets to use Delta Lake (the same for every release). */
-    delta: z.object({ $comment: z.string().optional(), sparkConf: z.record(z.string().regex(/^spark\./), z.string()) }).strict(),
+    /** How every job run loads Delta Lake (the same on every catalogued image). */
+    delta: z
+      .object({
+        $comment: z.string().optional(),
+        /** The image's Delta jars (absolute paths on the image), loaded with `spark.jars`. */
+        jars: z.array(z.string().regex(/^\/\S+\.jar$/, 'must be an absolute .jar path')).min(1),
+        sparkConf: z.record(z.string().regex(/^spark\./), z.string()),
+      })
+      .strict(),
     releases: z.record(z.string().regex(RELEASE_LABEL_PATTERN, 'must be an EMR release label'), EmrReleaseSchema),
   })
   .strict();
@@ -74,6 +79,9 @@ const CATALOGUE = (() => {
 
 /** Release label → release, as listed in `emr-releases.json` (checked when this module loads). */
 export const EMR_RELEASES: Readonly<Record<string, EmrRelease>> = CATALOGUE.releases;
+
+/** The image's Delta Lake jars, for `spark.jars`. */
+export const DELTA_JARS: readonly string[] = CATALOGUE.delta.jars;
 
 /** Spark properties that make a session use Delta Lake (its SQL extension and catalog). */
 export const DELTA_SPARK_CONF: Readonly<Record<string, string>> = CATALOGUE.delta.sparkConf;

@@ -11,7 +11,7 @@ import {
   SparkSizingSchema,
   toEntryPointArguments,
 } from './catalog';
-import { DELTA_SPARK_CONF, getRelease } from '../config/emr-releases';
+import { DELTA_JARS, DELTA_SPARK_CONF } from '../config/emr-releases';
 import { Artifact, BUILT_FOR_ENV, findArtifact, Manifest } from './manifest';
 
 /**
@@ -261,7 +261,6 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
   if (models) archives.push(`${uri(models)}#${models.archiveAlias ?? 'models'}`);
 
   // the lake's tables are Delta Lake: the image's jars and Delta's session extension and catalog
-  const release = getRelease(manifest.builtFor.releaseLabel);
   const conf: Array<[string, string]> = [
     ['spark.driver.cores', String(sizing.driverCores)],
     ['spark.driver.memory', sizing.driverMemory],
@@ -286,7 +285,7 @@ export function describeJobRun(input: BuildJobRequestInput): JobRunDescription {
     arguments: toEntryPointArguments(job, args),
     archives,
     pyFiles: [uri(pyfiles)],
-    jars: [...release.delta.jars, ...(jar ? [uri(jar)] : [])],
+    jars: [...DELTA_JARS, ...(jar ? [uri(jar)] : [])],
     files: [],
     conf,
   };
