@@ -107,17 +107,12 @@ def delta_conf() -> tuple[list[str], dict[str, str]]:
     return conf()
 
 
-def _delta_spark(app: str):
-    from jobs.common.spark import get_spark
-
-    jars, props = delta_conf()
-    return get_spark(app, {"spark.jars": ",".join(jars), **props})
-
-
 def child_timing(path: str) -> dict:
     from jobs import etl
 
-    spark = _delta_spark("bench-netflix-etl")
+    from jobs.tests.s3store import delta_spark
+
+    spark = delta_spark("bench-netflix-etl")
     size = os.path.getsize(path)
     spark.read.text(path).count()  # warm-up (JIT, page cache)
     tmp = tempfile.mkdtemp(prefix="bench-etl-")
@@ -206,7 +201,9 @@ def _vm_hwm_mb(pid: int) -> float | None:
 def child_memory(path: str) -> dict:
     from jobs import etl
 
-    spark = _delta_spark("bench-netflix-etl-memory")
+    from jobs.tests.s3store import delta_spark
+
+    spark = delta_spark("bench-netflix-etl-memory")
     jvm = spark.sparkContext._jvm
     jvm_pid = int(jvm.java.lang.ProcessHandle.current().pid())
     pools = [p for p in jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()

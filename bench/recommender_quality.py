@@ -25,6 +25,9 @@ sys.path.insert(0, REPO)
 
 def measure(raw_dir: str, work: str, train_args: list[str]) -> dict:
     from jobs import etl, evaluate, train
+    from jobs.tests.s3store import delta_spark
+
+    delta_spark("bench-recommender-quality")  # the jobs' session: the lake's tables are Delta, as on a job run
 
     for name in ("train", "test"):
         assert etl.run(["--input", os.path.join(raw_dir, f"{name}.txt"), "--output", os.path.join(work, name),

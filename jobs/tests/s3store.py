@@ -33,6 +33,14 @@ def delta_conf() -> tuple[list[str], dict[str, str]]:
         return jars, dict(json.load(handle)["delta"]["sparkConf"])
 
 
+def delta_spark(app: str):
+    """A local Spark session with Delta Lake loaded as a job run has it (benchmarks, ad-hoc runs)."""
+    from jobs.common.spark import get_spark
+
+    jars, props = delta_conf()
+    return get_spark(app, {"spark.jars": ",".join(jars), **props})
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
