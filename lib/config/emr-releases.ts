@@ -38,7 +38,7 @@ export const EmrReleaseSchema = z
     /** The Delta Lake the image ships (Delta release history): the lake's table format. */
     delta: z
       .object({
-        /** Open-source Delta version the build is based on (`4.0.0`): the local runner's jars are this version. */
+        /** Open-source Delta version the build is based on (`4.0.0`). */
         version: z.string().regex(/^\d+\.\d+\.\d+$/),
         /** The EMR build, e.g. `3.3.2-amzn-2`. */
         build: z.string(),
