@@ -182,6 +182,13 @@ def write_dataset(df: DataFrame, root: str, partition_by: Iterable[str] | None =
     """Commits ``df`` as the whole content of the table at ``root`` (created if absent, with ``table_properties``;
     a new version otherwise) and returns the committed version's reference ``<root>@v<N>``. ``metadata`` goes
     into the commit."""
+    root = split_ref(root)[0]
+    return version_ref(root, _write(df, root, partition_by, retention_days, table_properties, metadata)["version"])
+
+
+def _write(df: DataFrame, root: str, partition_by: Iterable[str] | None, retention_days: int | None,
+           table_properties: dict[str, str] | None, metadata: dict[str, Any]) -> dict[str, Any]:
+    """:func:`write_dataset`'s commit (as :func:`history` describes it)."""
     spark = df.sparkSession
     require_delta(spark)
     root = split_ref(root)[0]
@@ -206,7 +213,7 @@ def write_dataset(df: DataFrame, root: str, partition_by: Iterable[str] | None =
     commit = _own_commit(spark, root, commit_id)
     log.info("committed %s version %s (%s)", root, commit["version"], commit["operation"])
     expire(spark, root, retention_days)
-    return version_ref(root, commit["version"])
+    return commit
 
 
 def merge_dataset(source: DataFrame, root: str, keys: Iterable[str], changed: str | None = None,
@@ -235,10 +242,9 @@ def merge_dataset(source: DataFrame, root: str, keys: Iterable[str], changed: st
     if not is_table(root):
         observation = Observation()
         observed = source.observe(observation, F.count(F.lit(1)).alias("_rows"), *totals).drop(*sums)
-        ref = write_dataset(observed, root, partition_by, retention_days, DELETION_VECTORS, **metadata)
-        commit = next(c for c in history(spark, root, limit=20) if c["version"] == split_ref(ref)[1])
+        commit = _write(observed, root, partition_by, retention_days, DELETION_VECTORS, metadata)
         counted = observation.get
-        return ref, {"inserted": int(counted["_rows"]), "updated": 0, "sums": {c: int(counted[c]) for c in sums},
+        return version_ref(root, commit["version"]), {"inserted": int(counted["_rows"]), "updated": 0, "sums": {c: int(counted[c]) for c in sums},
                      "commit": commit}
     _set_table_properties(spark, root, DELETION_VECTORS)
     keys = list(keys)
